@@ -1,0 +1,58 @@
+"""The project's exceptions.
+
+Every exception the assistant raises on purpose derives from :class:`AssistantError`
+and also from the built-in exception it most resembles, so callers may catch either::
+
+    AssistantError
+    ├── ConfigError (ValueError)         a configuration or method file is wrong
+    ├── DeviceError (OSError)            a piece of hardware cannot be used
+    │   ├── AudioDeviceError             no usable speaker or microphone
+    │   ├── ButtonError                  no usable GPIO button
+    │   └── SpeechError                  speech synthesis failed
+    └── JournalError (OSError)           the session journal cannot be read or written
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AssistantError(Exception):
+    """Base class of every error the assistant raises on purpose."""
+
+
+class ConfigError(AssistantError, ValueError):
+    """A configuration or method file is missing, unreadable or has a wrong value.
+
+    The message names the file, the key and what was expected, so it can be shown to
+    the user as one line.
+    """
+
+    def __init__(self, path: Path | str | None, key: str | None, problem: str) -> None:
+        self.path = str(path) if path is not None else None
+        self.key = key
+        self.problem = problem
+        where = self.path or "configuration"
+        if key:
+            where = f"{where}: {key}"
+        super().__init__(f"{where}: {problem}")
+
+
+class DeviceError(AssistantError, OSError):
+    """A piece of hardware is missing or cannot be used."""
+
+
+class AudioDeviceError(DeviceError):
+    """No usable audio output (or input) device."""
+
+
+class ButtonError(DeviceError):
+    """No usable GPIO button."""
+
+
+class SpeechError(DeviceError):
+    """Speech synthesis failed (espeak-ng missing or broken)."""
+
+
+class JournalError(AssistantError, OSError):
+    """The session journal or records cannot be read or written."""

@@ -1,0 +1,136 @@
+"""The method (phases, minutes, spoken guidance), read from a TOML file.
+
+A method file holds every text in each language the device speaks; loading picks one
+language, so the rest of the program sees plain strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError
+from assistant.settings import CONFIG_DIR, read_toml
+
+CAPTURE_KINDS = ("leervraag", "kernvraag", "ideas", "actieplan", "takeaways")
+"""What a phase can have the device write down."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of the method, in the chosen language."""
+
+    number: int
+    """1-based position in the method."""
+    key: str
+    """Stable identifier used in records."""
+    name: str
+    """Spoken name."""
+    minutes: float
+    """Planned length in minutes."""
+    guidance: str
+    """What the device says when the phase starts."""
+    round: bool = False
+    """The phase goes round the table, one person after the other."""
+    flexible: bool = True
+    """Time balancing may shorten this phase."""
+    capture: str = ""
+    """What the device writes down in this phase ("" for nothing)."""
+
+    @property
+    def seconds(self) -> float:
+        """Planned length in seconds."""
+        return self.minutes * 60.0
+
+
+@dataclass(frozen=True)
+class Method:
+    """A whole method in one language."""
+
+    id: str
+    """Identifier written in records."""
+    name: str
+    """Spoken name ("intervisie")."""
+    phases: tuple[Phase, ...]
+    """The phases in order."""
+    path: str
+    """The file it came from."""
+
+    @property
+    def seconds(self) -> float:
+        """Planned length of the whole method."""
+        return sum(p.seconds for p in self.phases)
+
+
+def method_path(name_or_path: str) -> Path:
+    """A method given by name (a file in config/methods) or by path."""
+    if "/" in name_or_path or name_or_path.endswith(".toml"):
+        return Path(name_or_path).expanduser()
+    return CONFIG_DIR / "methods" / f"{name_or_path}.toml"
+
+
+def load_method(name_or_path: str, language: str) -> Method:
+    """Read and check a method file; raise ConfigError naming the key that is wrong."""
+    path = method_path(name_or_path)
+    if not path.is_file() and "/" not in name_or_path:
+        known = sorted(p.stem for p in (CONFIG_DIR / "methods").glob("*.toml"))
+        raise ConfigError(path, None, f"no method named {name_or_path!r}; known methods: {', '.join(known)}")
+    raw = read_toml(path)
+    ident = _text(raw, "id", path, "id")
+    name = _localised(raw, "name", language, path, "name")
+    phases_raw = raw.get("phases")
+    if not isinstance(phases_raw, list) or not phases_raw:
+        raise ConfigError(path, "phases", "expected at least one [[phases]] table")
+    phases = tuple(_phase(item, i + 1, language, path) for i, item in enumerate(phases_raw))
+    keys = [p.key for p in phases]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ConfigError(path, "phases.key", f"every phase needs its own key; {key!r} is used twice")
+    unknown = set(raw) - {"id", "name", "phases"}
+    if unknown:
+        raise ConfigError(path, sorted(unknown)[0], "unknown key; expected id, name or [[phases]]")
+    return Method(id=ident, name=name, phases=phases, path=str(path))
+
+
+def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
+    where = f"phases[{number}]"
+    if not isinstance(item, dict):
+        raise ConfigError(path, where, "expected a [[phases]] table")
+    allowed = {"key", "minutes", "round", "flexible", "capture", "name", "guidance"}
+    unknown = set(item) - allowed
+    if unknown:
+        raise ConfigError(path, f"{where}.{sorted(unknown)[0]}", f"unknown key; expected one of: {', '.join(sorted(allowed))}")
+    minutes = item.get("minutes")
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes <= 240:
+        raise ConfigError(path, f"{where}.minutes", f"expected a number of minutes from 0 to 240, got {minutes!r}")
+    capture = item.get("capture", "")
+    if capture not in ("", *CAPTURE_KINDS):
+        raise ConfigError(path, f"{where}.capture", f"expected one of {', '.join(CAPTURE_KINDS)}, got {capture!r}")
+    for flag in ("round", "flexible"):
+        if flag in item and not isinstance(item[flag], bool):
+            raise ConfigError(path, f"{where}.{flag}", f"expected true or false, got {item[flag]!r}")
+    return Phase(
+        number=number,
+        key=_text(item, "key", path, f"{where}.key"),
+        name=_localised(item, "name", language, path, f"{where}.name"),
+        minutes=float(minutes),
+        guidance=_localised(item, "guidance", language, path, f"{where}.guidance"),
+        round=item.get("round", False),
+        flexible=item.get("flexible", True),
+        capture=capture,
+    )
+
+
+def _text(table: dict[str, Any], key: str, path: Path, dotted: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(path, dotted, f"expected non-empty text, got {value!r}")
+    return value.strip()
+
+
+def _localised(table: dict[str, Any], key: str, language: str, path: Path, dotted: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, dict):
+        raise ConfigError(path, dotted, f"expected a text per language ({dotted}.{language} = \"...\"), got {value!r}")
+    return _text(value, language, path, f"{dotted}.{language}")

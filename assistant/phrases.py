@@ -1,0 +1,86 @@
+"""What the device says, from the locale files in ``config/locales``."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError
+from assistant.settings import CONFIG_DIR, read_toml
+
+_REQUIRED_UNITS = ("minutes", "seconds", "minutes_seconds", "half_minute")
+
+
+class Phrases:
+    """Texts of one language, filled in with :meth:`say`."""
+
+    def __init__(self, texts: dict[str, Any], language: str, path: str = "") -> None:
+        self.language = language
+        self.path = path
+        self._texts = texts
+
+    def say(self, key: str, /, **fields: Any) -> str:
+        """The text for ``key`` with its {fields} filled in."""
+        template = self._texts[key]
+        if isinstance(template, dict):
+            return self._plural(template, int(fields.get("n", 0)), key).format(**fields)
+        return str(template).format(**fields)
+
+    def duration(self, seconds: float) -> str:
+        """A length of time as people say it: "4 minuten", "40 seconden"."""
+        units = self._texts["units"]
+        seconds = max(0.0, seconds)
+        if seconds < 57.5:
+            n = max(1, int(5 * round(seconds / 5))) if seconds >= 2.5 else max(1, round(seconds))
+            return self._plural(units["seconds"], n, "units.seconds").format(n=n)
+        n = max(1, round(seconds / 60))
+        return self._plural(units["minutes"], n, "units.minutes").format(n=n)
+
+    def minutes(self, minutes: float) -> str:
+        """A planned length in minutes ("10 minuten", "een halve minuut")."""
+        if minutes < 1:
+            return str(self._texts["units"]["half_minute"]) if minutes <= 0.5 else self.duration(minutes * 60)
+        return self.duration(minutes * 60)
+
+    def _plural(self, table: dict[str, Any], n: int, key: str) -> str:
+        return str(table["one"] if n == 1 else table["other"])
+
+
+def load_phrases(language: str, reference: str = "nl") -> Phrases:
+    """Load a locale and check it has every key (with the same fields) as the reference."""
+    path = CONFIG_DIR / "locales" / f"{language}.toml"
+    texts = read_toml(path)
+    if language != reference:
+        _check_against(texts, read_toml(CONFIG_DIR / "locales" / f"{reference}.toml"), path, "")
+    else:
+        units = texts.get("units")
+        if not isinstance(units, dict) or any(k not in units for k in _REQUIRED_UNITS):
+            raise ConfigError(path, "units", f"expected a [units] table with {', '.join(_REQUIRED_UNITS)}")
+    return Phrases(texts, language, str(path))
+
+
+def _check_against(texts: dict[str, Any], reference: dict[str, Any], path: Path, prefix: str) -> None:
+    for key, ref in reference.items():
+        dotted = f"{prefix}{key}"
+        if key not in texts:
+            raise ConfigError(path, dotted, "missing text")
+        value = texts[key]
+        if isinstance(ref, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(path, dotted, "expected a table like the Dutch locale's")
+            _check_against(value, ref, path, f"{dotted}.")
+        elif not isinstance(value, str):
+            raise ConfigError(path, dotted, f"expected text, got {value!r}")
+        elif _fields(value) - _fields(ref) - {"n"}:
+            extra = ", ".join(sorted(_fields(value) - _fields(ref)))
+            raise ConfigError(path, dotted, f"uses fields the device does not fill in: {extra}")
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def locale_path(language: str) -> Path:
+    """Where a language's texts are."""
+    return CONFIG_DIR / "locales" / f"{language}.toml"

@@ -1,0 +1,257 @@
+"""Settings: parsed once, at start-up, into frozen dataclasses.
+
+The defaults live in ``config/default.toml``; a user's TOML file is merged over them
+key by key. Every value is checked here, so the rest of the program can trust it; a
+wrong value raises :class:`~assistant.errors.ConfigError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""The checkout the package runs from (it is installed in editable mode)."""
+
+CONFIG_DIR = Path(os.environ.get("INTERVISIE_CONFIG_DIR", PROJECT_DIR / "config"))
+"""Where the shipped defaults, methods and locales are."""
+
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+LANGUAGES = ("nl", "en")
+
+
+def _choice(*options: str) -> dict[str, Any]:
+    return {"choices": options}
+
+
+def _range(low: float | None = None, high: float | None = None) -> dict[str, Any]:
+    return {"low": low, "high": high}
+
+
+@dataclass(frozen=True)
+class ButtonSettings:
+    """The physical button (or the keyboard standing in for it)."""
+
+    input: str = field(default="auto", metadata=_choice("auto", "gpio", "keyboard"))
+    """Where gestures come from: GPIO, keyboard, or GPIO falling back to the keyboard."""
+    pin: int = field(default=17, metadata=_range(0, 53))
+    """BCM number of the button's GPIO pin."""
+    pull_up: bool = True
+    """True: pulled up internally, a press connects the pin to ground."""
+    hold_seconds: float = field(default=1.5, metadata=_range(0.3, 10))
+    """Press length that counts as a long press."""
+    double_press_seconds: float = field(default=0.4, metadata=_range(0.1, 2))
+    """Longest gap between the two presses of a double press."""
+    bounce_seconds: float = field(default=0.02, metadata=_range(0, 0.5))
+    """Software debounce time; 0 switches debouncing off."""
+
+
+@dataclass(frozen=True)
+class LedSettings:
+    """Optional status LED."""
+
+    enabled: bool = False
+    """Whether a status LED is connected."""
+    pin: int = field(default=18, metadata=_range(0, 53))
+    """BCM number of the LED's GPIO pin."""
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    """Speech output."""
+
+    voice: str = ""
+    """espeak-ng voice name; empty selects the language's voice."""
+    rate: int = field(default=150, metadata=_range(60, 400))
+    """Words per minute."""
+    volume: float = field(default=1.0, metadata=_range(0, 1))
+    """Output volume, 0.0 to 1.0."""
+    output_device: str | int = ""
+    """sounddevice output device: part of its name, or its index; empty for the default."""
+
+
+@dataclass(frozen=True)
+class AnnouncementSettings:
+    """When the device speaks up during a phase."""
+
+    halfway: bool = True
+    """Announce halfway through a phase."""
+    halfway_min_minutes: float = field(default=10, metadata=_range(0, 600))
+    """Only phases at least this long get a halfway announcement."""
+    minutes_left: tuple[float, ...] = (1,)
+    """Announce when this many minutes are left."""
+    time_up: bool = True
+    """Announce when the phase's time is up."""
+    overtime_reminder_minutes: float = field(default=3, metadata=_range(0, 120))
+    """Interval of reminders in overtime; 0 for none."""
+    overtime_max_reminders: int = field(default=2, metadata=_range(0, 100))
+    """At most this many overtime reminders per phase."""
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """What happens to the plan when a phase overruns."""
+
+    mode: str = field(default="keep_end", metadata=_choice("fixed", "keep_end"))
+    """"fixed" keeps every phase's length; "keep_end" shortens later phases."""
+    floor_fraction: float = field(default=0.5, metadata=_range(0.1, 1))
+    """A shortened phase keeps at least this fraction of its planned length."""
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Session life cycle."""
+
+    resume_within_minutes: float = field(default=60, metadata=_range(0, 24 * 60))
+    """Resume an unfinished session after a restart if the device was off at most this long."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of the assistant."""
+
+    language: str = field(default="nl", metadata=_choice(*LANGUAGES))
+    """Language the device speaks."""
+    method: str = "intervisie"
+    """Method name (a file in config/methods) or a path to a method file."""
+    data_dir: str = ""
+    """Directory for journals and records; empty picks a default."""
+    participants: int = field(default=0, metadata=_range(0, 30))
+    """Group size for round phases; 0 means not counted."""
+    button: ButtonSettings = ButtonSettings()
+    led: LedSettings = LedSettings()
+    speech: SpeechSettings = SpeechSettings()
+    announcements: AnnouncementSettings = AnnouncementSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    session: SessionSettings = SessionSettings()
+
+    def data_path(self) -> Path:
+        """The data directory, with the defaults resolved."""
+        if self.data_dir:
+            return Path(self.data_dir).expanduser()
+        state = os.environ.get("STATE_DIRECTORY")
+        if state:
+            return Path(state.split(":")[0])
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(xdg) / "intervisie"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning every failure into a ConfigError."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(path, None, "file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read the file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not valid UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"not valid TOML ({exc})") from None
+
+
+def user_config_path() -> Path | None:
+    """The user's configuration file when none is given on the command line."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    for candidate in (Path(xdg) / "intervisie" / "config.toml", Path("/etc/intervisie/config.toml")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(user_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Defaults, then the user's file, then command-line overrides (dotted keys)."""
+    raw = read_toml(DEFAULT_CONFIG)
+    defaults = _build(Settings, raw, DEFAULT_CONFIG, "")
+    del defaults  # the shipped file must be valid on its own; this proves it early
+    if user_file is not None:
+        _merge(raw, read_toml(user_file), user_file, "")
+    source: Path | str = user_file or DEFAULT_CONFIG
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return _build(Settings, raw, source, "")
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any], path: Path, prefix: str) -> None:
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            known = ", ".join(sorted(base))
+            raise ConfigError(path, dotted, f"unknown key; expected one of: {known}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(path, dotted, f"expected a table [{dotted}], got {value!r}")
+            _merge(base[key], value, path, f"{dotted}.")
+        else:
+            base[key] = value
+
+
+def _build(cls: type, raw: dict[str, Any], path: Path | str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            raise ConfigError(path, f"{prefix}{key}", f"unknown key; expected one of: {', '.join(sorted(names))}")
+    for fld in dataclasses.fields(cls):
+        dotted = f"{prefix}{fld.name}"
+        hint = hints[fld.name]
+        if dataclasses.is_dataclass(hint):
+            sub = raw.get(fld.name, {})
+            if not isinstance(sub, dict):
+                raise ConfigError(path, dotted, f"expected a table [{dotted}]")
+            values[fld.name] = _build(hint, sub, path, f"{dotted}.")
+        elif fld.name in raw:
+            values[fld.name] = _convert(raw[fld.name], hint, fld.metadata, path, dotted)
+    return cls(**values)
+
+
+def _convert(value: Any, hint: Any, meta: typing.Mapping[str, Any], path: Path | str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(path, key, f"expected a list of numbers, got {value!r}")
+        item_type = typing.get_args(hint)[0]
+        return tuple(sorted((_scalar(v, item_type, {"low": 0}, path, key) for v in value), reverse=True))
+    if origin in (typing.Union, types.UnionType):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ConfigError(path, key, f"expected a device name or number, got {value!r}")
+        return value
+    return _scalar(value, hint, meta, path, key)
+
+
+def _scalar(value: Any, kind: Any, meta: typing.Mapping[str, Any], path: Path | str, key: str) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, key, f"expected true or false, got {value!r}")
+        return value
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and isinstance(value, float)):
+            wanted = "a whole number" if kind is int else "a number"
+            raise ConfigError(path, key, f"expected {wanted}, got {value!r}")
+        low, high = meta.get("low"), meta.get("high")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+            raise ConfigError(path, key, f"expected a number {bounds}, got {value!r}")
+        return kind(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, key, f"expected text, got {value!r}")
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(path, key, f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+        return value
+    raise TypeError(f"unsupported setting type {kind!r}")  # a programming error, not user input
