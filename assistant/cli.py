@@ -1,0 +1,197 @@
+"""The ``intervisie`` command: run the daemon, check the hardware, or say a sentence.
+
+Expected problems (a wrong configuration, no usable device) end in one clear line and
+an exit code: 2 for a configuration or method file that is wrong, 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from assistant import __version__
+from assistant.errors import AssistantError, ConfigError, JournalError
+from assistant.method import Method, load_method
+from assistant.phrases import Phrases, load_phrases
+from assistant.settings import LANGUAGES, Settings, load_settings, user_config_path
+
+log = logging.getLogger("assistant")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 10000:
+        raise argparse.ArgumentTypeError(f"expected a number above 0 (at most 10000), got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: a subcommand with the common options before or after it."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="settings file merged over the defaults")
+    common.add_argument("--method", help="method name (from config/methods) or path to a method file")
+    common.add_argument("--lang", choices=LANGUAGES, help="language the device speaks")
+    common.add_argument("--speed", type=_positive, default=1.0, help="run the session N times faster (demos)")
+    common.add_argument("--debug", action="store_true", help="log details")
+
+    parser = argparse.ArgumentParser(
+        prog="intervisie",
+        description="Offline room assistant that leads a group through an intervision session.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", parents=[common], help="lead sessions until stopped (the daemon)")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", parents=[common], help="self-test: audio devices, a test sentence, the button")
+    check.add_argument("--timeout", type=_positive, default=30.0, help="seconds to wait for a button press")
+    check.set_defaults(func=cmd_check)
+    say = sub.add_parser("say", parents=[common], help="say a sentence and exit")
+    say.add_argument("text", nargs="+", help="what to say")
+    say.set_defaults(func=cmd_say)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"intervisie: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AssistantError as exc:
+        print(f"intervisie: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+def load_all(args: argparse.Namespace) -> tuple[Settings, Method, Phrases]:
+    """Settings, method and phrases from the files and options; ConfigError if one is wrong."""
+    overrides: dict[str, Any] = {}
+    if args.method:
+        overrides["method"] = args.method
+    if args.lang:
+        overrides["language"] = args.lang
+    settings = load_settings(args.config or user_config_path(), overrides)
+    method = load_method(settings.method, settings.language)
+    phrases = load_phrases(settings.language)
+    return settings, method, phrases
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM, SIGINT or the quit key."""
+    # Imported here so that `--help` and configuration errors stay fast and light.
+    from assistant.button import make_button
+    from assistant.clock import SessionClock
+    from assistant.daemon import Daemon
+    from assistant.journal import Journal
+    from assistant.led import make_led
+    from assistant.speech import make_speaker
+    from assistant.systemd import Notifier
+
+    settings, method, phrases = load_all(args)
+    speaker = make_speaker(settings.speech, settings.language)
+    journal: Journal | None
+    try:
+        journal = Journal(settings.data_path())
+    except JournalError as exc:
+        log.error("%s; sessions will not be kept or resumed", exc)
+        journal = None
+    notifier = Notifier()
+    led = make_led(settings.led)
+    daemon = Daemon(settings, method, phrases, speaker, journal, SessionClock(args.speed), notifier, led)
+    button = make_button(settings.button, daemon.post, daemon.stop)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: daemon.stop())
+    if args.speed != 1:
+        log.info("running %g times faster than real time", args.speed)
+    try:
+        daemon.start_up()
+        daemon.run()
+    finally:
+        button.close()
+        if led is not None:
+            led.close()
+        speaker.close()
+        if journal is not None:
+            journal.close()
+        notifier.close()
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Self-test: list audio devices, speak a test sentence, wait for a button press."""
+    from assistant.button import make_button
+    from assistant.events import ButtonDown, Event
+    from assistant.speech import ConsoleSpeaker, make_speaker, output_devices
+
+    settings, _method, phrases = load_all(args)
+    problems: list[str] = []
+    devices = output_devices()
+    print("Audio output devices:")
+    for line in devices or ["(none found)"]:
+        print(f"  {line}")
+
+    speaker = make_speaker(settings.speech, settings.language)
+    if isinstance(speaker, ConsoleSpeaker):
+        problems.append("no usable audio output: speech goes to the console")
+        print("Speech: NOT on a speaker (see the warning above); the test sentence follows as text.")
+    else:
+        print("Speech: speaking a test sentence now.")
+    speaker.say(phrases.say("test_sentence"))
+    speaker.wait_idle(30)
+    speaker.close()
+
+    gestures: queue.Queue[Event] = queue.Queue()
+    button = make_button(settings.button, gestures.put, lambda: None)
+    kind = type(button).__name__
+    print(f"Button: {kind}. Press it within {args.timeout:g} s ...", flush=True)
+    try:
+        while True:
+            event = gestures.get(timeout=args.timeout)
+            if not isinstance(event, ButtonDown):
+                print(f"Button: OK ({type(event).__name__} seen)")
+                break
+    except queue.Empty:
+        problems.append(f"no button press within {args.timeout:g} s")
+        print("Button: no press seen.")
+    finally:
+        button.close()
+
+    if problems:
+        print("Problems: " + "; ".join(problems))
+        return EXIT_FAILURE
+    print("All parts work.")
+    return EXIT_OK
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    """Say a sentence with the configured voice and wait until it is spoken."""
+    from assistant.speech import make_speaker
+
+    settings, _method, _phrases = load_all(args)
+    speaker = make_speaker(settings.speech, settings.language)
+    try:
+        speaker.say(" ".join(args.text))
+        speaker.wait_idle(120)
+    finally:
+        speaker.close()
+    return EXIT_OK

@@ -1,0 +1,436 @@
+"""The session: a pure state machine that leads a group through the method.
+
+Events go in with the session time they happened at (seconds from an injected clock);
+effects come out. Nothing here touches audio, GPIO, files or the real clock, so a whole
+50-minute session runs in a test in milliseconds, and replaying the journal's events
+rebuilds exactly the state the live session had.
+
+Time inside a phase is *active* time: it stands still while the session is paused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.events import (
+    ButtonDown,
+    Captured,
+    DoublePress,
+    Effect,
+    Event,
+    Finished,
+    LongPress,
+    Press,
+    Resume,
+    Say,
+    StopSpeech,
+    Tick,
+    Tone,
+)
+from assistant.method import Method, Phase
+from assistant.phrases import Phrases
+from assistant.settings import AnnouncementSettings, ScheduleSettings
+
+IDLE, RUNNING, FINISHED = "idle", "running", "finished"
+
+# Two announcements closer together than this are one too many: keep the later one.
+_MIN_MARK_GAP = 30.0
+
+
+@dataclass
+class Mark:
+    """A moment in a phase (active seconds from its start) at which the device speaks."""
+
+    at: float
+    kind: str
+    """"halfway", "left", "time_up" or "overtime"."""
+    done: bool = False
+
+
+@dataclass
+class PhaseRun:
+    """What happened in one phase."""
+
+    phase: Phase
+    planned: float
+    """Length in seconds for this run (shorter than the method's when time was balanced)."""
+    started: float
+    """Session time the phase began."""
+    active_before: float = 0.0
+    """Active seconds accumulated before the current (un)paused stretch."""
+    stretch_start: float | None = None
+    """Session time the current running stretch began; None while paused or ended."""
+    ended: float | None = None
+    paused_total: float = 0.0
+    person: int = 1
+    """Whose turn it is in a round phase (1-based); one past the last when all have spoken."""
+    marks: list[Mark] = field(default_factory=list)
+
+    def active(self, now: float) -> float:
+        """Active seconds spent in the phase up to ``now``."""
+        if self.stretch_start is None:
+            return self.active_before
+        return self.active_before + max(0.0, now - self.stretch_start)
+
+    def left(self, now: float) -> float:
+        """Seconds left (negative in overtime)."""
+        return self.planned - self.active(now)
+
+
+class Session:
+    """One intervision session, from the first press to the summary."""
+
+    def __init__(
+        self,
+        method: Method,
+        phrases: Phrases,
+        announcements: AnnouncementSettings = AnnouncementSettings(),
+        schedule: ScheduleSettings = ScheduleSettings(),
+        participants: int = 0,
+    ) -> None:
+        self.method = method
+        self.phrases = phrases
+        self.announcements = announcements
+        self.schedule = schedule
+        self.participants = participants
+        self.status = IDLE
+        self.runs: list[PhaseRun] = []
+        self.paused_since: float | None = None
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.captures: dict[str, list[dict[str, Any]]] = {}
+        self.changes = 0
+        """Counts state changes: the daemon journals an event only when it changed something."""
+
+    # --- queries ------------------------------------------------------------------
+
+    @property
+    def current(self) -> PhaseRun | None:
+        """The running phase, if any."""
+        return self.runs[-1] if self.status == RUNNING and self.runs else None
+
+    @property
+    def paused(self) -> bool:
+        """Whether the clock stands still."""
+        return self.paused_since is not None
+
+    def capture_kind(self) -> str:
+        """What the device should write down now ("" for nothing)."""
+        run = self.current
+        return run.phase.capture if run else ""
+
+    def next_deadline(self) -> float | None:
+        """Session time of the next announcement, or None when nothing is due."""
+        run = self.current
+        if run is None or self.paused or run.stretch_start is None:
+            return None
+        pending = [m.at for m in run.marks if not m.done]
+        if not pending:
+            return None
+        return run.stretch_start + (min(pending) - run.active_before)
+
+    def fraction_left(self, now: float) -> float | None:
+        """Share of the phase still to go (for the LED); None when no phase runs."""
+        run = self.current
+        if run is None:
+            return None
+        return max(0.0, run.left(now)) / run.planned
+
+    def fixed_phrases(self) -> list[str]:
+        """Texts the session will certainly say, to be rendered ahead of time."""
+        p = self.phrases
+        texts = [
+            p.say("gestures"),
+            p.say("round_done"),
+            p.say("round_done_last"),
+            p.say("time_up"),
+            p.say("time_up_last"),
+            p.say("paused"),
+            p.say("status_idle"),
+            p.say("status_finished"),
+        ]
+        for n in range(2, max(self.participants, 1) + 1):
+            texts.append(f"{p.say('next_person')} {p.say('people_left', n=n)}")
+        texts.append(f"{p.say('next_person')} {p.say('last_person')}")
+        for number, phase in enumerate(self.method.phases, start=1):
+            texts.append(self._phase_intro(phase, number, phase.seconds))
+            for mark in self._marks(phase.seconds):
+                if mark.kind in ("halfway", "left", "overtime"):
+                    texts.append(self._mark_text(mark, phase.seconds))
+        return list(dict.fromkeys(texts))
+
+    # --- events -------------------------------------------------------------------
+
+    def handle(self, event: Event, now: float) -> list[Effect]:
+        """Apply one event at session time ``now`` and return what to do."""
+        if isinstance(event, ButtonDown):
+            return [StopSpeech(), Tone("press")]
+        if isinstance(event, Press):
+            return self._press(now)
+        if isinstance(event, DoublePress):
+            return [Say(self._status_text(now), "status")]
+        if isinstance(event, LongPress):
+            return self._long_press(now)
+        if isinstance(event, Tick):
+            return self._tick(now)
+        if isinstance(event, Resume):
+            return self._resume(now)
+        if isinstance(event, Captured):
+            return self._captured(event, now)
+        raise TypeError(f"unknown event {event!r}")
+
+    def _press(self, now: float) -> list[Effect]:
+        if self.status == FINISHED:
+            return [Say(self.phrases.say("status_finished"), "status_finished")]
+        if self.paused:
+            return [Say(self._status_text(now), "status_paused")]
+        if self.status == IDLE:
+            self.status = RUNNING
+            self.started = now
+            self.changes += 1
+            start = Say(
+                self.phrases.say("start", method=self.method.name, duration=self.phrases.minutes(self.method.seconds / 60)),
+                "start",
+            )
+            return [start, *self._begin_phase(0, now)]
+        run = self.runs[-1]
+        if run.phase.round and self.participants > 1 and run.person <= self.participants:
+            run.person += 1
+            self.changes += 1
+            if run.person > self.participants:
+                last = run.phase.number == len(self.method.phases)
+                return [Say(self.phrases.say("round_done_last" if last else "round_done"), "round_done")]
+            # "Nog drie": the people still to speak, counting the one whose turn it is now.
+            left = self.participants - run.person + 1
+            after = self.phrases.say("last_person") if left == 1 else self.phrases.say("people_left", n=left)
+            return [Say(f"{self.phrases.say('next_person')} {after}", "next_person")]
+        self._end_phase(run, now)
+        if len(self.runs) == len(self.method.phases):
+            return self._finish(now)
+        return self._begin_phase(len(self.runs), now)
+
+    def _long_press(self, now: float) -> list[Effect]:
+        if self.status != RUNNING:
+            return [Say(self._status_text(now), "status")]
+        run = self.runs[-1]
+        self.changes += 1
+        if self.paused_since is None:
+            run.active_before = run.active(now)
+            run.stretch_start = None
+            self.paused_since = now
+            return [Tone("hold"), Say(self.phrases.say("paused"), "paused")]
+        run.paused_total += now - self.paused_since
+        self.paused_since = None
+        run.stretch_start = now
+        return [Tone("hold"), Say(self.phrases.say("unpaused", duration=self._left_text(run, now)), "unpaused")]
+
+    def _tick(self, now: float) -> list[Effect]:
+        run = self.current
+        if run is None or self.paused:
+            return []
+        active = run.active(now)
+        due = [m for m in run.marks if not m.done and m.at <= active + 1e-6]
+        if not due:
+            return []
+        for mark in due:
+            mark.done = True
+        self.changes += 1
+        mark = due[-1]  # after a stall, only the latest announcement is still true
+        effects: list[Effect] = []
+        if mark.kind == "time_up":
+            effects.append(Tone("time_up"))
+        effects.append(Say(self._mark_text(mark, run.planned), mark.kind))
+        return effects
+
+    def _resume(self, now: float) -> list[Effect]:
+        run = self.current
+        if run is None:
+            return []
+        self.changes += 1
+        active = run.active(now)
+        for mark in run.marks:
+            if mark.at <= active:
+                mark.done = True
+        phase = run.phase
+        if self.paused:
+            return [Say(self.phrases.say("resumed_paused", number=phase.number), "resumed")]
+        if run.left(now) < 0:
+            text = self.phrases.say(
+                "resumed_overtime", number=phase.number, name=phase.name, duration=self.phrases.duration(-run.left(now))
+            )
+        else:
+            text = self.phrases.say("resumed", number=phase.number, name=phase.name, duration=self._left_text(run, now))
+        return [Say(text, "resumed")]
+
+    def _captured(self, event: Captured, now: float) -> list[Effect]:
+        item = {"text": event.text, "accepted": event.accepted, "t": now, **event.extra}
+        if self.current is not None:
+            item["phase"] = self.current.phase.number
+        self.captures.setdefault(event.kind, []).append(item)
+        self.changes += 1
+        return []
+
+    # --- phases -------------------------------------------------------------------
+
+    def _begin_phase(self, index: int, now: float) -> list[Effect]:
+        phase = self.method.phases[index]
+        planned = self._balanced_length(index)
+        run = PhaseRun(phase=phase, planned=planned, started=now, stretch_start=now, marks=self._marks(planned))
+        self.runs.append(run)
+        self.changes += 1
+        effects: list[Effect] = [Say(self._phase_intro(phase, phase.number, planned), "phase")]
+        if phase.round and self.participants > 1:
+            per_person = self.phrases.duration(planned / self.participants)
+            effects.append(Say(self.phrases.say("round_intro", per_person=per_person), "round_intro"))
+        return effects
+
+    def _end_phase(self, run: PhaseRun, now: float) -> None:
+        run.active_before = run.active(now)
+        run.stretch_start = None
+        run.ended = now
+        self.changes += 1
+
+    def _finish(self, now: float) -> list[Effect]:
+        self.status = FINISHED
+        self.ended = now
+        self.changes += 1
+        p = self.phrases
+        effects: list[Effect] = [Say(p.say("finished", method=self.method.name), "finished")]
+        lines = [p.say("summary_intro")]
+        for run in self.runs:
+            lines.append(
+                p.say(
+                    "summary_phase",
+                    number=run.phase.number,
+                    actual=p.duration(run.active_before),
+                    planned=p.duration(run.phase.seconds),
+                )
+            )
+        total_actual = sum(r.active_before for r in self.runs)
+        lines.append(p.say("summary_total", actual=p.duration(total_actual), planned=p.duration(self.method.seconds)))
+        effects.append(Say(" ".join(lines), "summary"))
+        effects.append(Say(p.say("new_session"), "new_session"))
+        effects.append(Finished(self.record()))
+        return effects
+
+    def _balanced_length(self, index: int) -> float:
+        """This phase's length, shortened if earlier phases overran and the plan keeps the end time."""
+        phase = self.method.phases[index]
+        if self.schedule.mode != "keep_end" or not phase.flexible:
+            return phase.seconds
+        overrun = sum(r.active_before - r.phase.seconds for r in self.runs)
+        if overrun <= 0:
+            return phase.seconds
+        still_to_come = self.method.phases[index:]
+        budget = sum(p.seconds for p in still_to_come) - overrun
+        fixed = sum(p.seconds for p in still_to_come if not p.flexible)
+        flexible = sum(p.seconds for p in still_to_come if p.flexible)
+        factor = max(0.0, budget - fixed) / flexible
+        floor_minutes = math.ceil(phase.minutes * self.schedule.floor_fraction)
+        minutes = max(floor_minutes, math.floor(phase.minutes * factor))
+        return float(min(phase.minutes, minutes)) * 60.0
+
+    def _marks(self, planned: float) -> list[Mark]:
+        a = self.announcements
+        marks: list[Mark] = []
+        if a.halfway and planned >= a.halfway_min_minutes * 60:
+            marks.append(Mark(planned / 2, "halfway"))
+        for minutes in a.minutes_left:
+            at = planned - minutes * 60
+            if at >= _MIN_MARK_GAP:
+                marks.append(Mark(at, "left"))
+        marks.sort(key=lambda m: m.at)
+        # Drop an announcement that would come right before another one.
+        kept: list[Mark] = []
+        for mark in marks:
+            if kept and mark.at - kept[-1].at < _MIN_MARK_GAP:
+                kept.pop()
+            kept.append(mark)
+        if a.time_up:
+            kept.append(Mark(planned, "time_up"))
+        if a.overtime_reminder_minutes > 0:
+            step = a.overtime_reminder_minutes * 60
+            kept.extend(Mark(planned + step * k, "overtime") for k in range(1, a.overtime_max_reminders + 1))
+        return kept
+
+    # --- texts --------------------------------------------------------------------
+
+    def _phase_intro(self, phase: Phase, number: int, planned: float) -> str:
+        p = self.phrases
+        if planned < phase.seconds:
+            head = p.say(
+                "phase_shortened",
+                number=number,
+                name=phase.name,
+                duration=p.duration(planned),
+                planned=p.duration(phase.seconds),
+            )
+        else:
+            head = p.say("phase", number=number, name=phase.name, duration=p.duration(planned))
+        return f"{head} {phase.guidance}"
+
+    def _mark_text(self, mark: Mark, planned: float) -> str:
+        p = self.phrases
+        if mark.kind == "halfway":
+            return p.say("halfway", duration=p.duration(planned - mark.at))
+        if mark.kind == "left":
+            return p.say("time_left", duration=p.duration(planned - mark.at))
+        if mark.kind == "time_up":
+            last = self.current is not None and self.current.phase.number == len(self.method.phases)
+            return p.say("time_up_last" if last else "time_up")
+        return p.say("overtime", duration=p.duration(mark.at - planned))
+
+    def _left_text(self, run: PhaseRun, now: float) -> str:
+        return self.phrases.duration(max(0.0, run.left(now)))
+
+    def _status_text(self, now: float) -> str:
+        p = self.phrases
+        if self.status == IDLE:
+            return p.say("status_idle")
+        if self.status == FINISHED:
+            return p.say("status_finished")
+        run = self.runs[-1]
+        if self.paused:
+            return p.say("status_paused", number=run.phase.number, duration=self._left_text(run, now))
+        if run.left(now) < 0:
+            return p.say(
+                "status_overtime", number=run.phase.number, name=run.phase.name, duration=p.duration(-run.left(now))
+            )
+        return p.say("status", number=run.phase.number, name=run.phase.name, duration=self._left_text(run, now))
+
+    # --- record -------------------------------------------------------------------
+
+    def record(self, now: float | None = None) -> dict[str, Any]:
+        """What is kept of the session: the plan against what happened, and what was captured.
+
+        ``now`` counts the running phase up to that time, for a session that is closed
+        before it finished.
+        """
+        phases = []
+        for run in self.runs:
+            active = run.active(now if now is not None else run.started) if run.ended is None else run.active_before
+            phases.append(
+                {
+                    "number": run.phase.number,
+                    "key": run.phase.key,
+                    "name": run.phase.name,
+                    "planned_seconds": run.phase.seconds,
+                    "adjusted_seconds": run.planned,
+                    "actual_seconds": round(active, 3),
+                    "overtime_seconds": round(max(0.0, active - run.planned), 3),
+                    "paused_seconds": round(run.paused_total, 3),
+                }
+            )
+        return {
+            "method": self.method.id,
+            "language": self.phrases.language,
+            "participants": self.participants,
+            "schedule_mode": self.schedule.mode,
+            "finished": self.status == FINISHED,
+            "phases": phases,
+            "planned_seconds": self.method.seconds,
+            "actual_seconds": round(sum(p["actual_seconds"] for p in phases), 3),
+            "captures": self.captures,
+        }
