@@ -98,7 +98,8 @@ def load_all(args: argparse.Namespace) -> tuple[Settings, Method, Phrases]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM, SIGINT or the quit key."""
-    # Imported here so that `--help` and configuration errors stay fast and light.
+    settings, method, phrases = load_all(args)
+    # Imported only now so that `--help` and configuration errors stay fast and light.
     from assistant.button import make_button
     from assistant.clock import SessionClock
     from assistant.daemon import Daemon
@@ -107,7 +108,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from assistant.speech import make_speaker
     from assistant.systemd import Notifier
 
-    settings, method, phrases = load_all(args)
     speaker = make_speaker(settings.speech, settings.language)
     journal: Journal | None
     try:
@@ -139,11 +139,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Self-test: list audio devices, speak a test sentence, wait for a button press."""
+    settings, _method, phrases = load_all(args)
     from assistant.button import make_button
     from assistant.events import ButtonDown, Event
     from assistant.speech import ConsoleSpeaker, make_speaker, output_devices
 
-    settings, _method, phrases = load_all(args)
     problems: list[str] = []
     devices = output_devices()
     print("Audio output devices:")
@@ -185,9 +185,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_say(args: argparse.Namespace) -> int:
     """Say a sentence with the configured voice and wait until it is spoken."""
+    settings, _method, _phrases = load_all(args)
     from assistant.speech import make_speaker
 
-    settings, _method, _phrases = load_all(args)
     speaker = make_speaker(settings.speech, settings.language)
     try:
         speaker.say(" ".join(args.text))
