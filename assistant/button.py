@@ -1,0 +1,327 @@
+"""The one button on the table, and the keyboard standing in for it on a laptop.
+
+Both turn what the hand does into gestures, posted as events through ``post`` (the
+daemon's thread-safe queue put). They run in their own threads (gpiozero's, a timer's,
+a reader's) and do nothing there but post:
+
+- :class:`~assistant.events.ButtonDown` at once whenever the button goes down, so the
+  daemon can answer with a tone and cut speech before the gesture is known;
+- :class:`~assistant.events.Press` for a short press, once no second press followed
+  within ``double_press_seconds`` of its release;
+- :class:`~assistant.events.DoublePress` when the second of two quick presses is released;
+- :class:`~assistant.events.LongPress` the moment the button has been held for
+  ``hold_seconds``; the release after it posts nothing.
+
+:func:`make_button` chooses the input once, at start-up.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import select
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import TextIO, TypeVar
+
+from assistant.errors import ButtonError, DeviceError
+from assistant.events import ButtonDown, DoublePress, Event, LongPress, Press
+from assistant.settings import ButtonSettings
+
+log = logging.getLogger(__name__)
+
+Post = Callable[[Event], None]
+"""Where gestures go: the daemon's thread-safe queue put."""
+
+KEY_HELP = "Keys: Enter or space = press, d = double press, p = long press (pause/resume), q = quit."
+"""One line for the console saying which keys stand in for the button."""
+
+T = TypeVar("T")
+
+
+def open_gpio(create: Callable[[], T], what: str, error: type[DeviceError] = DeviceError) -> T:
+    """Create a gpiozero device, or raise ``error`` with one line saying why it can't be.
+
+    ``what`` names the device for the message ("GPIO button on BCM pin 17"). gpiozero
+    reports each pin library it tried as a ``PinFactoryFallback`` warning before it
+    gives up with ``BadPinFactory``; those reasons go into the message instead of
+    onto stderr. A mock pin factory is only ever used when ``GPIOZERO_PIN_FACTORY``
+    (or ``Device.pin_factory``) says so; gpiozero handles that itself.
+    """
+    from gpiozero.exc import BadPinFactory, PinFactoryFallback
+
+    failure: Exception | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            device = create()
+        # Anything at all: third-party pin libraries raise their own types
+        # (lgpio.error, RPi.GPIO's RuntimeError, PermissionError on /dev/gpiochip*).
+        except Exception as exc:  # noqa: BLE001
+            failure = exc
+    fallbacks = [str(w.message) for w in caught if issubclass(w.category, PinFactoryFallback)]
+    for w in caught:  # pass on every other warning as it was
+        if not issubclass(w.category, PinFactoryFallback):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if failure is None:
+        return device
+    if isinstance(failure, BadPinFactory):
+        reason = "no usable GPIO on this machine"
+        if fallbacks:
+            tried = "; ".join(f.removeprefix("Falling back from ") for f in fallbacks)
+            reason = f"{reason} (tried {tried})"
+    else:
+        reason = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+    raise error(f"cannot use the {what}: {reason}") from failure
+
+
+class GpioButton:
+    """A push button on a GPIO pin, read with gpiozero.
+
+    The double press is decided when the second press is released, not when it goes
+    down: a second press that is held instead becomes a long press. In that case the
+    quick tap before it is absorbed (no Press), because a fumbled tap before a hold is
+    far likelier than a "next" followed at once by "pause".
+    """
+
+    def __init__(self, settings: ButtonSettings, post: Post, clock: Callable[[], float] = time.monotonic) -> None:
+        """Open the button on ``settings.pin``; :class:`ButtonError` if there is no usable GPIO.
+
+        ``clock`` is the time source for the double-press window (seconds, monotonic).
+        """
+        from gpiozero import Button
+
+        self._post = post
+        self._clock = clock
+        self._window = settings.double_press_seconds
+        self._lock = threading.Lock()
+        self._down = False
+        self._held = False
+        self._second = False
+        self._released_at = 0.0
+        self._pending: threading.Timer | None = None
+        self._closed = False
+        self.device = open_gpio(
+            lambda: Button(
+                settings.pin,
+                pull_up=settings.pull_up,
+                bounce_time=settings.bounce_seconds or None,
+                hold_time=settings.hold_seconds,
+            ),
+            f"GPIO button on BCM pin {settings.pin}",
+            ButtonError,
+        )
+        """The gpiozero ``Button`` underneath."""
+        self.device.when_pressed = self._on_pressed
+        self.device.when_held = self._on_held
+        self.device.when_released = self._on_released
+
+    def close(self) -> None:
+        """Stop posting gestures and release the pin (a pending short press is dropped)."""
+        with self._lock:
+            self._closed = True
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+        # Outside the lock: closing joins gpiozero's hold thread, which may be waiting for it.
+        self.device.close()
+
+    # The callbacks below run in gpiozero's threads and in a Timer's. They post under the
+    # lock so that events come out in the order the gestures happened.
+
+    def _on_pressed(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._down = True
+            self._held = False
+            self._second = False
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+                if self._clock() - self._released_at <= self._window:
+                    self._second = True
+                else:
+                    # The window closed but its timer had not run yet: the first press stands alone.
+                    self._post(Press())
+            self._post(ButtonDown())
+
+    def _on_held(self) -> None:
+        with self._lock:
+            # gpiozero's hold thread can fire just after a release it raced with.
+            if self._closed or not self._down:
+                return
+            self._held = True
+            self._post(LongPress())
+
+    def _on_released(self) -> None:
+        with self._lock:
+            if self._closed or not self._down:
+                return
+            self._down = False
+            if self._held:
+                return
+            if self._second:
+                self._post(DoublePress())
+                return
+            self._released_at = self._clock()
+            timer = threading.Timer(self._window, lambda: self._on_window_closed(timer))
+            timer.daemon = True
+            self._pending = timer
+            timer.start()
+
+    def _on_window_closed(self, timer: threading.Timer) -> None:
+        with self._lock:
+            if self._closed or self._pending is not timer:
+                return
+            self._pending = None
+            self._post(Press())
+
+
+class KeyboardButton:
+    """The keyboard standing in for the button (see :data:`KEY_HELP`).
+
+    On a terminal single keys are read in cbreak mode (the terminal is restored on
+    :meth:`close` and at exit). Otherwise lines are read, so pipes and tests work: a
+    line's first non-blank character is the key, and an empty line is a press. Each
+    gesture posts what the real button would: ButtonDown first (two for a double
+    press), then the gesture. ``q`` calls ``on_quit`` and stops reading. When the
+    input ends or cannot be read (a service with stdin on /dev/null) the reader stops
+    quietly.
+    """
+
+    def __init__(self, post: Post, on_quit: Callable[[], None] | None = None, stream: TextIO | None = None) -> None:
+        """Start reading ``stream`` (default: ``sys.stdin``) in a daemon thread."""
+        self._post = post
+        self._on_quit = on_quit
+        self._stream = sys.stdin if stream is None else stream
+        self._stop = threading.Event()
+        self._fd: int | None = None
+        self._saved_tty: list[object] | None = None
+        if self._stream is not None and _is_tty(self._stream):
+            self._enter_cbreak(self._stream.fileno())
+        self._thread = threading.Thread(target=self._read, name="keyboard-button", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop reading and give the terminal back its settings."""
+        self._stop.set()
+        # The key reader notices within its select() timeout and must be done before
+        # the terminal is restored. A line reader may sit in readline() for good: it is
+        # a daemon thread and ignores anything read after this.
+        if self._fd is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
+        self._restore_tty()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the reader has stopped (input ended, ``q``, or closed); True if it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _enter_cbreak(self, fd: int) -> None:
+        import termios
+        import tty
+
+        try:
+            self._saved_tty = termios.tcgetattr(fd)
+        except termios.error as exc:  # a terminal we may not configure: read lines instead
+            log.debug("keyboard stays in line mode: %s", exc)
+            return
+        self._fd = fd
+        atexit.register(self._restore_tty)
+        tty.setcbreak(fd)
+
+    def _restore_tty(self) -> None:
+        saved, self._saved_tty = self._saved_tty, None
+        if saved is None or self._fd is None:
+            return
+        import termios
+
+        try:
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, saved)
+        except (OSError, termios.error):
+            pass  # the terminal is gone already
+        atexit.unregister(self._restore_tty)
+
+    def _read(self) -> None:
+        try:
+            if self._stream is None:
+                return
+            if self._fd is not None:
+                self._read_keys(self._fd)
+            else:
+                self._read_lines(self._stream)
+        except (OSError, ValueError) as exc:  # stdin closed or unreadable
+            log.debug("keyboard input unreadable: %s", exc)
+        if not self._stop.is_set():
+            log.info("keyboard input ended; keys are no longer read")
+
+    def _read_keys(self, fd: int) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if not ready:
+                continue
+            data = os.read(fd, 1)
+            if not data:
+                return
+            if not self._key(data.decode("latin-1")):
+                return
+
+    def _read_lines(self, stream: TextIO) -> None:
+        while not self._stop.is_set():
+            line = stream.readline()
+            if not line or self._stop.is_set():
+                return
+            key = line.strip()[:1] or "\n"
+            if not self._key(key):
+                return
+
+    def _key(self, key: str) -> bool:
+        """Post the gesture for one key; False when reading should stop."""
+        key = key.lower()
+        if key in ("\n", "\r", " "):
+            self._post(ButtonDown())
+            self._post(Press())
+        elif key == "d":
+            self._post(ButtonDown())
+            self._post(ButtonDown())
+            self._post(DoublePress())
+        elif key == "p":
+            self._post(ButtonDown())
+            self._post(LongPress())
+        elif key == "q":
+            self._stop.set()
+            if self._on_quit is not None:
+                self._on_quit()
+            return False
+        else:
+            log.debug("ignored key %r; %s", key, KEY_HELP)
+        return True
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def make_button(settings: ButtonSettings, post: Post, on_quit: Callable[[], None]) -> GpioButton | KeyboardButton:
+    """The button chosen by ``settings.input``; "auto" falls back to the keyboard with one warning.
+
+    ``on_quit`` is called when the quit key is pressed (keyboard only). Raises
+    :class:`ButtonError` for "gpio" without a usable GPIO button.
+    """
+    if settings.input == "keyboard":
+        return KeyboardButton(post, on_quit)
+    if settings.input == "gpio":
+        return GpioButton(settings, post)
+    try:
+        return GpioButton(settings, post)
+    except ButtonError as exc:
+        log.warning("no GPIO button (%s); using the keyboard: %s", exc, KEY_HELP)
+        return KeyboardButton(post, on_quit)

@@ -1,0 +1,95 @@
+"""An optional status LED: how much of the phase is left, at a glance.
+
+While a phase runs the LED's brightness is the fraction of its time left (never quite
+off, so it still shows that a phase runs); in overtime it blinks; while paused it
+pulses slowly; between sessions it is off. gpiozero animates blinking and pulsing in
+its own thread, so :meth:`StatusLed.show` only touches the hardware when what the
+group sees changes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from assistant.button import open_gpio
+from assistant.errors import DeviceError
+from assistant.settings import LedSettings
+
+log = logging.getLogger(__name__)
+
+MIN_BRIGHTNESS = 0.05
+"""Lowest brightness while a phase runs, so a nearly finished phase is still visible."""
+BRIGHTNESS_STEP = 0.01
+"""Brightness is rounded to this step; smaller changes are not written to the pin."""
+BLINK_SECONDS = 0.25
+"""On and off time of the overtime blink."""
+PULSE_SECONDS = 1.5
+"""Fade-in and fade-out time of the slow pulse while paused."""
+
+_Look = tuple[str, float]
+
+
+class StatusLed:
+    """A PWM LED on one GPIO pin (BCM numbering), driven by gpiozero's ``PWMLED``."""
+
+    def __init__(self, pin: int) -> None:
+        """Open the LED; :class:`~assistant.errors.DeviceError` if there is no usable GPIO."""
+        from gpiozero import PWMLED
+
+        self.device = open_gpio(lambda: PWMLED(pin), f"status LED on BCM pin {pin}")
+        """The gpiozero ``PWMLED`` underneath."""
+        self._look: _Look = ("off", 0.0)
+        self._closed = False
+
+    def show(self, fraction_left: float | None, overtime: bool, paused: bool) -> None:
+        """Show the phase's state: ``fraction_left`` None means no phase runs (off)."""
+        look = _look(fraction_left, overtime, paused)
+        if self._closed or look == self._look:
+            return
+        self._look = look
+        kind, level = look
+        from gpiozero.exc import GPIOZeroError
+
+        try:
+            if kind == "off":
+                self.device.off()
+            elif kind == "pulse":
+                self.device.pulse(fade_in_time=PULSE_SECONDS, fade_out_time=PULSE_SECONDS, background=True)
+            elif kind == "blink":
+                self.device.blink(on_time=BLINK_SECONDS, off_time=BLINK_SECONDS, background=True)
+            else:
+                self.device.value = level  # also stops a blink or pulse
+        except (GPIOZeroError, OSError) as exc:
+            # A status light is never worth stopping a session for.
+            log.warning("status LED failed (%s); carrying on without it", exc)
+            self.close()
+
+    def close(self) -> None:
+        """Switch the LED off and release the pin."""
+        if self._closed:
+            return
+        self._closed = True
+        self.device.close()
+
+
+def _look(fraction_left: float | None, overtime: bool, paused: bool) -> _Look:
+    """What the LED should look like; equal looks need no hardware change."""
+    if fraction_left is None:
+        return ("off", 0.0)
+    if paused:
+        return ("pulse", 0.0)
+    if overtime:
+        return ("blink", 0.0)
+    level = min(1.0, max(MIN_BRIGHTNESS, fraction_left))
+    return ("steady", round(round(level / BRIGHTNESS_STEP) * BRIGHTNESS_STEP, 6))
+
+
+def make_led(settings: LedSettings) -> StatusLed | None:
+    """The status LED, or None when it is switched off or cannot be used (one warning)."""
+    if not settings.enabled:
+        return None
+    try:
+        return StatusLed(settings.pin)
+    except DeviceError as exc:
+        log.warning("%s; carrying on without a status LED", exc)
+        return None
