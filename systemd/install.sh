@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Installs the intervision assistant as a system service on a Raspberry Pi (Raspberry Pi
+# OS Bookworm / Debian 12). Run it as root from a checkout; safe to run again, which is
+# also how to update: it copies the checkout again and restarts the service.
+#
+#   sudo systemd/install.sh                        install or update
+#   sudo systemd/install.sh --uninstall            remove the service and /opt/intervisie;
+#                                                  keep sessions and settings
+#   sudo systemd/install.sh --uninstall --purge    also remove /var/lib/intervisie,
+#                                                  /etc/intervisie and the user
+#
+# What it sets up: Debian packages, the system user "intervisie" (groups audio and gpio),
+# a root-owned copy of the checkout in /opt/intervisie with its venv, the settings file
+# /etc/intervisie/config.toml, and the unit intervisie.service, enabled and started.
+set -euo pipefail
+
+readonly app=intervisie
+readonly prefix=/opt/intervisie
+readonly etc_dir=/etc/intervisie
+readonly config=/etc/intervisie/config.toml
+readonly state_dir=/var/lib/intervisie
+readonly unit_path=/etc/systemd/system/intervisie.service
+readonly udev_rule=/etc/udev/rules.d/60-intervisie-gpio.rules
+
+# The system's own Python and tools: a python3 found first on root's PATH (pyenv, a
+# build under /root) would make a venv that the service user cannot run.
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+# Root may run with a umask of 077 (sudo keeps the caller's); the service user must be
+# able to read the program and its venv.
+umask 022
+
+say() { printf 'install: %s\n' "$*"; }
+fail() { printf 'install: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+uninstall=0
+purge=0
+for arg in "$@"; do
+    case "$arg" in
+        --uninstall) uninstall=1 ;;
+        --purge) uninstall=1; purge=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; fail "unknown option: $arg" ;;
+    esac
+done
+
+[ "$(id -u)" -eq 0 ] || fail "must run as root: sudo systemd/install.sh $*"
+
+have_systemd=0
+[ -d /run/systemd/system ] && have_systemd=1
+
+# --- Uninstall ---------------------------------------------------------------------
+
+if [ "$uninstall" -eq 1 ]; then
+    if [ "$have_systemd" -eq 1 ] && [ -e "$unit_path" ]; then
+        say "stopping and disabling $app.service"
+        systemctl disable --now "$app.service" || true
+    fi
+    if [ -e "$unit_path" ]; then
+        rm -f "$unit_path"
+        say "removed $unit_path"
+    fi
+    if [ "$have_systemd" -eq 1 ]; then
+        systemctl daemon-reload
+    fi
+    if [ "$purge" -eq 1 ]; then
+        rm -rf "$state_dir" "$etc_dir"
+        say "removed the sessions in $state_dir and the settings in $etc_dir"
+        if id -u "$app" >/dev/null 2>&1; then
+            userdel "$app"
+            say "removed the user $app"
+        fi
+        if [ -e "$udev_rule" ]; then
+            rm -f "$udev_rule"
+            say "removed $udev_rule"
+        fi
+    else
+        say "kept the sessions in $state_dir, the settings in $etc_dir and the user $app"
+        say "(remove them too with: sudo systemd/install.sh --uninstall --purge)"
+    fi
+    # Last, because this script may itself run from there.
+    if [ -d "$prefix" ]; then
+        rm -rf "$prefix"
+        say "removed the program in $prefix"
+    fi
+    say "uninstalled"
+    exit 0
+fi
+
+# --- Install -----------------------------------------------------------------------
+
+src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -f "$src/pyproject.toml" ] || [ ! -f "$src/systemd/intervisie.service" ]; then
+    fail "run this script from a checkout of the project (not found: $src/pyproject.toml)"
+fi
+
+# Debian packages: speech (espeak-ng), PortAudio for sounddevice, aplay/arecord, the venv,
+# rsync for the copy below, and libatomic1 that Vosk needs on ARM. GPIO (lgpio) comes
+# from PyPI through the project's "pi" extra, since the venv does not see Debian's
+# python3-lgpio.
+debs=(espeak-ng libportaudio2 alsa-utils python3-venv rsync)
+case "$(uname -m)" in
+    aarch64|armv7l|armv6l) debs+=(libatomic1) ;;
+esac
+missing=()
+for pkg in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}"
+else
+    say "Debian packages already installed"
+fi
+
+# The service user. /dev/snd/* belongs to the group audio, /dev/gpiochip* and
+# /dev/gpiomem to gpio (Raspberry Pi OS); the unit names both in SupplementaryGroups=,
+# so both must exist.
+if ! getent group gpio >/dev/null; then
+    groupadd --system gpio
+    say "created the group gpio"
+fi
+# Raspberry Pi OS gives the GPIO devices to that group (udev's 99-com.rules); plain
+# Debian does not, and then this rule does.
+if [ -d /etc/udev/rules.d ] && ! grep -qs 'GROUP="gpio"' /etc/udev/rules.d/*.rules \
+        /usr/lib/udev/rules.d/*.rules /lib/udev/rules.d/*.rules; then
+    printf '%s\n' \
+        '# Installed by intervisie (systemd/install.sh): let the gpio group use the GPIO chips.' \
+        'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"' \
+        'KERNEL=="gpiomem*", GROUP="gpio", MODE="0660"' >"$udev_rule"
+    udevadm control --reload-rules 2>/dev/null || true
+    udevadm trigger --subsystem-match=gpio 2>/dev/null || true
+    say "installed $udev_rule"
+fi
+if id -u "$app" >/dev/null 2>&1; then
+    usermod --append --groups audio,gpio "$app"
+    say "user $app exists (groups: $(id -nG "$app"))"
+else
+    useradd --system --user-group --groups audio,gpio --home-dir "$state_dir" --no-create-home \
+        --shell /usr/sbin/nologin --comment "intervision room assistant" "$app"
+    say "created the system user $app"
+fi
+install -d -m 0700 -o "$app" -g "$app" "$state_dir"
+
+# The program: a root-owned copy, so the service cannot change its own code.
+if [ "$src" != "$prefix" ]; then
+    say "copying $src to $prefix"
+    install -d -m 0755 "$prefix"
+    rsync -a --delete --chown=root:root --chmod=go-w,go+rX \
+        --exclude=/.venv --exclude=/.git --exclude=__pycache__ --exclude=.pytest_cache \
+        --exclude=.mypy_cache --exclude='*.pyc' --exclude='*.egg-info' --exclude=/build \
+        "$src/" "$prefix/"
+fi
+say "preparing the virtual environment in $prefix/.venv"
+"$prefix/scripts/setup.sh"
+# The service runs with /opt read-only: compile the byte code now, once.
+"$prefix/.venv/bin/python" -m compileall -q "$prefix/assistant" >/dev/null
+if ! (cd / && runuser -u "$app" -- "$prefix/.venv/bin/python" -c 'import assistant.cli') 2>/dev/null; then
+    fail "the user $app cannot run $prefix/.venv/bin/python (made from an unreadable Python?);" \
+        "remove $prefix/.venv and run this script again"
+fi
+
+# --- Speech recognition model ------------------------------------------------------
+# PLACEHOLDER (later issue): install the Dutch Vosk model here, e.g.
+#   "$prefix/.venv/bin/intervisie" model install
+# It must happen here, in the installer: the service has no network at all
+# (PrivateNetwork=yes, IPAddressDeny=any in intervisie.service).
+
+# The settings: created once, never overwritten.
+install -d -m 0750 -o root -g "$app" "$etc_dir"
+if [ -e "$config" ]; then
+    say "kept the settings in $config"
+else
+    cat >"$config" <<'EOF'
+# Settings of the intervision assistant service. Put here only what you want to change:
+# everything else comes from /opt/intervisie/config/default.toml, which lists every key
+# and what it means. After a change: sudo systemctl restart intervisie
+#
+# language = "nl"            # "nl" or "en"
+# method = "intervisie"
+# participants = 6           # group size, for the rounds; 0: not counted
+#
+# [button]
+# pin = 17                   # BCM number; the button connects it to ground
+# hold_seconds = 1.5
+#
+# [led]
+# enabled = true
+# pin = 18
+#
+# [speech]
+# output_device = "Headphones"   # part of a device name that `intervisie check` lists
+# rate = 150
+# volume = 1.0
+#
+# [schedule]
+# mode = "keep_end"          # or "fixed"
+EOF
+    chown root:"$app" "$config"
+    chmod 0640 "$config"
+    say "created $config (all settings commented out: the defaults apply)"
+fi
+
+# The unit.
+install -m 0644 "$prefix/systemd/intervisie.service" "$unit_path"
+say "installed $unit_path"
+if [ "$have_systemd" -eq 1 ]; then
+    systemctl daemon-reload
+    systemctl enable "$app.service"
+    say "starting $app.service (it speaks a greeting when it is ready)"
+    # restart, not start: a second run of this script is an update.
+    if ! systemctl restart "$app.service"; then
+        say "the service did not start; see: journalctl -u $app -e"
+        exit 1
+    fi
+else
+    # A chroot or an image being built: enable for the next boot only.
+    systemctl enable "$app.service"
+    say "systemd is not running here: $app.service will start at the next boot"
+fi
+
+cat <<EOF
+
+Installed. The assistant starts at every boot.
+  Follow its log:     journalctl -u $app -f
+  Its state:          systemctl status $app
+  Check the speaker and the button (stop the service first; it holds both):
+      sudo systemctl stop $app
+      sudo -u $app sh -c 'cd $state_dir && $prefix/.venv/bin/intervisie check'
+      sudo systemctl start $app
+  Settings:           $config
+EOF

@@ -1,0 +1,413 @@
+"""Running as a systemd service: the notify protocol, the unit's sandbox, the installer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.clock import SessionClock
+from assistant.daemon import Daemon
+from assistant.method import load_method
+from assistant.phrases import load_phrases
+from assistant.settings import PROJECT_DIR, Settings, load_settings
+from assistant.systemd import Notifier
+
+UNIT = PROJECT_DIR / "systemd" / "intervisie.service"
+INSTALLER = PROJECT_DIR / "systemd" / "install.sh"
+EXEC_START = "/opt/intervisie/.venv/bin/intervisie run --config /etc/intervisie/config.toml"
+
+# Reached: 0.8. What is left open on purpose is explained in the unit (ALSA/GPIO devices,
+# the AF_UNIX notify socket, no PrivateUsers, no ProcSubset, no MemoryDenyWriteExecute).
+MAX_EXPOSURE = 1.0
+
+
+# --- The notify protocol ------------------------------------------------------------
+
+
+@pytest.fixture
+def systemd_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    """A datagram socket standing in for systemd's, and the NOTIFY_SOCKET value for it."""
+    path = tmp_path / "notify"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(5)
+    yield server, str(path)
+    server.close()
+
+
+def received(server: socket.socket) -> str:
+    return server.recv(4096).decode("utf-8")
+
+
+def nothing_waiting(server: socket.socket) -> bool:
+    server.settimeout(0.05)
+    try:
+        server.recv(4096)
+    except TimeoutError:
+        return True
+    return False
+
+
+def test_systemd_hears_ready_status_watchdog_and_stopping_exactly(systemd_socket: tuple[socket.socket, str]) -> None:
+    server, path = systemd_socket
+    with Notifier({"NOTIFY_SOCKET": path}) as notifier:
+        assert notifier.enabled
+        notifier.ready("speaking")
+        assert received(server) == "READY=1\nSTATUS=speaking"
+        notifier.ready()
+        assert received(server) == "READY=1"
+        notifier.status("fase 2 van 7: introductie van de kwestie")
+        assert received(server) == "STATUS=fase 2 van 7: introductie van de kwestie"
+        notifier.watchdog()
+        assert received(server) == "WATCHDOG=1"
+        notifier.extend_timeout(1.5)
+        assert received(server) == "EXTEND_TIMEOUT_USEC=1500000"
+        notifier.stopping()
+        assert received(server) == "STOPPING=1"
+    assert nothing_waiting(server)
+
+
+def test_a_status_with_a_newline_stays_one_assignment(systemd_socket: tuple[socket.socket, str]) -> None:
+    server, path = systemd_socket
+    with Notifier({"NOTIFY_SOCKET": path}) as notifier:
+        notifier.status("gepauzeerd\nREADY=1")
+        assert received(server) == "STATUS=gepauzeerd READY=1"
+
+
+def test_a_negative_timeout_extension_is_a_programming_error(systemd_socket: tuple[socket.socket, str]) -> None:
+    _server, path = systemd_socket
+    with Notifier({"NOTIFY_SOCKET": path}) as notifier, pytest.raises(ValueError):
+        notifier.extend_timeout(-1)
+
+
+def test_an_abstract_notify_socket_works() -> None:
+    name = f"intervisie-test-{uuid.uuid4().hex}"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind("\0" + name)
+    server.settimeout(5)
+    try:
+        with Notifier({"NOTIFY_SOCKET": "@" + name}) as notifier:
+            notifier.ready("klaar")
+            assert received(server) == "READY=1\nSTATUS=klaar"
+    finally:
+        server.close()
+
+
+def test_outside_systemd_the_notifier_opens_nothing_and_says_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_sockets(*args: object, **kwargs: object) -> socket.socket:
+        raise AssertionError("the notifier opened a socket outside systemd")
+
+    monkeypatch.setattr(socket, "socket", no_sockets)
+    caplog.set_level(logging.DEBUG, logger="assistant.systemd")
+    notifier = Notifier({"WATCHDOG_USEC": "30000000"})
+    assert not notifier.enabled
+    notifier.ready("speaking")
+    notifier.status("x")
+    notifier.watchdog()
+    notifier.extend_timeout(10)
+    notifier.stopping()
+    assert notifier.watchdog_interval() is None
+    notifier.close()
+    assert caplog.records == []
+
+
+def test_the_default_environment_is_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch, systemd_socket: tuple[socket.socket, str]
+) -> None:
+    server, path = systemd_socket
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    with Notifier() as notifier:
+        notifier.watchdog()
+        assert received(server) == "WATCHDOG=1"
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    assert not Notifier().enabled
+
+
+def test_a_vanished_socket_is_logged_once_and_never_raises(
+    systemd_socket: tuple[socket.socket, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, path = systemd_socket
+    server.close()
+    os.unlink(path)
+    caplog.set_level(logging.WARNING, logger="assistant.systemd")
+    with Notifier({"NOTIFY_SOCKET": path}) as notifier:
+        for _ in range(3):
+            notifier.watchdog()
+        notifier.status("nog steeds")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "cannot notify systemd" in warnings[0].getMessage()
+
+
+def test_a_notify_address_that_is_not_local_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="assistant.systemd")
+    notifier = Notifier({"NOTIFY_SOCKET": "vsock:2:1234"})
+    assert not notifier.enabled
+    notifier.ready()
+    assert "not a local socket" in caplog.text
+
+
+def test_after_close_notifications_are_dropped(systemd_socket: tuple[socket.socket, str]) -> None:
+    server, path = systemd_socket
+    notifier = Notifier({"NOTIFY_SOCKET": path})
+    notifier.close()
+    notifier.close()
+    assert not notifier.enabled
+    notifier.watchdog()
+    assert nothing_waiting(server)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"WATCHDOG_USEC": "30000000"}, 30.0),
+        ({"WATCHDOG_USEC": "500000", "WATCHDOG_PID": str(os.getpid())}, 0.5),
+        ({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getpid() + 1)}, None),
+        ({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "nobody"}, None),
+        ({}, None),
+        ({"WATCHDOG_USEC": "soon"}, None),
+        ({"WATCHDOG_USEC": "0"}, None),
+        ({"WATCHDOG_USEC": "-5"}, None),
+    ],
+)
+def test_the_watchdog_interval_comes_from_systemd_and_belongs_to_this_process(
+    systemd_socket: tuple[socket.socket, str], extra: dict[str, str], expected: float | None
+) -> None:
+    _server, path = systemd_socket
+    with Notifier({"NOTIFY_SOCKET": path, **extra}) as notifier:
+        assert notifier.watchdog_interval() == expected
+
+
+class SilentSpeaker:
+    """Stands in for the speaker: these tests are about what systemd hears."""
+
+    def prepare(self, texts: Any) -> None:
+        pass
+
+    def say(self, text: str) -> None:
+        pass
+
+    def tone(self, kind: str) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def test_under_systemd_the_daemon_reports_ready_pings_the_watchdog_and_says_goodbye(
+    systemd_socket: tuple[socket.socket, str], tmp_path: Path
+) -> None:
+    server, path = systemd_socket
+    # A 0.2 s watchdog: the daemon must ping every 0.1 s.
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
+    daemon = Daemon(
+        Settings(data_dir=str(tmp_path)),
+        load_method("intervisie", "nl"),
+        load_phrases("nl"),
+        SilentSpeaker(),
+        None,
+        SessionClock(1.0),
+        notifier,
+    )
+    daemon.start_up()
+    assert received(server) == "READY=1\nSTATUS=speaking"
+    loop = threading.Thread(target=daemon.run, name="daemon", daemon=True)
+    loop.start()
+    try:
+        assert [received(server) for _ in range(3)] == ["WATCHDOG=1"] * 3
+    finally:
+        daemon.stop()
+        loop.join(timeout=5)
+    assert not loop.is_alive()
+    last = ""
+    while last != "STOPPING=1":
+        last = received(server)
+        assert last in ("WATCHDOG=1", "STOPPING=1")
+    notifier.close()
+
+
+# --- The unit -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def systemd_analyze() -> str:
+    found = shutil.which("systemd-analyze")
+    if found is None:
+        pytest.fail("systemd-analyze is missing: it comes with Debian's systemd package (apt-get install systemd)")
+    return found
+
+
+def unit_settings(text: str) -> list[tuple[str, str, str]]:
+    """(section, key, value) for every assignment, repeated keys kept in order."""
+    section = ""
+    found: list[tuple[str, str, str]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        found.append((section, key.strip(), value.strip()))
+    return found
+
+
+def values(key: str) -> list[str]:
+    return [v for s, k, v in unit_settings(UNIT.read_text()) if s == "Service" and k == key]
+
+
+def test_the_unit_passes_systemd_analyze_verify(systemd_analyze: str, tmp_path: Path) -> None:
+    # verify insists that ExecStart's program exists, and /opt/intervisie is only there on
+    # an installed Pi. So a copy whose ExecStart names a stand-in with the same arguments
+    # is verified; the next test shows that the program is all the original lacks.
+    stand_in = tmp_path / "bin" / "intervisie"
+    stand_in.parent.mkdir()
+    stand_in.write_text("#!/bin/sh\nexit 0\n")
+    stand_in.chmod(0o755)
+    text = UNIT.read_text()
+    assert f"ExecStart={EXEC_START}\n" in text
+    copy = tmp_path / "intervisie.service"
+    copy.write_text(text.replace("/opt/intervisie/.venv/bin/intervisie ", f"{stand_in} "))
+    done = subprocess.run(
+        [systemd_analyze, "verify", "--man=no", str(copy)], check=False, capture_output=True, text=True, timeout=60
+    )
+    # verify only warns (exit 0) about unknown keys and wrong values: any output is a fault.
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "" and done.stdout.strip() == "", done.stderr + done.stdout
+
+
+def test_the_original_unit_lacks_nothing_but_the_installed_program(systemd_analyze: str) -> None:
+    done = subprocess.run(
+        [systemd_analyze, "verify", "--man=no", str(UNIT)], check=False, capture_output=True, text=True, timeout=60
+    )
+    if Path("/opt/intervisie/.venv/bin/intervisie").exists():
+        assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+        return
+    complaints = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    assert complaints, "verify should miss /opt/intervisie/.venv/bin/intervisie on a machine without it"
+    for line in complaints:
+        assert "/opt/intervisie/.venv/bin/intervisie" in line and "not executable" in line, line
+
+
+def test_the_sandbox_exposure_is_low(systemd_analyze: str) -> None:
+    done = subprocess.run(
+        [systemd_analyze, "security", "--offline=yes", "--no-pager", str(UNIT)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+    match = re.search(r"Overall exposure level for intervisie\.service: (\d+(?:\.\d+)?)", output)
+    assert match, output
+    exposure = float(match.group(1))
+    assert exposure <= MAX_EXPOSURE, output
+
+
+def test_the_sandbox_keeps_the_sound_card_and_the_gpio_chip_reachable() -> None:
+    assert values("DevicePolicy") == ["closed"]
+    allowed = values("DeviceAllow")
+    assert "char-alsa rw" in allowed
+    assert "char-gpiochip rw" in allowed
+    assert "/dev/gpiomem rw" in allowed
+    # PrivateDevices would hide /dev/snd and /dev/gpiochip*.
+    assert values("PrivateDevices") in ([], ["no"])
+    groups = " ".join(values("SupplementaryGroups")).split()
+    assert {"audio", "gpio"} <= set(groups)
+    assert values("User") == ["intervisie"]
+    # Not set, for reasons the unit explains: each one was found to break a part.
+    assert values("PrivateUsers") in ([], ["no"])  # ALSA dmix's ipc_gid=audio
+    assert values("ProcSubset") in ([], ["all"])  # gpiozero reads /proc/device-tree
+    assert values("MemoryDenyWriteExecute") in ([], ["no"])  # sounddevice's cffi callbacks
+    # OpenBLAS's mbind() must fail softly, not kill the daemon with SIGSYS.
+    assert values("SystemCallErrorNumber") == ["EPERM"]
+
+
+def test_the_unit_is_a_watched_notify_service_without_network() -> None:
+    assert values("Type") == ["notify"]
+    assert values("NotifyAccess") == ["main"]
+    assert values("WatchdogSec") == ["30"]
+    assert values("Restart") == ["on-failure"]
+    assert values("ExecStart") == [EXEC_START]
+    assert values("StateDirectory") == ["intervisie"]
+    assert values("WorkingDirectory") == ["/var/lib/intervisie"]
+    assert values("RestrictAddressFamilies") == ["AF_UNIX"]
+    assert values("IPAddressDeny") == ["any"]
+    assert values("PrivateNetwork") == ["yes"]
+
+
+# --- The installer ----------------------------------------------------------------------
+
+
+def test_the_installer_is_valid_bash() -> None:
+    done = subprocess.run(["bash", "-n", str(INSTALLER)], check=False, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_installer_is_shellcheck_clean() -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck is not None, "shellcheck is missing: ./run-tests installs it (apt-get install shellcheck)"
+    done = subprocess.run([shellcheck, str(INSTALLER)], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_installer_explains_itself_and_rejects_unknown_options() -> None:
+    helped = subprocess.run(["bash", str(INSTALLER), "--help"], check=False, capture_output=True, text=True, timeout=30)
+    assert helped.returncode == 0
+    assert "--uninstall" in helped.stdout and "--purge" in helped.stdout
+    wrong = subprocess.run(
+        ["bash", str(INSTALLER), "--frobnicate"], check=False, capture_output=True, text=True, timeout=30
+    )
+    assert wrong.returncode != 0
+    assert "unknown option: --frobnicate" in wrong.stderr
+
+
+def test_the_installer_refuses_to_run_without_root() -> None:
+    # It stops at its first check, before touching anything. The script goes in on
+    # standard input, since the checkout may not be readable by the user "nobody".
+    command = ["bash", "-s"]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None, "setpriv (util-linux, part of every Debian) is needed to drop root"
+        command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    done = subprocess.run(
+        command, input=INSTALLER.read_text(), check=False, capture_output=True, text=True, timeout=30, cwd="/"
+    )
+    assert done.returncode == 1
+    assert "sudo systemd/install.sh" in done.stderr
+
+
+def example_config(installer_text: str) -> str:
+    match = re.search(r"cat >\"\$config\" <<'EOF'\n(.*?)\nEOF\n", installer_text, re.DOTALL)
+    assert match, "install.sh should write the example settings with a here-document"
+    return match.group(1) + "\n"
+
+
+def test_the_example_settings_load_as_written_and_with_every_example_switched_on(tmp_path: Path) -> None:
+    example = example_config(INSTALLER.read_text())
+    as_written = tmp_path / "config.toml"
+    as_written.write_text(example)
+    load_settings(as_written)
+
+    # Uncomment "# key = value" and "# [table]" lines, leaving the prose as comments.
+    switched_on = re.sub(r"(?m)^# (\[\w+\]|\w+ = .*)$", r"\1", example)
+    assert switched_on != example
+    on = tmp_path / "on.toml"
+    on.write_text(switched_on)
+    settings = load_settings(on)
+    assert settings.participants == 6
+    assert settings.led.enabled
