@@ -30,6 +30,10 @@ class SessionClock:
         self._origin = self._monotonic()
         self._offset = session_time
 
+    def monotonic_at(self, session_time: float) -> float:
+        """The monotonic time at which the clock shows ``session_time``."""
+        return self._origin + (session_time - self._offset) / self.speed
+
     def real_seconds(self, session_seconds: float) -> float:
         """How long ``session_seconds`` of session time take in real time."""
         return session_seconds / self.speed

@@ -1,0 +1,195 @@
+"""The real daemon process, as a newcomer runs it: keyboard as the button, real speech
+into ALSA's file plugin (set up by conftest), a fast clock, systemd's notify socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+class Daemon:
+    """``intervisie run`` in a child process, with its stdin as the keyboard."""
+
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.config = tmp_path / "config.toml"
+        if not self.config.exists():
+            self.config.write_text(f'data_dir = "{tmp_path / "data"}"\nparticipants = 0\n')
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "run", "--config", str(self.config), *args],
+            cwd=PROJECT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "GPIOZERO_PIN_FACTORY": "", **(env or {})},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            self.lines.put(line)
+
+    def expect(self, text: str, timeout: float = 20) -> str:
+        """Wait for a log line containing ``text``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no log line with {text!r} in {timeout} s; log:\n{''.join(self.log)}")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if text in line:
+                return line
+
+    def key(self, key: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(key + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout: float = 20) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+def test_a_whole_session_with_the_keyboard_as_the_button(tmp_path: Path, alsa_files) -> None:
+    daemon = Daemon(tmp_path, "--speed", "60")
+    try:
+        daemon.expect("using the keyboard")  # no GPIO here: said once, as a warning
+        daemon.expect("say [ready]: Hallo, ik ben klaar voor de intervisie.")
+        daemon.expect("say [gestures]")
+        daemon.key("")
+        daemon.expect("say [phase]: Fase 1: inventarisatie. 5 minuten.")
+        daemon.expect("say [left]: Nog 1 minuut.", timeout=10)  # 4 session minutes at 60x
+        daemon.key("d")
+        daemon.expect("say [status]: Fase 1: inventarisatie.")
+        daemon.key("p")
+        daemon.expect("say [paused]")
+        daemon.key("p")
+        daemon.expect("say [unpaused]")
+        for number in range(2, 8):
+            daemon.key("")
+            daemon.expect(f"say [phase]: Fase {number}:")
+        daemon.key("")
+        daemon.expect("say [summary]: Zo liep de tijd. Fase 1:")
+        daemon.expect("saved to")
+        daemon.key("q")
+        assert daemon.finish() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+    records = sorted((tmp_path / "data" / "records").glob("*.json"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["finished"] and len(record["phases"]) == 7
+    assert record["phases"][0]["actual_seconds"] > 4 * 60  # at 60x, more than 4 s real
+    # Real speech came out of the (file) sound card: many seconds of it.
+    assert alsa_files.out.stat().st_size > 22050 * 2 * 5
+
+
+def test_a_killed_daemon_resumes_the_same_phase(tmp_path: Path, alsa_files) -> None:
+    first = Daemon(tmp_path, "--speed", "30")
+    first.expect("say [ready]")
+    first.key("")
+    first.key("")
+    first.expect("say [phase]: Fase 2:")
+    first.proc.send_signal(signal.SIGKILL)  # a power cut: no chance to clean up
+    first.finish()
+    second = Daemon(tmp_path, "--speed", "30")
+    try:
+        line = second.expect("say [resumed]: Ik was even uitgevallen. We gaan verder met fase 2")
+        assert "Nog" in line
+        second.key("")
+        second.expect("say [phase]: Fase 3:")
+        second.proc.send_signal(signal.SIGTERM)
+        assert second.finish() == 0, "SIGTERM ends the daemon cleanly"
+    finally:
+        if second.proc.poll() is None:
+            second.proc.kill()
+    assert (tmp_path / "data" / "current.jsonl").exists(), "a stop mid-session keeps the journal"
+
+
+def test_the_daemon_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: Path, alsa_files) -> None:
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(20)
+    daemon = Daemon(tmp_path, env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"})
+    try:
+        messages: list[str] = []
+        while not any("WATCHDOG=1" in m for m in messages) or not any("READY=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+        assert any("READY=1" in m for m in messages)
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.finish() == 0
+        messages.append(sock.recv(4096).decode())
+        while "STOPPING=1" not in messages[-1]:
+            messages.append(sock.recv(4096).decode())
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+        sock.close()
+
+
+def test_without_a_sound_card_announcements_go_to_the_console(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n[speech]\noutput_device = "no such card"\n')
+    daemon = Daemon(tmp_path)
+    try:
+        daemon.expect("no usable audio output")
+        daemon.key("")
+        daemon.expect("say [phase]: Fase 1")
+        daemon.key("q")
+        assert daemon.finish() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+    assert any("Fase 1: inventarisatie" in line for line in daemon.log)
+
+
+def test_say_speaks_a_sentence_and_exits(alsa_files) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "say", "Dit is een test."],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert alsa_files.out.stat().st_size > 22050 * 2 * 0.5  # at least half a second of speech
+
+
+def test_check_lists_devices_speaks_and_sees_a_press(alsa_files) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "check", "--timeout", "10"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60, input="\n",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Audio output devices:" in done.stdout and "default" in done.stdout
+    assert "Speech: speaking a test sentence now." in done.stdout
+    assert "Button: OK" in done.stdout
+    assert alsa_files.out.stat().st_size > 22050 * 2  # the test sentence was played
+
+
+def test_check_reports_a_button_that_was_not_pressed(alsa_files) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "check", "--timeout", "1"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60, stdin=subprocess.PIPE,
+    )
+    assert done.returncode == 1
+    assert "no button press within 1 s" in done.stdout
