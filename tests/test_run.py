@@ -101,8 +101,8 @@ def test_a_whole_session_with_the_keyboard_as_the_button(tmp_path: Path, alsa_fi
     record = json.loads(records[0].read_text())
     assert record["finished"] and len(record["phases"]) == 7
     assert record["phases"][0]["actual_seconds"] > 4 * 60  # at 60x, more than 4 s real
-    # Real speech came out of the (file) sound card: many seconds of it.
-    assert alsa_files.out.stat().st_size > 22050 * 2 * 5
+    # Real speech came out of the (file) sound card: seconds of it (presses cut most of it short).
+    assert alsa_files.out.stat().st_size > 22050 * 2 * 2
 
 
 def test_a_killed_daemon_resumes_the_same_phase(tmp_path: Path, alsa_files) -> None:
