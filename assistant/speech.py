@@ -405,6 +405,9 @@ class Player:
         """``time.monotonic()`` when the first block of the latest clip was written."""
         self.last_audio_ended: float | None = None
         """``time.monotonic()`` when audio last stopped (idle after a clip, or a cut)."""
+        self.on_start: Callable[[str, float], None] | None = None
+        """Called in the player thread with (label, ``time.monotonic()``) when a clip's
+        first block goes to the device; for the benchmark and, later, microphone muting."""
         self._cond = threading.Condition()
         self._queue: collections.deque[_Clip] = collections.deque()
         self._current: _Clip | None = None
@@ -572,6 +575,8 @@ class Player:
             if first:
                 first = False
                 self.last_audio_started = time.monotonic()
+                if self.on_start is not None:
+                    self.on_start(clip.label, self.last_audio_started)
         return False
 
     def _wait_end(self, clip: _Clip, clock: _Timeline) -> bool:
@@ -661,13 +666,17 @@ def _tone(kind: str, rate: int) -> npt.NDArray[np.float64]:
 class AudioSpeaker:
     """Speech and tones on a real output device: a :class:`Renderer` and a :class:`Player`."""
 
-    def __init__(self, settings: SpeechSettings, language: str, *, samplerate: int | None = None) -> None:
+    def __init__(
+        self, settings: SpeechSettings, language: str, *, samplerate: int | None = None, cache: bool = True
+    ) -> None:
         """Start espeak-ng and open the output device.
 
         Raises :class:`SpeechError` if espeak-ng or the voice is missing and
         :class:`AudioDeviceError` if the output device is. ``samplerate`` forces the
-        stream's rate (see :class:`Player`).
+        stream's rate (see :class:`Player`). ``cache=False`` renders every text when it
+        is said, prepared or not: only for comparison in the benchmark.
         """
+        self._cache = cache
         self.renderer = Renderer(settings.voice, settings.rate, language)
         """Text to samples."""
         self.player = Player(settings.output_device, settings.volume, samplerate)
@@ -689,6 +698,8 @@ class AudioSpeaker:
 
     def prepare(self, texts: Iterable[str]) -> None:
         """Render these phrases now and keep them for the whole run (blocks until done)."""
+        if not self._cache:
+            return
         started = time.monotonic()
         wanted = [text.strip() for text in dict.fromkeys(texts) if text.strip()]
         futures = {}
@@ -745,6 +756,8 @@ class AudioSpeaker:
 
     def _clip(self, text: str, urgent: bool) -> Future[Samples]:
         """The device-ready audio of ``text``: from the cache, or rendering now."""
+        if not self._cache:
+            return _then(self.renderer.submit(text, urgent), self.player.adapt)
         with self._lock:
             future = self._prepared.get(text) or self._recent.get(text)
             if future is not None and not (future.done() and future.exception() is not None):

@@ -1,0 +1,63 @@
+"""Checks on a real Raspberry Pi: its GPIO button and its speaker.
+
+These need a person at the table, so they run only with ``--hardware`` (and then alone):
+
+    ./run-tests --hardware -s
+
+They use the configuration the service uses (``/etc/intervisie/config.toml`` or
+``~/.config/intervisie/config.toml``). The same code runs on every machine in the
+other tests, on gpiozero's MockFactory and ALSA's file plugin.
+"""
+
+from __future__ import annotations
+
+import queue
+
+import pytest
+
+from assistant.button import GpioButton
+from assistant.events import ButtonDown, DoublePress, Event, LongPress, Press
+from assistant.phrases import load_phrases
+from assistant.settings import load_settings, user_config_path
+from assistant.speech import AudioSpeaker
+
+pytestmark = pytest.mark.hardware
+
+WAIT = 30.0
+
+
+def _settings():
+    return load_settings(user_config_path())
+
+
+def _gesture(button_events: queue.Queue[Event], prompt: str) -> Event:
+    print(f"\n>>> {prompt} (within {WAIT:g} s)", flush=True)
+    while True:
+        event = button_events.get(timeout=WAIT)
+        if not isinstance(event, ButtonDown):
+            return event
+
+
+def test_the_speaker_says_a_sentence_out_loud() -> None:
+    settings = _settings()
+    speaker = AudioSpeaker(settings.speech, settings.language)
+    try:
+        speaker.say(load_phrases(settings.language).say("test_sentence"))
+        assert speaker.wait_idle(30)
+        assert speaker.last_audio_started is not None
+        assert speaker.last_audio_ended is not None
+        assert speaker.last_audio_ended - speaker.last_audio_started > 0.5
+    finally:
+        speaker.close()
+    print(f"\n>>> You should have heard the test sentence on {speaker.player.device_name}.")
+
+
+def test_the_gpio_button_gives_all_three_gestures() -> None:
+    events: queue.Queue[Event] = queue.Queue()
+    button = GpioButton(_settings().button, events.put)
+    try:
+        assert isinstance(_gesture(events, "Press the button once, briefly"), Press)
+        assert isinstance(_gesture(events, "Press the button twice, quickly"), DoublePress)
+        assert isinstance(_gesture(events, "Hold the button down for two seconds"), LongPress)
+    finally:
+        button.close()
