@@ -83,8 +83,57 @@ class Captured(Event):
     """Details such as per-word confidence."""
 
 
+@dataclass(frozen=True)
+class Heard(Event):
+    """Speech recognised while the device was taking a note (see :class:`Listen`).
+
+    For a single note (leervraag, kernvraag, actieplan) it is the whole note: everything
+    said until the silence, the press or the time limit; empty text when nobody spoke.
+    For a running note (ideas, takeaways) it is one utterance.
+    """
+
+    name: ClassVar[str] = "heard"
+    kind: str = ""
+    """The note it was heard for: one of :data:`assistant.method.CAPTURE_KINDS`."""
+    text: str = ""
+    """The recognised words, lower case, separated by spaces; "" when nothing was said."""
+    words: list[dict[str, Any]] = field(default_factory=list)
+    """Per word: {"word": str, "conf": float} (Vosk's confidence, 0 to 1)."""
+
+
+@dataclass(frozen=True)
+class VoiceCommand(Event):
+    """A spoken command, recognised with a restricted grammar outside notes."""
+
+    name: ClassVar[str] = "voice_command"
+    command: str = ""
+    """One of :data:`VOICE_COMMANDS`."""
+
+
+VOICE_COMMANDS = ("next", "pause", "status", "repeat")
+"""Spoken commands: next phase (a short press), pause or resume (a long press), the time
+left (a double press), and say the last announcement again."""
+
+
+@dataclass(frozen=True)
+class ListenerState(Event):
+    """Speech recognition became usable or unusable."""
+
+    name: ClassVar[str] = "listener"
+    state: str = ""
+    """One of :data:`LISTENER_STATES`."""
+    detail: str = ""
+    """Why, for the log (English)."""
+
+
+LISTENER_STATES = ("ready", "loading", "no_model", "no_microphone", "off")
+"""ready: notes can be taken; loading: the model is still loading; no_model: the model is
+missing or broken; no_microphone: there is no usable microphone; off: switched off."""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.name: cls for cls in (ButtonDown, Press, DoublePress, LongPress, Tick, Resume, Captured)
+    cls.name: cls
+    for cls in (ButtonDown, Press, DoublePress, LongPress, Tick, Resume, Captured, Heard, VoiceCommand, ListenerState)
 }
 
 
@@ -121,6 +170,24 @@ class Tone(Effect):
 @dataclass(frozen=True)
 class StopSpeech(Effect):
     """Cut off what is being said and drop what is queued."""
+
+
+@dataclass(frozen=True)
+class Listen(Effect):
+    """Start taking a note: a single note, or a running one of one item per utterance."""
+
+    kind: str
+    """What is noted: one of :data:`assistant.method.CAPTURE_KINDS`."""
+    continuous: bool = False
+    """True: one :class:`Heard` per utterance until :class:`StopListening`."""
+
+
+@dataclass(frozen=True)
+class StopListening(Effect):
+    """Stop taking a note."""
+
+    finish: bool = True
+    """True: what was said so far is delivered as a :class:`Heard`; False: it is dropped."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,13 @@ class Phrases:
             return self._plural(template, int(fields.get("n", 0)), key).format(**fields)
         return str(template).format(**fields)
 
+    def table(self, key: str, /) -> dict[str, str]:
+        """A table of texts as it is in the locale file (for example ``commands``)."""
+        value = self._texts[key]
+        if not isinstance(value, dict):
+            raise KeyError(key)
+        return {str(k): str(v) for k, v in value.items()}
+
     def duration(self, seconds: float) -> str:
         """A length of time as people say it: "4 minuten", "40 seconden"."""
         units = self._texts["units"]

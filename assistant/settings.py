@@ -115,6 +115,44 @@ class SessionSettings:
 
 
 @dataclass(frozen=True)
+class ListeningSettings:
+    """Offline speech recognition (Vosk): notes and voice commands."""
+
+    enabled: bool = True
+    """Whether the device listens at all; off, it only keeps time (a Pi Zero, or by choice)."""
+    model: str = "vosk-model-small-nl-0.22"
+    """Vosk model: a folder name in :attr:`models_dir`, or a path to a model folder."""
+    models_dir: str = ""
+    """Where models are installed; empty: ``models/`` in the checkout."""
+    input_device: str | int = ""
+    """sounddevice input device: part of its name, or its index; empty for the default."""
+    samplerate: int = field(default=16000, metadata=_range(8000, 48000))
+    """Preferred microphone rate; the device's own rate is used when it refuses this one."""
+    silence_seconds: float = field(default=2.5, metadata=_range(0.5, 30))
+    """A capture ends after this much silence once something was said."""
+    max_seconds: float = field(default=90, metadata=_range(5, 600))
+    """A capture ends after this long in any case."""
+    wait_seconds: float = field(default=15, metadata=_range(2, 120))
+    """A capture in which nobody starts speaking ends after this long."""
+    mute_margin_seconds: float = field(default=0.3, metadata=_range(0, 3))
+    """Microphone audio is dropped while the device speaks and this long after."""
+    voice_commands: bool = False
+    """Also listen, outside notes, for a few spoken commands ("volgende fase", "pauze", ...)."""
+    first_person_hint: bool = True
+    """Ask once whether a leervraag without "ik", "mij", "mijn"... is about your own actions."""
+    read_back_previous: bool = True
+    """At the start of a session, read back the previous session's actieplan and ask how it went."""
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The session report."""
+
+    low_confidence: float = field(default=0.5, metadata=_range(0, 1))
+    """Recognised words with a confidence below this are marked in the report."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of the assistant."""
 
@@ -132,6 +170,8 @@ class Settings:
     announcements: AnnouncementSettings = AnnouncementSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     session: SessionSettings = SessionSettings()
+    listening: ListeningSettings = ListeningSettings()
+    report: ReportSettings = ReportSettings()
 
     def data_path(self) -> Path:
         """The data directory, with the defaults resolved."""
@@ -142,6 +182,19 @@ class Settings:
             return Path(state.split(":")[0])
         xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(xdg) / "intervisie"
+
+    def models_path(self) -> Path:
+        """The folder that holds the installed speech recognition models."""
+        if self.listening.models_dir:
+            return Path(self.listening.models_dir).expanduser()
+        return PROJECT_DIR / "models"
+
+    def model_path(self) -> Path:
+        """The configured model folder (a name in the models folder, or a path)."""
+        model = self.listening.model
+        if "/" in model:
+            return Path(model).expanduser()
+        return self.models_path() / model
 
 
 def read_toml(path: Path) -> dict[str, Any]:
