@@ -9,7 +9,8 @@ and also from the built-in exception it most resembles, so callers may catch eit
     │   ├── AudioDeviceError             no usable speaker or microphone
     │   ├── ButtonError                  no usable GPIO button
     │   └── SpeechError                  speech synthesis failed
-    └── JournalError (OSError)           the session journal cannot be read or written
+    ├── JournalError (OSError)           the session journal cannot be read or written
+    └── ModelError (OSError)             a speech model cannot be installed, found or loaded
 """
 
 from __future__ import annotations
@@ -56,3 +57,10 @@ class SpeechError(DeviceError):
 
 class JournalError(AssistantError, OSError):
     """The session journal or records cannot be read or written."""
+
+
+class ModelError(AssistantError, OSError):
+    """A speech recognition model cannot be downloaded, unpacked, found or loaded.
+
+    The message says what is wrong and what to do about it, in one line.
+    """

@@ -155,6 +155,7 @@ if [ "$src" != "$prefix" ]; then
     rsync -a --delete --chown=root:root --chmod=go-w,go+rX \
         --exclude=/.venv --exclude=/.git --exclude=__pycache__ --exclude=.pytest_cache \
         --exclude=.mypy_cache --exclude='*.pyc' --exclude='*.egg-info' --exclude=/build \
+        --include=/models/README.md --exclude='/models/*' \
         "$src/" "$prefix/"
 fi
 say "preparing the virtual environment in $prefix/.venv"
@@ -165,12 +166,6 @@ if ! (cd / && runuser -u "$app" -- "$prefix/.venv/bin/python" -c 'import assista
     fail "the user $app cannot run $prefix/.venv/bin/python (made from an unreadable Python?);" \
         "remove $prefix/.venv and run this script again"
 fi
-
-# --- Speech recognition model ------------------------------------------------------
-# PLACEHOLDER (later issue): install the Dutch Vosk model here, e.g.
-#   "$prefix/.venv/bin/intervisie" model install
-# It must happen here, in the installer: the service has no network at all
-# (PrivateNetwork=yes, IPAddressDeny=any in intervisie.service).
 
 # The settings: created once, never overwritten.
 install -d -m 0750 -o root -g "$app" "$etc_dir"
@@ -207,6 +202,33 @@ EOF
     say "created $config (all settings commented out: the defaults apply)"
 fi
 
+# --- Speech recognition model ------------------------------------------------------
+# Installed here, by root, into the models folder of the service's settings (by default
+# $prefix/models, which the copy above leaves alone): the service has no network at all
+# (PrivateNetwork=yes, IPAddressDeny=any) and sees /opt read-only (ProtectSystem=strict),
+# so it can read the model (0644 files, 0755 folders) but neither fetch nor change it.
+# A model folder put in the checkout's models/ by hand (a Pi without internet) is copied.
+if [ "$src" != "$prefix" ]; then
+    for dir in "$src"/models/*/; do
+        [ -d "$dir" ] || continue
+        name="$(basename "$dir")"
+        if [ ! -e "$prefix/models/$name" ]; then
+            rsync -a --chown=root:root --chmod=go-w,go+rX "$dir" "$prefix/models/$name/"
+            say "copied the model $name from $src/models"
+        fi
+    done
+fi
+# Without a model the assistant still keeps time: a failure here is a warning.
+if (cd / && "$prefix/.venv/bin/intervisie" model install --config "$config"); then
+    # Checked as the service user: proves that user can read and load it.
+    if ! (cd / && runuser -u "$app" -- "$prefix/.venv/bin/intervisie" model check --config "$config"); then
+        say "WARNING: the speech model does not pass its check (see above); the assistant keeps time without it"
+    fi
+else
+    say "WARNING: the speech model is not installed; the assistant keeps time without listening"
+    say "install it later with: sudo $prefix/.venv/bin/intervisie model install --config $config"
+fi
+
 # The unit.
 install -m 0644 "$prefix/systemd/intervisie.service" "$unit_path"
 say "installed $unit_path"
@@ -235,4 +257,5 @@ Installed. The assistant starts at every boot.
       sudo -u $app sh -c 'cd $state_dir && $prefix/.venv/bin/intervisie check'
       sudo systemctl start $app
   Settings:           $config
+  Speech model:       sudo -u $app $prefix/.venv/bin/intervisie model check --config $config
 EOF
