@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     say = sub.add_parser("say", parents=[common], help="say a sentence and exit")
     say.add_argument("text", nargs="+", help="what to say")
     say.set_defaults(func=cmd_say)
+    report = sub.add_parser("report", parents=[common], help="print the report of a kept session")
+    report.add_argument(
+        "which", nargs="?", default="last", metavar="last|ID", help="the newest session (default) or a session id"
+    )
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.add_argument("--list", action="store_true", help="list the kept sessions")
+    report.set_defaults(func=cmd_report)
     _add_model_parser(sub)
     return parser
 
@@ -195,6 +202,46 @@ def cmd_say(args: argparse.Namespace) -> int:
         speaker.wait_idle(120)
     finally:
         speaker.close()
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ intervisie model ...
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print a kept session's report (rebuilt from its record), or list the kept sessions."""
+    # The report is in the language of the session, whatever --lang says now.
+    settings = load_settings(args.config or user_config_path())
+    import json
+
+    from assistant.report import build_report, find_record, session_list
+
+    data = settings.data_path()
+    if args.list:
+        sessions = session_list(data)
+        if not sessions:
+            raise JournalError(f"no sessions have been kept yet (in {data / 'records'})")
+        if args.json:
+            print(json.dumps(sessions, ensure_ascii=False, indent=2))
+            return EXIT_OK
+        print(f"{'ID':<18}  {'STARTED':<16}  {'METHOD':<12}  {'STATUS':<10}  {'LEERVRAAG':<9}  ACTIEPLAN")
+        for item in sessions:
+            if item.get("damaged"):
+                print(f"{item['id']:<18}  (damaged record)")
+                continue
+            started = (item["started"] or "?")[:16].replace("T", " ")
+            status = "finished" if item["finished"] else "unfinished"
+            yes = {True: "yes", False: "no"}
+            print(
+                f"{item['id']:<18}  {started:<16}  {str(item['method']):<12}  {status:<10}  "
+                f"{yes[item['leervraag']]:<9}  {yes[item['actieplan']]}"
+            )
+        return EXIT_OK
+    report = build_report(find_record(data, args.which), settings.report.low_confidence)
+    if args.json:
+        print(json.dumps(report.data(), ensure_ascii=False, indent=2))
+    else:
+        print(report.markdown(), end="")
     return EXIT_OK
 
 

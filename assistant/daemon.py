@@ -20,6 +20,7 @@ from assistant.events import Effect, Event, Finished, Press, Resume, Say, StopSp
 from assistant.journal import Journal, Pending
 from assistant.method import Method
 from assistant.phrases import Phrases
+from assistant.report import write_report
 from assistant.session import IDLE, Session
 from assistant.settings import Settings
 
@@ -249,8 +250,20 @@ class Daemon:
                 self.journal.finish(full)
             except JournalError as exc:
                 log.error("%s; the session's record is lost", exc)
+        self._write_report(full)
         self.session = self._new_session()
         self.session_id = None
+
+    def _write_report(self, record: dict[str, Any]) -> None:
+        """Write the session's report next to its record (it can be rebuilt from the record)."""
+        if self.journal is None:
+            return
+        try:
+            write_report(self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method)
+        except JournalError as exc:
+            log.error("%s; 'intervisie report' can rebuild it from the record", exc)
+        except Exception:  # noqa: BLE001 - whatever goes wrong with the report, the group's next session goes on
+            log.exception("the report of session %s could not be written", record.get("id"))
 
     def _resume_pending(self) -> bool:
         """Rebuild an unfinished session from the journal; True if it goes on."""
@@ -303,6 +316,7 @@ class Daemon:
         try:
             self.journal.finish(record)
             log.info("an unfinished session (%s) was closed and kept as a record", record["id"])
+            self._write_report(record)
         except JournalError as exc:
             log.error("%s; the unfinished session is dropped", exc)
             self.journal.discard()

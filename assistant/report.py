@@ -1,0 +1,522 @@
+"""The session report: what the group reads afterwards, in Markdown and JSON.
+
+A report is always built from a session record (see :mod:`assistant.journal`), never
+kept as the only copy of anything, so it can be rebuilt at any time. When a session
+ends the daemon writes ``<data>/reports/<id>.md`` and ``<data>/reports/<id>.json``;
+``intervisie report`` rebuilds and prints it.
+
+The report is in the record's language; its headings and labels are the ``[report]``
+table of the locale files. Words the recogniser was unsure of are marked ``word(?)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError, JournalError
+from assistant.method import CAPTURE_KINDS, Method, load_method
+from assistant.phrases import Phrases, load_phrases
+from assistant.settings import LANGUAGES
+
+log = logging.getLogger(__name__)
+
+SINGLE_NOTES = ("leervraag", "kernvraag", "actieplan")
+"""Shown as one text (the kept attempt, the others listed after it)."""
+RUNNING_NOTES = tuple(kind for kind in CAPTURE_KINDS if kind not in SINGLE_NOTES)
+"""Shown as a list of items (the brainstorm's ideas, the closing takeaways)."""
+
+UNSURE_MARK = "(?)"
+"""Put after a word the recogniser was unsure of, in the Markdown report."""
+
+_MARKDOWN_SPECIAL = set("\\`*_[]<>#|")
+_DASH = "–"
+
+
+# --- captured items -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Note:
+    """One captured item of a record, as the report shows it."""
+
+    text: str
+    accepted: bool
+    words: tuple[tuple[str, float], ...] = ()
+    """The recognised words with their confidence (0 to 1), when the recogniser gave them."""
+    attempt: int | None = None
+    person: int | None = None
+    phase: int | None = None
+    t: float | None = None
+    first_person: bool | None = None
+
+    @classmethod
+    def from_item(cls, item: Any) -> Note | None:
+        """The note for a record's item, or None for an item without text."""
+        if not isinstance(item, dict) or not str(item.get("text") or "").strip():
+            return None
+        words: list[tuple[str, float]] = []
+        for word in item.get("words") or []:
+            if isinstance(word, dict) and isinstance(word.get("conf"), (int, float)):
+                words.append((str(word.get("word", "")), float(word["conf"])))
+        return cls(
+            text=str(item["text"]).strip(),
+            accepted=bool(item.get("accepted", True)),
+            words=tuple(words),
+            attempt=_int_or_none(item.get("attempt")),
+            person=_int_or_none(item.get("person")),
+            phase=_int_or_none(item.get("phase")),
+            t=float(item["t"]) if isinstance(item.get("t"), (int, float)) else None,
+            first_person=item["first_person"] if isinstance(item.get("first_person"), bool) else None,
+        )
+
+    def unsure(self, below: float) -> list[str]:
+        """The words recognised with a confidence below ``below``, in order."""
+        return [word for word, conf in self.words if conf < below]
+
+    def marked(self, below: float) -> str:
+        """The text for Markdown, each unsure word followed by the mark."""
+        # The text is the recogniser's words joined by spaces; walk both side by side,
+        # allowing for a word the text lacks (so one mismatch does not shift every mark).
+        position = 0
+        out: list[str] = []
+        for token in self.text.split():
+            conf = None
+            for k in range(position, min(position + 3, len(self.words))):
+                if _same_word(self.words[k][0], token):
+                    conf, position = self.words[k][1], k + 1
+                    break
+            out.append(_escape(token) + (UNSURE_MARK if conf is not None and conf < below else ""))
+        return " ".join(out)
+
+    def data(self, below: float) -> dict[str, Any]:
+        """The note in the JSON report."""
+        out: dict[str, Any] = {"text": self.text, "accepted": self.accepted}
+        for name in ("attempt", "person", "phase", "t", "first_person"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out["low_confidence"] = self.unsure(below)
+        return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _same_word(a: str, b: str) -> bool:
+    strip = ".,;:!?\"'()"
+    return a.casefold().strip(strip) == b.casefold().strip(strip)
+
+
+def _escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in _MARKDOWN_SPECIAL else c for c in text)
+
+
+def single_note(items: Any) -> tuple[Note | None, list[Note]]:
+    """The note to show for a single-note kind, and the other attempts in order.
+
+    The last accepted attempt is the note; without one, the last attempt (to be shown
+    as not confirmed).
+    """
+    notes = [n for n in (Note.from_item(i) for i in items or []) if n is not None]
+    if not notes:
+        return None, []
+    accepted = [i for i, n in enumerate(notes) if n.accepted]
+    chosen = accepted[-1] if accepted else len(notes) - 1
+    return notes[chosen], notes[:chosen] + notes[chosen + 1 :]
+
+
+def running_notes(items: Any) -> list[Note]:
+    """The items of a running note (ideas, takeaways) that have text, in order."""
+    return [n for n in (Note.from_item(i) for i in items or []) if n is not None]
+
+
+# --- the report -----------------------------------------------------------------------
+
+
+def clock(seconds: float) -> str:
+    """A length of time as minutes:seconds ("12:05"); minutes go past 60."""
+    whole = int(round(max(0.0, seconds)))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def _local(wall: Any) -> datetime | None:
+    if isinstance(wall, bool) or not isinstance(wall, (int, float)):
+        return None
+    return datetime.fromtimestamp(wall).astimezone()
+
+
+class Report:
+    """The report of one session record, in one language."""
+
+    def __init__(
+        self,
+        record: dict[str, Any],
+        phrases: Phrases,
+        low_confidence: float = 0.5,
+        method: Method | None = None,
+    ) -> None:
+        self.record = record
+        self.phrases = phrases
+        self.low_confidence = low_confidence
+        self.method = method
+        """The record's method in its language, when it could be loaded (for its name
+        and the phases an unfinished session did not reach)."""
+        self._texts = phrases.table("report")
+
+    def _t(self, key: str, **fields: Any) -> str:
+        return self._texts[key].format(**fields)
+
+    # --- content ----------------------------------------------------------------------
+
+    @property
+    def method_name(self) -> str:
+        """The method's name in the report's language (its id if the method is unknown)."""
+        return self.method.name if self.method is not None else str(self.record.get("method", ""))
+
+    def phases(self) -> list[dict[str, Any]]:
+        """The phases the session went through, planned against actual (seconds)."""
+        out = []
+        for phase in self.record.get("phases") or []:
+            planned = float(phase.get("planned_seconds", 0.0))
+            adjusted = float(phase.get("adjusted_seconds", planned))
+            out.append(
+                {
+                    "number": phase.get("number"),
+                    "key": phase.get("key", ""),
+                    "name": phase.get("name", ""),
+                    "planned_seconds": planned,
+                    "adjusted_seconds": adjusted,
+                    "shortened": adjusted < planned,
+                    "actual_seconds": float(phase.get("actual_seconds", 0.0)),
+                    "overtime_seconds": float(phase.get("overtime_seconds", 0.0)),
+                    "paused_seconds": float(phase.get("paused_seconds", 0.0)),
+                }
+            )
+        return out
+
+    def phases_not_reached(self) -> list[dict[str, Any]]:
+        """Phases of the method an unfinished session never got to."""
+        if self.method is None or self.record.get("finished"):
+            return []
+        reached = {p.get("number") for p in self.record.get("phases") or []}
+        return [
+            {"number": p.number, "key": p.key, "name": p.name, "planned_seconds": p.seconds}
+            for p in self.method.phases
+            if p.number not in reached
+        ]
+
+    def single(self, kind: str) -> tuple[Note | None, list[Note]]:
+        """A single note (leervraag, kernvraag, actieplan) and its other attempts."""
+        return single_note((self.record.get("captures") or {}).get(kind))
+
+    def items(self, kind: str) -> list[Note]:
+        """The items of a running note (ideas, takeaways)."""
+        return running_notes((self.record.get("captures") or {}).get(kind))
+
+    # --- JSON -------------------------------------------------------------------------
+
+    def data(self) -> dict[str, Any]:
+        """The report as plain data (for the JSON file)."""
+        r = self.record
+        below = self.low_confidence
+        started, ended = _local(r.get("started_wall")), _local(r.get("ended_wall"))
+        phases = self.phases()
+        out: dict[str, Any] = {
+            "id": r.get("id"),
+            "started": started.isoformat(timespec="seconds") if started else None,
+            "ended": ended.isoformat(timespec="seconds") if ended else None,
+            "method": r.get("method"),
+            "method_name": self.method_name,
+            "language": r.get("language", self.phrases.language),
+            "participants": r.get("participants", 0),
+            "finished": bool(r.get("finished")),
+            "schedule_mode": r.get("schedule_mode"),
+            "phases": phases,
+            "phases_not_reached": self.phases_not_reached(),
+            "planned_seconds": float(r.get("planned_seconds", 0.0)),
+            "actual_seconds": float(r.get("actual_seconds", sum(p["actual_seconds"] for p in phases))),
+            "paused_seconds": round(sum(p["paused_seconds"] for p in phases), 3),
+            "low_confidence_below": below,
+        }
+        for kind in SINGLE_NOTES:
+            note, others = self.single(kind)
+            out[kind] = None if note is None else {
+                **note.data(below),
+                "earlier_attempts": [n.data(below) for n in others],
+            }
+        for kind in RUNNING_NOTES:
+            out[kind] = [n.data(below) for n in self.items(kind)]
+        return out
+
+    # --- Markdown ---------------------------------------------------------------------
+
+    def markdown(self) -> str:
+        """The report as Markdown, for the group to read."""
+        r = self.record
+        lines = [f"# {_escape(self._t('title', method=self.method_name))}", ""]
+        participants = r.get("participants") or 0
+        language = str(r.get("language", self.phrases.language))
+        lines += [
+            f"- **{self._t('date')}:** {self._when()}",
+            f"- **{self._t('method')}:** {_escape(self.method_name)}",
+            f"- **{self._t('language')}:** {self._texts.get(f'language_{language}', language)}",
+            f"- **{self._t('participants')}:** {participants if participants else self._t('not_counted')}",
+            "",
+            self._t("finished") if r.get("finished") else self._t("unfinished"),
+            "",
+            f"## {self._t('time')}",
+            "",
+            *self._time_table(),
+        ]
+        marked = False
+        for kind in CAPTURE_KINDS:
+            lines += ["", f"## {self._t(kind)}", ""]
+            if kind in SINGLE_NOTES:
+                body = self._single_lines(*self.single(kind))
+            else:
+                body = self._list_lines(self.items(kind))
+            lines += body
+            marked = marked or any(UNSURE_MARK in line for line in body)
+        if marked:
+            percent = f"{self.low_confidence * 100:g}"
+            lines += ["", "---", "", f"*{_escape(self._t('unsure', percent=percent))}*"]
+        return "\n".join(lines) + "\n"
+
+    def _when(self) -> str:
+        started, ended = _local(self.record.get("started_wall")), _local(self.record.get("ended_wall"))
+        if started is None:
+            return self._t("unknown")
+        date = self._t("date_format", day=f"{started.day:02d}", month=f"{started.month:02d}", year=started.year)
+        end = ended.strftime("%H:%M") if ended is not None else self._t("unknown")
+        return self._t("when", date=date, start=started.strftime("%H:%M"), end=end)
+
+    def _time_table(self) -> list[str]:
+        head = [self._t(k) for k in ("phase", "planned", "actual", "overtime", "paused")]
+        lines = [f"| {' | '.join(head)} |", "|:---|---:|---:|---:|---:|"]
+        phases = self.phases()
+        for p in phases:
+            planned = clock(p["planned_seconds"])
+            if p["shortened"]:
+                planned = self._t("shortened", planned=planned, adjusted=clock(p["adjusted_seconds"]))
+            cells = [
+                f"{p['number']}. {_escape(str(p['name']))}",
+                planned,
+                clock(p["actual_seconds"]),
+                clock(p["overtime_seconds"]) if p["overtime_seconds"] >= 0.5 else _DASH,
+                clock(p["paused_seconds"]) if p["paused_seconds"] >= 0.5 else _DASH,
+            ]
+            lines.append(f"| {' | '.join(cells)} |")
+        for p in self.phases_not_reached():
+            name = f"{p['number']}. {_escape(p['name'])}"
+            cells = [name, clock(p["planned_seconds"]), self._t("not_reached"), "", ""]
+            lines.append(f"| {' | '.join(cells)} |")
+        planned_total = float(self.record.get("planned_seconds", 0.0))
+        actual_total = float(self.record.get("actual_seconds", sum(p["actual_seconds"] for p in phases)))
+        paused_total = sum(p["paused_seconds"] for p in phases)
+        # Overtime of the whole session only means something when it went all the way.
+        over = actual_total - planned_total if self.record.get("finished") else 0.0
+        cells = [
+            f"**{self._t('total')}**",
+            f"**{clock(planned_total)}**",
+            f"**{clock(actual_total)}**",
+            clock(over) if over >= 0.5 else _DASH,
+            clock(paused_total) if paused_total >= 0.5 else _DASH,
+        ]
+        lines.append(f"| {' | '.join(cells)} |")
+        return lines
+
+    def _single_lines(self, note: Note | None, earlier: list[Note]) -> list[str]:
+        if note is None:
+            return [self._t("nothing")]
+        below = self.low_confidence
+        lines = [f"> {note.marked(below)}"]
+        if not note.accepted:
+            lines += ["", f"*({self._t('not_confirmed')})*"]
+        if earlier:
+            lines += ["", f"{self._t('earlier_attempts')}:", ""]
+            for n in earlier:
+                label = f"{self._t('attempt', number=n.attempt)}: " if n.attempt is not None else ""
+                lines.append(f"- {label}{n.marked(below)}")
+        return lines
+
+    def _list_lines(self, notes: list[Note]) -> list[str]:
+        if not notes:
+            return [self._t("nothing")]
+        lines = []
+        for n in notes:
+            label = f"{self._t('person', number=n.person)}: " if n.person is not None else ""
+            lines.append(f"- {label}{n.marked(self.low_confidence)}")
+        return lines
+
+
+def build_report(
+    record: dict[str, Any],
+    low_confidence: float = 0.5,
+    phrases: Phrases | None = None,
+    method: Method | None = None,
+) -> Report:
+    """The report of a record, in the record's language.
+
+    ``phrases`` and ``method`` are used when they match the record (the daemon passes
+    its own); otherwise they are loaded for the record's language and method.
+    """
+    language = str(record.get("language") or "nl")
+    if language not in LANGUAGES:
+        language = "nl"
+    if phrases is None or phrases.language != language:
+        phrases = load_phrases(language)
+        method = None  # the caller's method is in the caller's language, not the record's
+    method_id = str(record.get("method") or "")
+    if method is None or method.id != method_id:
+        method = _find_method(method_id, language)
+    return Report(record, phrases, low_confidence, method)
+
+
+def _find_method(method_id: str, language: str) -> Method | None:
+    if not method_id or "/" in method_id:
+        return None
+    try:
+        method = load_method(method_id, language)
+    except ConfigError:
+        log.debug("method %r not found; the report uses its id", method_id)
+        return None
+    return method if method.id == method_id else None
+
+
+# --- files ----------------------------------------------------------------------------
+
+
+def reports_dir(data_dir: Path) -> Path:
+    """Where the reports are kept."""
+    return data_dir / "reports"
+
+
+def write_report(
+    data_dir: Path,
+    record: dict[str, Any],
+    low_confidence: float = 0.5,
+    phrases: Phrases | None = None,
+    method: Method | None = None,
+) -> tuple[Path, Path]:
+    """Write ``reports/<id>.md`` and ``reports/<id>.json``; returns their paths.
+
+    The folder is 0700 and the files 0600, each written atomically. Raises
+    JournalError when they cannot be written.
+    """
+    report = build_report(record, low_confidence, phrases, method)
+    folder = reports_dir(data_dir)
+    session_id = str(record["id"])
+    md, js = folder / f"{session_id}.md", folder / f"{session_id}.json"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder.stat().st_mode & 0o077:
+            folder.chmod(0o700)
+        _write_atomic(md, report.markdown().encode())
+        _write_atomic(js, (json.dumps(report.data(), ensure_ascii=False, indent=2) + "\n").encode())
+    except OSError as exc:
+        raise JournalError(f"cannot write the report in {folder}: {exc.strerror or exc}") from exc
+    log.info("report of session %s written to %s", session_id, md)
+    return md, js
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write a 0600 file so that a crash leaves the old file or the new one, never half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# --- kept sessions --------------------------------------------------------------------
+
+
+def _order(path: Path) -> tuple[str, int]:
+    # Ids are "YYYYmmdd-HHMMSS", with "-2", "-3" ... for a second session in the same
+    # second; plain name order would put "-2" before the first one.
+    stem = path.stem
+    parts = stem.split("-")
+    if len(parts) == 3 and parts[2].isdigit():
+        return "-".join(parts[:2]), int(parts[2])
+    return stem, 1
+
+
+def record_paths(data_dir: Path) -> list[Path]:
+    """The kept records, oldest first."""
+    folder = data_dir / "records"
+    try:
+        return sorted((p for p in folder.glob("*.json") if not p.name.startswith(".")), key=_order)
+    except OSError as exc:
+        raise JournalError(f"cannot read the records in {folder}: {exc.strerror}") from exc
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """One record from its file; JournalError when it cannot be read or is damaged."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise JournalError(f"cannot read the record {path}: {exc.strerror}") from exc
+    except ValueError:
+        raise JournalError(f"the record {path} is damaged (not valid JSON)") from None
+    if not isinstance(record, dict):
+        raise JournalError(f"the record {path} is damaged (not a JSON object)")
+    record.setdefault("id", path.stem)
+    return record
+
+
+def find_record(data_dir: Path, which: str = "last") -> dict[str, Any]:
+    """The newest record ("last") or the one with this id; JournalError if there is none."""
+    paths = record_paths(data_dir)
+    if not paths:
+        raise JournalError(f"no sessions have been kept yet (in {data_dir / 'records'})")
+    if which == "last":
+        return read_record(paths[-1])
+    for path in paths:
+        if path.stem == which:
+            return read_record(path)
+    raise JournalError(f"no session with id {which!r}; 'intervisie report --list' shows the kept sessions")
+
+
+def session_list(data_dir: Path) -> list[dict[str, Any]]:
+    """A line of facts per kept session, oldest first (a damaged record says so)."""
+    out = []
+    for path in record_paths(data_dir):
+        try:
+            record = read_record(path)
+        except JournalError as exc:
+            log.warning("%s", exc)
+            out.append({"id": path.stem, "damaged": True})
+            continue
+        captures = record.get("captures") or {}
+        started = _local(record.get("started_wall"))
+        out.append(
+            {
+                "id": record.get("id", path.stem),
+                "started": started.isoformat(timespec="seconds") if started else None,
+                "method": record.get("method"),
+                "finished": bool(record.get("finished")),
+                "leervraag": single_note(captures.get("leervraag"))[0] is not None,
+                "actieplan": single_note(captures.get("actieplan"))[0] is not None,
+            }
+        )
+    return out
