@@ -126,16 +126,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     notifier = Notifier()
     led = make_led(settings.led)
     daemon = Daemon(settings, method, phrases, speaker, journal, SessionClock(args.speed), notifier, led)
+    listener = _make_listener(settings, phrases, daemon.post, speaker)
+    daemon.listener = listener
     button = make_button(settings.button, daemon.post, daemon.stop)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: daemon.stop())
     if args.speed != 1:
         log.info("running %g times faster than real time", args.speed)
     try:
+        if listener is not None:
+            listener.start()  # returns at once: the model loads while the device speaks
         daemon.start_up()
         daemon.run()
     finally:
         button.close()
+        if listener is not None:
+            listener.close()
         if led is not None:
             led.close()
         speaker.close()
@@ -143,6 +149,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             journal.close()
         notifier.close()
     return EXIT_OK
+
+
+def _make_listener(settings: Settings, phrases: Phrases, post: Any, speaker: Any) -> Any:
+    """The microphone and recogniser, or None when listening is switched off or impossible."""
+    from assistant.events import ListenerState
+
+    if not settings.listening.enabled:
+        log.info("speech recognition is switched off ([listening] enabled = false)")
+        post(ListenerState("off", "switched off in the configuration"))
+        return None
+    try:
+        from assistant.listening import Listener
+    except (ImportError, OSError) as exc:  # vosk or PortAudio missing: keep time without notes
+        log.warning("speech recognition is not available (%s); the device keeps time without taking notes", exc)
+        post(ListenerState("no_model", str(exc)))
+        return None
+    commands = phrases.table("commands") if settings.listening.voice_commands else None
+    return Listener(settings.listening, settings.model_path(), post, speaker, commands=commands)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -203,9 +227,6 @@ def cmd_say(args: argparse.Namespace) -> int:
     finally:
         speaker.close()
     return EXIT_OK
-
-
-# ------------------------------------------------------------------ intervisie model ...
 
 
 def cmd_report(args: argparse.Namespace) -> int:

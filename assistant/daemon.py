@@ -7,6 +7,7 @@ events it sleeps until the next announcement is due, so a phase costs no CPU.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -16,7 +17,20 @@ from typing import Any, Protocol
 
 from assistant.clock import SessionClock
 from assistant.errors import JournalError
-from assistant.events import Effect, Event, Finished, Press, Resume, Say, StopSpeech, Tick, Tone, event_from_dict
+from assistant.events import (
+    Effect,
+    Event,
+    Finished,
+    Listen,
+    ListenerState,
+    Resume,
+    Say,
+    StopListening,
+    StopSpeech,
+    Tick,
+    Tone,
+    event_from_dict,
+)
 from assistant.journal import Journal, Pending
 from assistant.method import Method
 from assistant.phrases import Phrases
@@ -30,6 +44,8 @@ log = logging.getLogger(__name__)
 _MAX_WAIT = 5.0
 # How often a status LED is refreshed while a phase runs.
 _LED_PERIOD = 1.0
+# Phrases that repeat what the group said: never written to the log.
+_PRIVATE_KEYS = frozenset({"note_heard", "previous"})
 
 
 class SpeakerLike(Protocol):
@@ -49,6 +65,15 @@ class NotifierLike(Protocol):
     def watchdog(self) -> None: ...
     def stopping(self) -> None: ...
     def watchdog_interval(self) -> float | None: ...
+
+
+class ListenerLike(Protocol):
+    """What the daemon needs of the listener (see :mod:`assistant.listening`)."""
+
+    @property
+    def state(self) -> str: ...
+    def capture(self, kind: str, continuous: bool) -> None: ...
+    def stop(self, finish: bool = True) -> None: ...
 
 
 class LedLike(Protocol):
@@ -71,6 +96,7 @@ class Daemon:
         notifier: NotifierLike | None = None,
         led: LedLike | None = None,
         wall: Callable[[], float] = time.time,
+        listener: ListenerLike | None = None,
     ) -> None:
         self.settings = settings
         self.method = method
@@ -80,6 +106,8 @@ class Daemon:
         self.clock = clock
         self.notifier = notifier
         self.led = led
+        self.listener = listener
+        self._listener_state = "off"
         self._wall = wall
         self._events: queue.Queue[Event | None] = queue.Queue()
         self._stopped = threading.Event()
@@ -146,9 +174,12 @@ class Daemon:
         session = self.session
         was_idle = session.status == IDLE
         before = session.changes
+        if isinstance(event, ListenerState):
+            self._listener_state = event.state
+            log.info("speech recognition: %s%s", event.state, f" ({event.detail})" if event.detail else "")
         effects = session.handle(event, now)
-        if session.changes != before:
-            if was_idle and isinstance(event, Press):
+        if session.changes != before and not (was_idle and session.status == IDLE):
+            if was_idle:
                 self._start_journal(now)
             self._journal({**event.to_dict(), "t": now, "wall": self._wall()})
         for effect in effects:
@@ -160,7 +191,36 @@ class Daemon:
 
     def _new_session(self) -> Session:
         s = self.settings
-        return Session(self.method, self.phrases, s.announcements, s.schedule, s.participants)
+        session = Session(
+            self.method,
+            self.phrases,
+            s.announcements,
+            s.schedule,
+            s.participants,
+            first_person_hint=s.listening.first_person_hint,
+            previous_actieplan=self._previous_actieplan() if s.listening.read_back_previous else "",
+        )
+        session.notes.listener = self._listener_state
+        return session
+
+    def _previous_actieplan(self) -> str:
+        """The accepted actieplan of the newest kept session that has one, or ""."""
+        if self.journal is None:
+            return ""
+        try:
+            paths = self.journal.records()
+        except OSError:
+            return ""
+        for path in reversed(paths[-20:]):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                items = record.get("captures", {}).get("actieplan", [])
+                accepted = [i["text"] for i in items if i.get("accepted") and i.get("text")]
+            except (OSError, ValueError, AttributeError, KeyError, TypeError):
+                continue
+            if accepted:
+                return str(accepted[-1])
+        return ""
 
     def _wait_time(self, next_ping: float | None) -> float:
         waits = [_MAX_WAIT]
@@ -180,11 +240,21 @@ class Daemon:
             self.speaker.tone(effect.kind)
         elif isinstance(effect, StopSpeech):
             self.speaker.stop()
+        elif isinstance(effect, Listen):
+            if self.listener is not None:
+                self.listener.capture(effect.kind, effect.continuous)
+        elif isinstance(effect, StopListening):
+            if self.listener is not None:
+                self.listener.stop(effect.finish)
         elif isinstance(effect, Finished):
             self._finish(effect.record)
 
     def _say(self, text: str, key: str) -> None:
-        log.info("say [%s]: %s", key, text)
+        if key in _PRIVATE_KEYS:
+            # What the group said stays in the record, not in the system log.
+            log.info("say [%s]: (%d characters of a note, not logged)", key, len(text))
+        else:
+            log.info("say [%s]: %s", key, text)
         self.spoken.append(text)
         del self.spoken[:-200]
         self.speaker.say(text)
@@ -209,6 +279,8 @@ class Daemon:
             "method": self.method.id,
             "language": self.phrases.language,
             "participants": self.settings.participants,
+            # Replaying the journal must see the recogniser as the live session did.
+            "listener": self._listener_state,
         }
 
     def _start_journal(self, now: float) -> None:
@@ -278,6 +350,7 @@ class Daemon:
         if pending is None:
             return False
         session = self._new_session()
+        session.notes.listener = str(pending.header.get("listener", "off"))
         try:
             for entry in pending.entries:
                 session.handle(event_from_dict(entry), float(entry["t"]))
@@ -301,6 +374,8 @@ class Daemon:
         except JournalError as exc:
             self._journal_failed(exc)
         log.info("resumed session %s after %.0f s off", self.session_id, gap)
+        # The recogniser's state now, not the one the journal last saw.
+        self.step(ListenerState(self.listener.state if self.listener is not None else "off"))
         self.step(Resume())
         return True
 

@@ -162,7 +162,7 @@ class Say(Effect):
 
 @dataclass(frozen=True)
 class Tone(Effect):
-    """Play a short tone at once: "press", "hold" or "time_up"."""
+    """Play a short tone at once: "press", "hold", "time_up" or "listen" (speak now)."""
 
     kind: str
 

@@ -15,6 +15,9 @@ from assistant.settings import CONFIG_DIR, read_toml
 
 CAPTURE_KINDS = ("leervraag", "kernvraag", "ideas", "actieplan", "takeaways")
 """What a phase can have the device write down."""
+SINGLE_NOTES = ("leervraag", "kernvraag", "actieplan")
+"""Notes taken in one go, read back and confirmed; the others are running notes of one
+item per utterance (the brainstorm's ideas, each person's closing sentence)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ class Phase:
     """Time balancing may shorten this phase."""
     capture: str = ""
     """What the device writes down in this phase ("" for nothing)."""
+    invite_minutes_left: float = 0.0
+    """For a single note (leervraag, kernvraag, actieplan): when this many minutes are
+    left, the device invites the group to say it, if nobody pressed for it earlier.
+    0: only on a press."""
 
     @property
     def seconds(self) -> float:
@@ -97,7 +104,7 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
     where = f"phases[{number}]"
     if not isinstance(item, dict):
         raise ConfigError(path, where, "expected a [[phases]] table")
-    allowed = {"key", "minutes", "round", "flexible", "capture", "name", "guidance"}
+    allowed = {"key", "minutes", "round", "flexible", "capture", "invite_minutes_left", "name", "guidance"}
     unknown = set(item) - allowed
     if unknown:
         raise ConfigError(path, f"{where}.{sorted(unknown)[0]}", f"unknown key; expected one of: {', '.join(sorted(allowed))}")
@@ -107,6 +114,15 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
     capture = item.get("capture", "")
     if capture not in ("", *CAPTURE_KINDS):
         raise ConfigError(path, f"{where}.capture", f"expected one of {', '.join(CAPTURE_KINDS)}, got {capture!r}")
+    invite = item.get("invite_minutes_left", 0)
+    if isinstance(invite, bool) or not isinstance(invite, (int, float)) or not 0 <= invite < minutes:
+        raise ConfigError(
+            path, f"{where}.invite_minutes_left", f"expected minutes from 0 to less than the phase's {minutes:g}, got {invite!r}"
+        )
+    if invite and capture not in SINGLE_NOTES:
+        raise ConfigError(
+            path, f"{where}.invite_minutes_left", f"only phases that capture {', '.join(SINGLE_NOTES)} invite to a note"
+        )
     for flag in ("round", "flexible"):
         if flag in item and not isinstance(item[flag], bool):
             raise ConfigError(path, f"{where}.{flag}", f"expected true or false, got {item[flag]!r}")
@@ -119,6 +135,7 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
         round=item.get("round", False),
         flexible=item.get("flexible", True),
         capture=capture,
+        invite_minutes_left=float(invite),
     )
 
 

@@ -21,6 +21,8 @@ from assistant.events import (
     Effect,
     Event,
     Finished,
+    Heard,
+    ListenerState,
     LongPress,
     Press,
     Resume,
@@ -28,8 +30,10 @@ from assistant.events import (
     StopSpeech,
     Tick,
     Tone,
+    VoiceCommand,
 )
 from assistant.method import Method, Phase
+from assistant.notes import NoteRun, NoteTaker
 from assistant.phrases import Phrases
 from assistant.settings import AnnouncementSettings, ScheduleSettings
 
@@ -67,6 +71,8 @@ class PhaseRun:
     person: int = 1
     """Whose turn it is in a round phase (1-based); one past the last when all have spoken."""
     marks: list[Mark] = field(default_factory=list)
+    note: NoteRun | None = None
+    """What the device writes down in this phase, if anything."""
 
     def active(self, now: float) -> float:
         """Active seconds spent in the phase up to ``now``."""
@@ -89,6 +95,8 @@ class Session:
         announcements: AnnouncementSettings = AnnouncementSettings(),
         schedule: ScheduleSettings = ScheduleSettings(),
         participants: int = 0,
+        first_person_hint: bool = True,
+        previous_actieplan: str = "",
     ) -> None:
         self.method = method
         self.phrases = phrases
@@ -101,6 +109,12 @@ class Session:
         self.started: float | None = None
         self.ended: float | None = None
         self.captures: dict[str, list[dict[str, Any]]] = {}
+        self.notes = NoteTaker(phrases, first_person_hint, captures=self.captures)
+        """Taking notes: when to listen, reading back, what to keep."""
+        self.previous_actieplan = previous_actieplan
+        """Read back at the start (the last session's actieplan), or ""."""
+        self.last_spoken: list[Say] = []
+        """What the latest event that made the device speak said (for "herhaal")."""
         self.changes = 0
         """Counts state changes: the daemon journals an event only when it changed something."""
 
@@ -122,11 +136,19 @@ class Session:
         return run.phase.capture if run else ""
 
     def next_deadline(self) -> float | None:
-        """Session time of the next announcement, or None when nothing is due."""
+        """Session time of the next announcement, or None when nothing is due.
+
+        While a note is being recorded nothing is announced (the device would talk over
+        the case-giver and mute the microphone): the marks wait until it is done.
+        """
         run = self.current
         if run is None or self.paused or run.stretch_start is None:
             return None
+        if run.note is not None and run.note.busy:
+            return None
         pending = [m.at for m in run.marks if not m.done]
+        if run.note is not None and run.note.invite_at is not None:
+            pending.append(run.note.invite_at)
         if not pending:
             return None
         return run.stretch_start + (min(pending) - run.active_before)
@@ -154,6 +176,7 @@ class Session:
         for n in range(2, max(self.participants, 1) + 1):
             texts.append(f"{p.say('next_person')} {p.say('people_left', n=n)}")
         texts.append(f"{p.say('next_person')} {p.say('last_person')}")
+        texts.extend(self.notes.fixed_phrases(self.method.phases))
         for number, phase in enumerate(self.method.phases, start=1):
             texts.append(self._phase_intro(phase, number, phase.seconds))
             for mark in self._marks(phase.seconds):
@@ -165,12 +188,19 @@ class Session:
 
     def handle(self, event: Event, now: float) -> list[Effect]:
         """Apply one event at session time ``now`` and return what to do."""
+        effects = self._dispatch(event, now)
+        spoken = [e for e in effects if isinstance(e, Say)]
+        if spoken and not (isinstance(event, VoiceCommand) and event.command == "repeat"):
+            self.last_spoken = spoken
+        return effects
+
+    def _dispatch(self, event: Event, now: float) -> list[Effect]:
         if isinstance(event, ButtonDown):
-            return [StopSpeech(), Tone("press")]
+            return self._button_down()
         if isinstance(event, Press):
             return self._press(now)
         if isinstance(event, DoublePress):
-            return [Say(self._status_text(now), "status")]
+            return self._double_press(now)
         if isinstance(event, LongPress):
             return self._long_press(now)
         if isinstance(event, Tick):
@@ -179,9 +209,75 @@ class Session:
             return self._resume(now)
         if isinstance(event, Captured):
             return self._captured(event, now)
+        if isinstance(event, Heard):
+            return self._heard(event, now)
+        if isinstance(event, ListenerState):
+            self.changes += 1
+            return self.notes.listener_changed(event.state, self._note(), self.paused)
+        if isinstance(event, VoiceCommand):
+            return self._voice_command(event, now)
         raise TypeError(f"unknown event {event!r}")
 
+    def _note(self) -> NoteRun | None:
+        run = self.current
+        return run.note if run is not None else None
+
+    def _button_down(self) -> list[Effect]:
+        ending = self.notes.button_down(self._note())
+        if ending:
+            self.changes += 1
+        return [*ending, StopSpeech(), Tone("press")]
+
+    def _double_press(self, now: float) -> list[Effect]:
+        note = self._note()
+        if self.notes.swallowed(note):
+            self.changes += 1
+            return []
+        if not self.paused:
+            handled, effects = self.notes.double_press(note)
+            if handled:
+                self.changes += 1
+                return effects
+        return [Say(self._status_text(now), "status")]
+
+    def _heard(self, event: Heard, now: float) -> list[Effect]:
+        self.changes += 1
+        run = self.current
+        person = run.person if run is not None and run.phase.round and self.participants > 1 else None
+        notes = [r.note for r in self.runs if r.note is not None]
+        return self.notes.heard(event, self._note(), notes, now, person)
+
+    def _voice_command(self, event: VoiceCommand, now: float) -> list[Effect]:
+        """A spoken command does what its gesture does (after the same tone)."""
+        if event.command == "repeat":
+            return list(self.last_spoken) or [Say(self._status_text(now), "status")]
+        gesture: Event
+        if event.command == "next":
+            gesture = Press()
+        elif event.command == "pause":
+            gesture = LongPress()
+        elif event.command == "status":
+            gesture = DoublePress()
+        else:
+            return []
+        return [StopSpeech(), Tone("press"), *self._dispatch(gesture, now)]
+
     def _press(self, now: float) -> list[Effect]:
+        note = self._note()
+        if self.notes.swallowed(note):
+            self.changes += 1
+            return []
+        before: list[Effect] = []
+        if self.status == RUNNING and not self.paused:
+            handled, before = self.notes.press(note)
+            if handled:
+                self.changes += 1
+                return before
+            if before:
+                self.changes += 1
+        return [*before, *self._press_on(now)]
+
+    def _press_on(self, now: float) -> list[Effect]:
         if self.status == FINISHED:
             return [Say(self.phrases.say("status_finished"), "status_finished")]
         if self.paused:
@@ -194,7 +290,10 @@ class Session:
                 self.phrases.say("start", method=self.method.name, duration=self.phrases.minutes(self.method.seconds / 60)),
                 "start",
             )
-            return [start, *self._begin_phase(0, now)]
+            effects: list[Effect] = [start]
+            if self.previous_actieplan:
+                effects.append(Say(self.phrases.say("previous_actieplan", text=self.previous_actieplan), "previous"))
+            return [*effects, *self._begin_phase(0, now)]
         run = self.runs[-1]
         if run.phase.round and self.participants > 1 and run.person <= self.participants:
             run.person += 1
@@ -206,10 +305,10 @@ class Session:
             left = self.participants - run.person + 1
             after = self.phrases.say("last_person") if left == 1 else self.phrases.say("people_left", n=left)
             return [Say(f"{self.phrases.say('next_person')} {after}", "next_person")]
-        self._end_phase(run, now)
+        stop = self._end_phase(run, now)
         if len(self.runs) == len(self.method.phases):
-            return self._finish(now)
-        return self._begin_phase(len(self.runs), now)
+            return [*stop, *self._finish(now)]
+        return [*stop, *self._begin_phase(len(self.runs), now)]
 
     def _long_press(self, now: float) -> list[Effect]:
         if self.status != RUNNING:
@@ -220,28 +319,37 @@ class Session:
             run.active_before = run.active(now)
             run.stretch_start = None
             self.paused_since = now
-            return [Tone("hold"), Say(self.phrases.say("paused"), "paused")]
+            return [*self.notes.pause(run.note), Tone("hold"), Say(self.phrases.say("paused"), "paused")]
         run.paused_total += now - self.paused_since
         self.paused_since = None
         run.stretch_start = now
-        return [Tone("hold"), Say(self.phrases.say("unpaused", duration=self._left_text(run, now)), "unpaused")]
+        unpaused = Say(self.phrases.say("unpaused", duration=self._left_text(run, now)), "unpaused")
+        return [Tone("hold"), unpaused, *self.notes.unpause(run.note)]
 
     def _tick(self, now: float) -> list[Effect]:
         run = self.current
-        if run is None or self.paused:
+        if run is None or self.paused or (run.note is not None and run.note.busy):
             return []
         active = run.active(now)
         due = [m for m in run.marks if not m.done and m.at <= active + 1e-6]
-        if not due:
+        note = run.note
+        invite = note is not None and note.invite_at is not None and note.invite_at <= active + 1e-6
+        if not due and not invite:
             return []
-        for mark in due:
-            mark.done = True
         self.changes += 1
-        mark = due[-1]  # after a stall, only the latest announcement is still true
         effects: list[Effect] = []
-        if mark.kind == "time_up":
-            effects.append(Tone("time_up"))
-        effects.append(Say(self._mark_text(mark, run.planned), mark.kind))
+        if due:
+            for mark in due:
+                mark.done = True
+            mark = due[-1]  # after a stall, only the latest announcement is still true
+            if mark.kind == "time_up":
+                effects.append(Tone("time_up"))
+            effects.append(Say(self._mark_text(mark, run.planned), mark.kind))
+        if invite:
+            assert note is not None
+            note.invite_at = None
+            if note.stage == "waiting":
+                effects.extend(self.notes.invite(note))
         return effects
 
     def _resume(self, now: float) -> list[Effect]:
@@ -254,15 +362,16 @@ class Session:
             if mark.at <= active:
                 mark.done = True
         phase = run.phase
+        note = self.notes.resume(run.note, self.paused)
         if self.paused:
-            return [Say(self.phrases.say("resumed_paused", number=phase.number), "resumed")]
+            return [Say(self.phrases.say("resumed_paused", number=phase.number), "resumed"), *note]
         if run.left(now) < 0:
             text = self.phrases.say(
                 "resumed_overtime", number=phase.number, name=phase.name, duration=self.phrases.duration(-run.left(now))
             )
         else:
             text = self.phrases.say("resumed", number=phase.number, name=phase.name, duration=self._left_text(run, now))
-        return [Say(text, "resumed")]
+        return [Say(text, "resumed"), *note]
 
     def _captured(self, event: Captured, now: float) -> list[Effect]:
         item = {"text": event.text, "accepted": event.accepted, "t": now, **event.extra}
@@ -284,13 +393,15 @@ class Session:
         if phase.round and self.participants > 1:
             per_person = self.phrases.duration(planned / self.participants)
             effects.append(Say(self.phrases.say("round_intro", per_person=per_person), "round_intro"))
-        return effects
+        run.note, note_effects = self.notes.start_phase(phase, planned)
+        return [*effects, *note_effects]
 
-    def _end_phase(self, run: PhaseRun, now: float) -> None:
+    def _end_phase(self, run: PhaseRun, now: float) -> list[Effect]:
         run.active_before = run.active(now)
         run.stretch_start = None
         run.ended = now
         self.changes += 1
+        return self.notes.end_phase(run.note)
 
     def _finish(self, now: float) -> list[Effect]:
         self.status = FINISHED

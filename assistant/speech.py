@@ -43,7 +43,7 @@ Samples = npt.NDArray[np.int16]
 
 RENDER_RATE = 22050
 """Sample rate of espeak-ng's output (pyttsx3 writes its WAV files at this rate)."""
-TONES = ("press", "hold", "time_up")
+TONES = ("press", "hold", "time_up", "listen")
 """The tones :meth:`Speaker.tone` knows."""
 BLOCK_SECONDS = 0.02
 """Audio is written to the device in blocks of this length; a cut waits at most one."""
@@ -655,6 +655,9 @@ def _tone(kind: str, rate: int) -> npt.NDArray[np.float64]:
     elif kind == "time_up":
         # C5, E5, G5, each ringing out: a soft chime rather than an alarm.
         wave_ = np.concatenate([_note(f, 0.2, rate, decay=0.12) for f in (523.25, 659.25, 783.99)])
+    elif kind == "listen":
+        # One clear, longer beep: "speak now". The microphone opens after it ends.
+        wave_ = _note(1046.5, 0.18, rate)
     else:
         raise ValueError(f"unknown tone {kind!r}; expected one of {', '.join(TONES)}")
     return wave_ * (TONE_LEVEL * 32767)
