@@ -35,20 +35,33 @@ def _positive(text: str) -> float:
     return value
 
 
+def _common_options(keep_defaults: bool) -> argparse.ArgumentParser:
+    """--config, --method, --lang, --speed, --debug; without defaults after the subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    none: Any = None if keep_defaults else argparse.SUPPRESS
+    common.add_argument("--config", type=Path, default=none, help="settings file merged over the defaults")
+    common.add_argument("--method", default=none, help="method name (from config/methods) or path to a method file")
+    common.add_argument("--lang", choices=LANGUAGES, default=none, help="language the device speaks")
+    common.add_argument(
+        "--speed", type=_positive, default=1.0 if keep_defaults else argparse.SUPPRESS,
+        help="run the session N times faster (demos)",
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=False if keep_defaults else argparse.SUPPRESS, help="log details"
+    )
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: a subcommand with the common options before or after it."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="settings file merged over the defaults")
-    common.add_argument("--method", help="method name (from config/methods) or path to a method file")
-    common.add_argument("--lang", choices=LANGUAGES, help="language the device speaks")
-    common.add_argument("--speed", type=_positive, default=1.0, help="run the session N times faster (demos)")
-    common.add_argument("--debug", action="store_true", help="log details")
-
     parser = argparse.ArgumentParser(
         prog="intervisie",
         description="Offline room assistant that leads a group through an intervision session.",
-        parents=[common],
+        parents=[_common_options(keep_defaults=True)],
     )
+    # After the subcommand the same options have no defaults of their own, so that one
+    # given before the subcommand is not overwritten by the subcommand's default.
+    common = _common_options(keep_defaults=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", parents=[common], help="lead sessions until stopped (the daemon)")
@@ -273,8 +286,8 @@ def _add_model_parser(sub: Any) -> None:
     """``intervisie model install|list|check``: the speech recognition model."""
     # Only the common options that matter here (method, language and speed do not).
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="settings file merged over the defaults")
-    common.add_argument("--debug", action="store_true", help="log details")
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="settings file merged over the defaults")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="log details")
     folder = argparse.ArgumentParser(add_help=False)
     folder.add_argument(
         "--models-dir", type=Path, help="folder of the models (default: [listening] models_dir, else models/ in the program)"

@@ -137,3 +137,27 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     for command in ("run", "check", "say"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--config", "X.toml", "--speed", "5", "--debug", "run"],
+        ["run", "--config", "X.toml", "--speed", "5", "--debug"],
+        ["--config", "X.toml", "run", "--speed", "5", "--debug"],
+    ],
+)
+def test_common_options_count_before_and_after_the_command(argv: list[str]) -> None:
+    from assistant.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (str(args.config), args.speed, args.debug, args.command) == ("X.toml", 5.0, True, "run")
+
+
+def test_model_commands_keep_a_config_given_before_them() -> None:
+    from assistant.cli import build_parser
+
+    args = build_parser().parse_args(["--config", "X.toml", "model", "check"])
+    assert str(args.config) == "X.toml"
+    args = build_parser().parse_args(["model", "check"])
+    assert args.config is None and args.debug is False
