@@ -1,0 +1,472 @@
+"""Listening: the microphone, offline speech recognition, notes and voice commands.
+
+:class:`Listener` opens the microphone with sounddevice and hands its audio to a
+:class:`~assistant.recognition.Transcriber` in one recogniser thread. The session asks
+for notes through the daemon (:meth:`Listener.capture`, :meth:`Listener.stop`) and gets
+:class:`~assistant.events.Heard`, :class:`~assistant.events.VoiceCommand` and
+:class:`~assistant.events.ListenerState` events back through ``post``.
+
+The device never hears itself: audio captured while the speaker plays, or within
+``mute_margin_seconds`` after it stopped, is dropped. A missing or broken model, or a
+missing microphone, is a state (with a reason for the log), never a crash; a microphone
+that disappears is looked for again every few seconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from assistant.errors import AudioDeviceError, ModelError
+from assistant.events import Event, Heard, ListenerState
+from assistant.recognition import BLOCK_SECONDS, Transcriber, load_model
+from assistant.settings import ListeningSettings
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 3.0
+"""How often a missing microphone is looked for again."""
+QUEUE_SECONDS = 10.0
+"""Most audio waiting for the recogniser; beyond it the oldest is dropped."""
+_TICK = 0.05
+"""Longest wait of the recogniser thread for audio before it looks at requests."""
+
+
+class SpeakerState(Protocol):
+    """What the listener needs of the speaker (see :class:`assistant.speech.AudioSpeaker`)."""
+
+    def is_speaking(self) -> bool:
+        """Whether something plays or is queued."""
+
+    @property
+    def last_audio_ended(self) -> float | None:
+        """``time.monotonic()`` when audio last stopped."""
+
+
+AudioCallback = Callable[[Any, int, Any, Any], None]
+"""sounddevice's stream callback: (indata, frames, time_info, status)."""
+
+
+@dataclass(frozen=True)
+class Microphone:
+    """An open, started input stream."""
+
+    stream: Any
+    """The ``sounddevice.RawInputStream`` (int16, mono)."""
+    rate: int
+    """Its sample rate in Hz."""
+    name: str
+    """The device's name."""
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice
+    except OSError as exc:  # raised when libportaudio2 is missing
+        raise AudioDeviceError(f"PortAudio is not available ({exc}); install libportaudio2") from None
+    return sounddevice
+
+
+def input_devices() -> list[str]:
+    """Human-readable lines, one per audio input device; [] if PortAudio is missing."""
+    try:
+        sd = _sounddevice()
+    except AudioDeviceError as exc:
+        log.debug("no audio device list: %s", exc)
+        return []
+    try:
+        devices = sd.query_devices()
+        default = sd.default.device[0]
+    except sd.PortAudioError as exc:
+        log.debug("no audio device list: %s", exc)
+        return []
+    lines = []
+    for index, device in enumerate(devices):
+        if device["max_input_channels"] > 0:
+            mark = " [default]" if index == default else ""
+            lines.append(f"{index}: {device['name']} ({device['default_samplerate']:.0f} Hz){mark}")
+    return lines
+
+
+def find_input(sd: Any, wanted: str | int) -> int:
+    """Index of the wanted input device (part of its name, or its index; "" = default).
+
+    Raises :class:`AudioDeviceError` listing the inputs there are.
+    """
+    try:
+        devices = list(sd.query_devices())
+        default = sd.default.device[0]
+    except sd.PortAudioError as exc:
+        raise AudioDeviceError(f"cannot list audio devices ({exc})") from None
+    inputs = {i: str(d["name"]) for i, d in enumerate(devices) if d["max_input_channels"] > 0}
+    available = ", ".join(f"{i}: {name}" for i, name in inputs.items()) or "none"
+    if isinstance(wanted, str) and wanted.strip().isdigit():
+        wanted = int(wanted)
+    if wanted == "":
+        if default is None or default < 0 or default not in inputs:
+            raise AudioDeviceError(f"there is no default audio input; available inputs: {available}")
+        return int(default)
+    if isinstance(wanted, int):
+        if wanted in inputs:
+            return wanted
+        raise AudioDeviceError(f"audio input device {wanted} does not exist; available inputs: {available}")
+    for exact in (True, False):
+        for index, name in inputs.items():
+            if (name.lower() == wanted.lower()) if exact else (wanted.lower() in name.lower()):
+                return index
+    raise AudioDeviceError(f"audio input device {wanted!r} not found; available inputs: {available}")
+
+
+def open_microphone(
+    device: str | int, samplerate: int, callback: AudioCallback, finished: Callable[[], None]
+) -> Microphone:
+    """Open and start a 16-bit mono input stream in blocks of ``BLOCK_SECONDS``.
+
+    ``samplerate`` is used when the device accepts it, else the device's own rate (Vosk
+    resamples to the model's rate itself). ``finished`` is called when the stream ends
+    for any reason, a lost device included. Raises :class:`AudioDeviceError`.
+    """
+    sd = _sounddevice()
+    index = find_input(sd, device)
+    info = sd.query_devices(index)
+    name = str(info["name"])
+    rate = samplerate
+    try:
+        sd.check_input_settings(device=index, samplerate=samplerate, channels=1, dtype="int16")
+    except sd.PortAudioError:
+        rate = int(info["default_samplerate"])
+        log.info("%s refuses %d Hz; recording at %d Hz", name, samplerate, rate)
+    stream = None
+    try:
+        stream = sd.RawInputStream(
+            samplerate=rate,
+            blocksize=max(1, round(rate * BLOCK_SECONDS)),
+            device=index,
+            channels=1,
+            dtype="int16",
+            callback=callback,
+            finished_callback=finished,
+        )
+        stream.start()
+    except (sd.PortAudioError, ValueError) as exc:
+        if stream is not None:
+            _close(stream)
+        raise AudioDeviceError(f"cannot open audio input {name!r} at {rate} Hz ({exc})") from None
+    return Microphone(stream, rate, name)
+
+
+def _close(stream: Any) -> None:
+    try:
+        stream.close()
+    except Exception as exc:  # noqa: BLE001 (a dead device may fail in any way; it is gone anyway)
+        log.debug("closing the audio input: %s", exc)
+
+
+def audio_fingerprint() -> tuple[object, ...]:
+    """What changes when sound hardware or ALSA's configuration changes (cheap to take)."""
+    parts: list[object] = []
+    for path in (Path.home() / ".asoundrc", Path("/etc/asound.conf")):
+        try:
+            stat = path.stat()
+            parts.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            parts.append((str(path), None))
+    try:
+        parts.append(Path("/proc/asound/cards").read_text())
+    except OSError:
+        parts.append(None)
+    try:
+        parts.append(tuple(sorted(os.listdir("/dev/snd"))))
+    except OSError:
+        parts.append(None)
+    return tuple(parts)
+
+
+class Listener:
+    """The microphone and the recogniser thread; see the module docstring.
+
+    Every method returns at once and may be called from any thread; events are posted
+    from the listener's own thread.
+    """
+
+    retry_seconds: float = RETRY_SECONDS
+    """How often a missing microphone is looked for (set before :meth:`start`)."""
+
+    def __init__(
+        self,
+        settings: ListeningSettings,
+        model_path: Path,
+        post: Callable[[Event], None],
+        speaker: SpeakerState | None,
+        commands: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Nothing is opened or loaded until :meth:`start`.
+
+        ``commands`` maps a voice command (one of :data:`assistant.events.VOICE_COMMANDS`)
+        to its phrases separated by "|", from the locale. ``clock`` must tell the time
+        the way the speaker's ``last_audio_ended`` does (``time.monotonic``).
+        """
+        self._settings = settings
+        self._model_path = Path(model_path)
+        self._post = post
+        self._speaker = speaker
+        self._commands = dict(commands or {})
+        self._clock = clock
+        self.open_microphone: Callable[..., Microphone] = open_microphone
+        """Opens the microphone (see :func:`open_microphone`); tests may replace it."""
+        self.on_rescan: Callable[[], None] | None = None
+        """Called after the device list was rescanned. A rescan closes every stream of the
+        process, the speaker's too: whoever owns one must reopen it."""
+        self._lock = threading.Lock()
+        self._state = "loading" if settings.enabled else "off"
+        self._requests: collections.deque[tuple[float, str, Any]] = collections.deque()
+        maxsize = max(1, round(QUEUE_SECONDS / BLOCK_SECONDS))
+        self._audio: queue.Queue[tuple[bytes, float, bool]] = queue.Queue(maxsize)
+        self._dropped = 0  # blocks dropped because the recogniser fell behind (callback thread)
+        self._overflows = 0  # blocks the device reported as overflowed (callback thread)
+        self._lost = threading.Event()
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._microphone: Microphone | None = None
+        self._next_try = 0.0
+        self._scanned: tuple[object, ...] | None = None
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def state(self) -> str:
+        """One of :data:`assistant.events.LISTENER_STATES`."""
+        with self._lock:
+            return self._state
+
+    def start(self) -> None:
+        """Load the model and open the microphone in the background; returns at once."""
+        if self._thread is not None or self._closing.is_set():
+            return
+        if not self._settings.enabled:
+            self._set_state("off", "speech recognition is switched off in the settings", force=True)
+            return
+        self._set_state("loading", f"loading the speech model at {self._model_path}", force=True)
+        self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
+        self._thread.start()
+
+    def capture(self, kind: str, continuous: bool) -> None:
+        """Start a note: a single one (one :class:`Heard`) or a running one (one per utterance).
+
+        When the listener cannot listen now, a single note ends at once with an empty
+        :class:`Heard`, so the session never waits for one in vain; a running note starts
+        when the microphone is back.
+        """
+        with self._lock:
+            state = self._state
+            alive = self._thread is not None and not self._closing.is_set()
+            if alive and (state == "ready" or (continuous and state in ("loading", "no_microphone"))):
+                self._requests.append((self._clock(), "capture", (kind, continuous)))
+                return
+        if not continuous:
+            log.info("note (%s) not taken: the listener is %s", kind, state)
+            self._post(Heard(kind=kind))
+
+    def stop(self, finish: bool = True) -> None:
+        """End the note: ``finish`` delivers what was said so far as a :class:`Heard`, else drops it."""
+        with self._lock:
+            if self._thread is not None and not self._closing.is_set():
+                self._requests.append((self._clock(), "stop", finish))
+
+    def close(self) -> None:
+        """Stop listening and release the microphone; later calls do nothing."""
+        self._closing.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(10)
+            if thread.is_alive():
+                log.warning("the listener thread did not end; the microphone may be stuck")
+
+    # ------------------------------------------------------------------ callbacks (PortAudio's thread)
+
+    def _on_audio(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
+        # The capture time decides muting, not the time the recogniser gets to the block:
+        # it may lag behind. Two cheap reads of the speaker's state; nothing else here.
+        now = self._clock()
+        muted = False
+        speaker = self._speaker
+        if speaker is not None:
+            ended = speaker.last_audio_ended
+            muted = speaker.is_speaking() or (
+                ended is not None and now - ended < self._settings.mute_margin_seconds
+            )
+        if status:
+            self._overflows += 1
+        item = (bytes(indata), now, muted)
+        try:
+            self._audio.put_nowait(item)
+        except queue.Full:
+            with contextlib.suppress(queue.Empty):
+                self._audio.get_nowait()
+            self._dropped += 1
+            try:
+                self._audio.put_nowait(item)
+            except queue.Full:
+                self._dropped += 1
+
+    def _on_finished(self) -> None:
+        self._lost.set()
+
+    # ------------------------------------------------------------------ the recogniser thread
+
+    def _run(self) -> None:
+        try:
+            model = load_model(self._model_path)
+        except ModelError as exc:
+            self._set_state("no_model", str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 (e.g. Vosk itself missing: still just "no model")
+            self._set_state("no_model", f"cannot load the speech model at {self._model_path} ({exc})")
+            return
+        log.info("speech model loaded from %s", self._model_path)
+        try:
+            transcriber = Transcriber(model, self._settings, self._post, self._commands, rate=self._settings.samplerate)
+            self._loop(transcriber)
+        except Exception:
+            log.exception("the listener stopped after an unexpected error")
+            self._set_state("no_microphone", "the listener stopped after an unexpected error (see the log)")
+        finally:
+            self._release()
+
+    def _loop(self, transcriber: Transcriber) -> None:
+        warned_drops = overflows = 0
+        while not self._closing.is_set():
+            if self._microphone is None and time.monotonic() >= self._next_try:
+                self._open(transcriber)
+            try:
+                block, captured, muted = self._audio.get(timeout=_TICK)
+            except queue.Empty:
+                self._apply_requests(transcriber, None)
+            else:
+                # Requests take effect from the first block captured after them.
+                self._apply_requests(transcriber, captured)
+                if self._microphone is not None:
+                    transcriber.feed(block, muted)
+            self._check_microphone(transcriber)
+            if self._dropped > warned_drops:
+                if not warned_drops:
+                    log.warning("speech recognition falls behind the microphone: the oldest audio is dropped")
+                else:
+                    log.debug("%d audio blocks dropped so far", self._dropped)
+                warned_drops = self._dropped
+            if self._overflows > overflows:
+                overflows = self._overflows
+                log.debug("the microphone reported %d overflows so far", overflows)
+
+    def _apply_requests(self, transcriber: Transcriber, until: float | None) -> None:
+        while True:
+            with self._lock:
+                if not self._requests or (until is not None and self._requests[0][0] > until):
+                    return
+                _when, action, argument = self._requests.popleft()
+            if action == "capture":
+                kind, continuous = argument
+                if self._microphone is None and not continuous:
+                    log.info("note (%s) not taken: no microphone", kind)
+                    self._post(Heard(kind=kind))
+                else:
+                    transcriber.capture(kind, continuous)
+            else:
+                transcriber.stop(finish=argument)
+
+    def _open(self, transcriber: Transcriber) -> None:
+        try:
+            self._rescan_if_changed()
+            self._lost.clear()
+            microphone = self.open_microphone(
+                self._settings.input_device, self._settings.samplerate, self._on_audio, self._on_finished
+            )
+        except Exception as exc:  # noqa: BLE001 (AudioDeviceError, or PortAudio failing to rescan)
+            self._next_try = time.monotonic() + self.retry_seconds
+            self._set_state("no_microphone", f"{exc}; looking again every {self.retry_seconds:g} s")
+            return
+        if microphone.rate != transcriber.rate:
+            transcriber.set_rate(microphone.rate)  # nothing is in progress: no stream before
+        self._microphone = microphone
+        self._set_state("ready", f"listening on {microphone.name} at {microphone.rate} Hz")
+
+    def _check_microphone(self, transcriber: Transcriber) -> None:
+        microphone = self._microphone
+        if microphone is None:
+            return
+        why = ""
+        if self._lost.is_set():
+            why = "the stream ended"
+        else:
+            try:
+                if not microphone.stream.active:
+                    why = "the stream stopped"
+            except Exception as exc:  # noqa: BLE001 (PortAudioError after a rescan elsewhere)
+                why = str(exc)
+        if not why:
+            return
+        _close(microphone.stream)
+        while True:  # audio captured before the loss still counts
+            try:
+                block, captured, muted = self._audio.get_nowait()
+            except queue.Empty:
+                break
+            self._apply_requests(transcriber, captured)
+            transcriber.feed(block, muted)
+        self._microphone = None
+        transcriber.interrupt()
+        self._next_try = time.monotonic() + self.retry_seconds
+        self._set_state(
+            "no_microphone",
+            f"the microphone {microphone.name!r} stopped ({why}); looking again every {self.retry_seconds:g} s",
+        )
+
+    def _rescan_if_changed(self) -> None:
+        """Let PortAudio list the devices again, if the sound hardware or ALSA's files changed.
+
+        PortAudio freezes its device list when it starts, so a microphone plugged in
+        later is only found after ``sd._terminate(); sd._initialize()``. That stops and
+        frees every stream of the process, and the speaker uses sounddevice in this same
+        process: so this rescans only when something changed since the last scan, and
+        only while the speaker plays nothing (``not speaker.is_speaking()``); the
+        speaker's owner is told through :attr:`on_rescan` so it can reopen its stream.
+        """
+        fingerprint = audio_fingerprint()
+        if self._scanned is None or fingerprint == self._scanned:
+            self._scanned = fingerprint  # the first time: PortAudio's list is as fresh as it gets
+            return
+        if self._speaker is not None and self._speaker.is_speaking():
+            log.debug("audio devices changed; rescan postponed while the speaker plays")
+            return
+        sd = _sounddevice()
+        sd._terminate()
+        sd._initialize()
+        self._scanned = fingerprint
+        log.info("audio devices changed: rescanned them")
+        if self.on_rescan is not None:
+            self.on_rescan()
+
+    def _release(self) -> None:
+        microphone, self._microphone = self._microphone, None
+        if microphone is not None:
+            _close(microphone.stream)
+
+    # ------------------------------------------------------------------ state
+
+    def _set_state(self, state: str, detail: str, force: bool = False) -> None:
+        with self._lock:
+            changed = state != self._state
+            self._state = state
+        if changed or force:
+            log.info("listener %s: %s", state, detail)
+            self._post(ListenerState(state=state, detail=detail))
