@@ -138,6 +138,9 @@ class _Note:
     continuous: bool
     elapsed: float = 0.0
     """Audio captured since the note began (muted audio included)."""
+    listened: float = 0.0
+    """Audio captured with the microphone open: the wait for a first word counts only this,
+    so the device's own invitation does not eat into the group's time to start."""
     said: bool = False
     """Whether anything was recognised yet."""
     last_voice: float = 0.0
@@ -268,6 +271,8 @@ class Transcriber:
             self._muted = True
         else:
             self._muted = False
+            if note is not None:
+                note.listened += seconds
             if self._active is not None:
                 self._decode(block, note)
         if note is not None and not note.continuous and self._note_over(note):
@@ -319,7 +324,7 @@ class Transcriber:
             return True
         if note.said:
             return note.elapsed - note.last_voice >= s.silence_seconds
-        return note.elapsed >= s.wait_seconds
+        return note.listened >= s.wait_seconds
 
     def _deliver(self, note: _Note, final: dict[str, Any]) -> None:
         if final.get("text"):

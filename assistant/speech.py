@@ -45,6 +45,9 @@ RENDER_RATE = 22050
 """Sample rate of espeak-ng's output (pyttsx3 writes its WAV files at this rate)."""
 TONES = ("press", "hold", "time_up", "listen")
 """The tones :meth:`Speaker.tone` knows."""
+CUE_TONES = ("listen",)
+"""Tones that are cues within what the device says ("speak after the tone"): they play
+in order after queued speech, not before it like the feedback tones."""
 BLOCK_SECONDS = 0.02
 """Audio is written to the device in blocks of this length; a cut waits at most one."""
 MAX_AHEAD_SECONDS = 0.06
@@ -71,7 +74,9 @@ class Speaker(Protocol):
         """Queue ``text`` after whatever plays or is queued; returns at once."""
 
     def tone(self, kind: str) -> None:
-        """Play a tone (one of :data:`TONES`) next, before queued speech; returns at once."""
+        """Play a tone (one of :data:`TONES`) next, before queued speech; returns at once.
+
+        A cue tone (:data:`CUE_TONES`) instead plays after what is queued."""
 
     def stop(self) -> None:
         """Cut off what plays now and drop everything queued."""
@@ -447,9 +452,13 @@ class Player:
         audio.add_done_callback(self._wake)
 
     def tone(self, kind: str) -> None:
-        """Queue a tone after other queued tones but before queued speech."""
+        """Queue a tone after other queued tones but before queued speech (a cue tone: last)."""
         with self._cond:
             if self._closed:
+                return
+            if kind in CUE_TONES:
+                self._queue.append(_Clip(self._tones[kind], f"tone {kind}", self._generation, is_tone=False))
+                self._cond.notify_all()
                 return
             position = sum(1 for clip in itertools.takewhile(lambda c: c.is_tone, self._queue))
             self._queue.insert(position, _Clip(self._tones[kind], f"tone {kind}", self._generation, is_tone=True))
@@ -766,7 +775,8 @@ class AudioSpeaker:
         self.player.enqueue(self._clip(text, urgent=True), repr(text[:40]))
 
     def tone(self, kind: str) -> None:
-        """Play a tone next, before queued speech (it does not cut what plays)."""
+        """Play a tone next, before queued speech (it does not cut what plays); a cue tone
+        (:data:`CUE_TONES`) plays after the queued speech instead."""
         if kind not in TONES:
             raise ValueError(f"unknown tone {kind!r}; expected one of {', '.join(TONES)}")
         self.player.tone(kind)

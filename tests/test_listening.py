@@ -550,8 +550,10 @@ def test_what_is_heard_while_the_device_speaks_is_dropped(listen: Any, mic: Feed
     listener_settings = replace(SETTINGS, voice_commands=True)
     listener, events = listen(listener_settings, speaker=speaker, commands=COMMANDS)
     mic.write(join(silence(0.3), speech("다음"), silence(0.8)))
+    mic.settle()  # every block so far was captured before the device starts speaking
     speaker.start()
     mic.write(join(silence(0.3), speech("시작"), silence(0.3)))
+    mic.settle()  # ... and every block of this one while it speaks
     speaker.end()
     time.sleep(listener_settings.mute_margin_seconds)  # the margin is wall time after the speaker stops
     mic.write(join(silence(0.3), speech("감사합니다"), silence(1.0)))
@@ -567,7 +569,9 @@ def test_a_note_said_entirely_over_the_device_is_empty(listen: Any, mic: Feeder)
     speaker.start()
     mic.write(join(silence(0.2), speech("안녕하세요 감사합니다"), silence(0.2)))
     speaker.end()
-    mic.write(silence(SETTINGS.wait_seconds))
+    # The wait for a first word counts only open-microphone audio; the margin after the
+    # device stops is wall time, FEED_SPEED times more audio at this feeding speed.
+    mic.write(silence(SETTINGS.wait_seconds + FEED_SPEED * SETTINGS.mute_margin_seconds + 1.0))
     assert events.next(Heard).text == ""
 
 
@@ -730,3 +734,17 @@ def test_the_transcriber_takes_a_whole_recording(model: Any) -> None:
     transcriber.feed_pcm(join(clip, silence(2.0)).tobytes())
     assert len(events) == 1 and isinstance(events[0], Heard)
     assert events[0].text == expected.result(PATIENCE)
+
+
+def test_the_wait_for_a_first_word_counts_only_while_the_microphone_is_open(model: Any) -> None:
+    # The device's own invitation (muted audio) must not eat into the group's time to start.
+    events: list[Event] = []
+    transcriber = Transcriber(model, SETTINGS, events.append)
+    transcriber.capture("leervraag", continuous=False)
+    block = silence(BLOCK_SECONDS).astype("<i2").tobytes()
+    for _ in range(round(2 * SETTINGS.wait_seconds / BLOCK_SECONDS)):
+        transcriber.feed(block, muted=True)
+    assert events == [], "still waiting: the device was speaking all that time"
+    for _ in range(round(SETTINGS.wait_seconds / BLOCK_SECONDS)):
+        transcriber.feed(block)
+    assert events == [Heard(kind="leervraag", text="", words=[])]

@@ -219,6 +219,22 @@ def test_a_tone_goes_before_queued_speech(speaker: AudioSpeaker, alsa_files: Als
     assert np.array_equal(out[-len(second) :], second)
 
 
+def test_the_listen_tone_comes_after_the_invitation_it_ends(speaker: AudioSpeaker, alsa_files: AlsaFiles) -> None:
+    # "Say it after the tone": the device asks, then beeps, then listens.
+    speaker.tone("press")
+    speaker.say("Zeg het na de toon.")
+    speaker.tone("listen")
+    assert speaker.wait_idle(PATIENCE)
+    speaker.close()
+
+    out = played(alsa_files.out)
+    invitation = speaker.clip("Zeg het na de toon.")
+    listen_frames = round(0.18 * RENDER_RATE)
+    assert len(out) == PRESS_FRAMES + len(invitation) + listen_frames
+    assert np.array_equal(out[PRESS_FRAMES : PRESS_FRAMES + len(invitation)], invitation)
+    assert dominant_hz(out[-listen_frames:]) == pytest.approx(1046.5, abs=15)
+
+
 def test_speech_and_tones_on_a_card_that_wants_48000_hz(alsa_files: AlsaFiles) -> None:
     speaker = AudioSpeaker(SpeechSettings(), "nl", samplerate=48000)
     try:
