@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from assistant import devices
 from assistant.errors import AudioDeviceError, ModelError
 from assistant.events import Event, Heard, ListenerState
 from assistant.recognition import BLOCK_SECONDS, Transcriber, load_model
@@ -69,32 +70,12 @@ class Microphone:
 
 
 def _sounddevice() -> Any:
-    try:
-        import sounddevice
-    except OSError as exc:  # raised when libportaudio2 is missing
-        raise AudioDeviceError(f"PortAudio is not available ({exc}); install libportaudio2") from None
-    return sounddevice
+    return devices.sounddevice()
 
 
 def input_devices() -> list[str]:
     """Human-readable lines, one per audio input device; [] if PortAudio is missing."""
-    try:
-        sd = _sounddevice()
-    except AudioDeviceError as exc:
-        log.debug("no audio device list: %s", exc)
-        return []
-    try:
-        devices = sd.query_devices()
-        default = sd.default.device[0]
-    except sd.PortAudioError as exc:
-        log.debug("no audio device list: %s", exc)
-        return []
-    lines = []
-    for index, device in enumerate(devices):
-        if device["max_input_channels"] > 0:
-            mark = " [default]" if index == default else ""
-            lines.append(f"{index}: {device['name']} ({device['default_samplerate']:.0f} Hz){mark}")
-    return lines
+    return devices.device_lines("input")
 
 
 def find_input(sd: Any, wanted: str | int) -> int:
@@ -102,28 +83,7 @@ def find_input(sd: Any, wanted: str | int) -> int:
 
     Raises :class:`AudioDeviceError` listing the inputs there are.
     """
-    try:
-        devices = list(sd.query_devices())
-        default = sd.default.device[0]
-    except sd.PortAudioError as exc:
-        raise AudioDeviceError(f"cannot list audio devices ({exc})") from None
-    inputs = {i: str(d["name"]) for i, d in enumerate(devices) if d["max_input_channels"] > 0}
-    available = ", ".join(f"{i}: {name}" for i, name in inputs.items()) or "none"
-    if isinstance(wanted, str) and wanted.strip().isdigit():
-        wanted = int(wanted)
-    if wanted == "":
-        if default is None or default < 0 or default not in inputs:
-            raise AudioDeviceError(f"there is no default audio input; available inputs: {available}")
-        return int(default)
-    if isinstance(wanted, int):
-        if wanted in inputs:
-            return wanted
-        raise AudioDeviceError(f"audio input device {wanted} does not exist; available inputs: {available}")
-    for exact in (True, False):
-        for index, name in inputs.items():
-            if (name.lower() == wanted.lower()) if exact else (wanted.lower() in name.lower()):
-                return index
-    raise AudioDeviceError(f"audio input device {wanted!r} not found; available inputs: {available}")
+    return devices.find_device(sd, wanted, "input")
 
 
 def open_microphone(

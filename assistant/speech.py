@@ -33,6 +33,7 @@ from typing import Any, Protocol, TextIO, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from assistant import devices
 from assistant.errors import AudioDeviceError, SpeechError
 from assistant.settings import SpeechSettings
 
@@ -316,58 +317,20 @@ class _Clip:
 
 
 def _sounddevice() -> Any:
-    try:
-        import sounddevice
-    except OSError as exc:  # raised when libportaudio2 is missing
-        raise AudioDeviceError(f"PortAudio is not available ({exc}); install libportaudio2") from None
-    return sounddevice
+    return devices.sounddevice()
 
 
 def output_devices() -> list[str]:
     """Human-readable lines, one per audio output device; [] if PortAudio is missing."""
-    try:
-        sd = _sounddevice()
-    except AudioDeviceError as exc:
-        log.debug("no audio device list: %s", exc)
-        return []
-    try:
-        devices = sd.query_devices()
-        default = sd.default.device[1]
-    except sd.PortAudioError as exc:
-        log.debug("no audio device list: %s", exc)
-        return []
-    lines = []
-    for index, device in enumerate(devices):
-        if device["max_output_channels"] > 0:
-            mark = " [default]" if index == default else ""
-            lines.append(f"{index}: {device['name']} ({device['default_samplerate']:.0f} Hz){mark}")
-    return lines
+    return devices.device_lines("output")
 
 
 def _find_output(sd: Any, wanted: str | int) -> int:
-    """Index of the wanted output device; :class:`AudioDeviceError` listing the choices if absent."""
-    try:
-        devices = list(sd.query_devices())
-        default = sd.default.device[1]
-    except sd.PortAudioError as exc:
-        raise AudioDeviceError(f"cannot list audio devices ({exc})") from None
-    outputs = {i: d["name"] for i, d in enumerate(devices) if d["max_output_channels"] > 0}
-    available = ", ".join(f"{i}: {name}" for i, name in outputs.items()) or "none"
-    if isinstance(wanted, str) and wanted.strip().isdigit():
-        wanted = int(wanted)
-    if wanted == "":
-        if default is None or default < 0 or default not in outputs:
-            raise AudioDeviceError(f"there is no default audio output; available outputs: {available}")
-        return int(default)
-    if isinstance(wanted, int):
-        if wanted in outputs:
-            return wanted
-        raise AudioDeviceError(f"audio output device {wanted} does not exist; available outputs: {available}")
-    for exact in (True, False):
-        for index, name in outputs.items():
-            if (name.lower() == wanted.lower()) if exact else (wanted.lower() in name.lower()):
-                return index
-    raise AudioDeviceError(f"audio output device {wanted!r} not found; available outputs: {available}")
+    """Index of the wanted output device (part of its name, or its index; "" = default).
+
+    Raises :class:`AudioDeviceError` listing the outputs there are.
+    """
+    return devices.find_device(sd, wanted, "output")
 
 
 class Player:
