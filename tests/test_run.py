@@ -23,7 +23,12 @@ class Daemon:
     def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.config = tmp_path / "config.toml"
         if not self.config.exists():
-            self.config.write_text(f'data_dir = "{tmp_path / "data"}"\nparticipants = 0\n')
+            # No speech model (whatever a developer installed in models/): the device keeps
+            # time and says once that it cannot take notes.
+            self.config.write_text(
+                f'data_dir = "{tmp_path / "data"}"\nparticipants = 0\n'
+                f'[listening]\nmodel = "{tmp_path / "no-model"}"\n'
+            )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "assistant", "run", "--config", str(self.config), *args],
             cwd=PROJECT,
@@ -90,6 +95,7 @@ def test_a_whole_session_with_the_keyboard_as_the_button(tmp_path: Path, alsa_fi
             daemon.expect(f"say [phase]: Fase {number}:")
         daemon.key("")
         daemon.expect("say [summary]: Zo liep de tijd. Fase 1:")
+        assert sum("say [note_unavailable]" in line for line in daemon.log) == 1
         daemon.expect("saved to")
         daemon.key("q")
         assert daemon.finish() == 0
