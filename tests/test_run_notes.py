@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from assistant import filesound
-from test_listening import BLOCK, KOREAN_MODEL, RATE, Audio, join, silence, speech
+from test_listening import BLOCK, RATE, Audio, join, no_dither_model, silence, speech
 from test_run import Daemon
 
 SPOKEN = "회의를 시작합니다"
@@ -48,25 +48,12 @@ SPEED = 6
 """Session clock speed: phase 2 would invite the note by itself only after 30 s."""
 SILENCE_SECONDS = 1.0
 WAIT_SECONDS = 7.0
-"""Longer than the invitation (about 5 s with the tone): the note's clock counts muted audio too."""
+"""How long the note waits for a first word (only open-microphone audio counts)."""
 PATIENCE = 30.0
 """Longest wait for any log line."""
 SPEAKER_RATE = 22050
 """The daemon's output stream rate on the file sound card (int16 mono)."""
 HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
-
-
-def no_dither_model(folder: Path) -> Path:
-    """A copy of the Korean model without dithering (links to its parts, its own conf)."""
-    folder.mkdir()
-    for part in KOREAN_MODEL.iterdir():
-        if part.name != "conf":
-            (folder / part.name).symlink_to(part)
-    (folder / "conf").mkdir()
-    (folder / "conf" / "model.conf").write_text((KOREAN_MODEL / "conf" / "model.conf").read_text())
-    mfcc = (KOREAN_MODEL / "conf" / "mfcc.conf").read_text()
-    (folder / "conf" / "mfcc.conf").write_text(mfcc.rstrip("\n") + "\n--dither=0\n")
-    return folder
 
 
 def bare_vosk(model_path: Path, samples: Audio) -> tuple[str, list[dict[str, Any]]]:
