@@ -17,6 +17,7 @@ import collections
 import itertools
 import logging
 import queue
+import re
 import shutil
 import sys
 import tempfile
@@ -57,6 +58,11 @@ itself, on ALSA's null or file plugin it does not; pacing bounds how late a cut 
 effect on both. Larger values tolerate more scheduling jitter on a busy Pi."""
 RENDER_TIMEOUT = 30.0
 """Longest time one rendering may take before it counts as failed."""
+HEAD_CHARACTERS = 60
+"""A prepared phrase longer than this keeps only its first sentences (about this many
+characters, a few seconds of speech) rendered ahead; the rest renders when it is said,
+while the head plays (espeak-ng renders about fifty times faster than it speaks). The
+long phase introductions would otherwise hold megabytes of audio all day."""
 RECENT_CLIPS = 32
 """On-demand renderings kept besides the prepared phrases (the latter are kept forever)."""
 TONE_LEVEL = 0.4
@@ -696,6 +702,7 @@ class AudioSpeaker:
         """Samples to the device."""
         self._lock = threading.Lock()
         self._prepared: dict[str, Future[Samples]] = {}
+        self._heads: dict[str, tuple[str, str]] = {}  # prepared long phrase -> (head, rest)
         self._recent: collections.OrderedDict[str, Future[Samples]] = collections.OrderedDict()
         log.info("speech: espeak-ng voice %s at %d words per minute", self.renderer.voice, self.renderer.rate)
 
@@ -717,10 +724,13 @@ class AudioSpeaker:
         wanted = [text.strip() for text in dict.fromkeys(texts) if text.strip()]
         futures = {}
         for text in wanted:
-            futures[text] = self._clip(text, urgent=False)
+            head, rest = split_head(text)
+            futures[head] = self._clip(head, urgent=False)
             with self._lock:
-                self._prepared[text] = futures[text]
-                self._recent.pop(text, None)
+                self._prepared[head] = futures[head]
+                self._recent.pop(head, None)
+                if rest:
+                    self._heads[text] = (head, rest)
         failed = 0
         for text, future in futures.items():
             try:
@@ -735,7 +745,15 @@ class AudioSpeaker:
         text = text.strip()
         if not text:
             return
-        self.player.enqueue(self._clip(text, urgent=True), repr(text[:40]))
+        with self._lock:
+            split = self._heads.get(text)
+        if split is None:
+            self.player.enqueue(self._clip(text, urgent=True), repr(text[:40]))
+            return
+        head, rest = split
+        self.player.enqueue(self._clip(head, urgent=True), repr(text[:40]))
+        # Not cached: it renders now, while the head plays.
+        self.player.enqueue(_then(self.renderer.submit(rest, True), self.player.adapt), repr(rest[:40]))
 
     def tone(self, kind: str) -> None:
         """Play a tone next, before queued speech (it does not cut what plays); a cue tone
@@ -783,6 +801,22 @@ class AudioSpeaker:
             while len(self._recent) > RECENT_CLIPS:
                 self._recent.popitem(last=False)
             return future
+
+
+def split_head(text: str) -> tuple[str, str]:
+    """(first sentences, the rest) of a long text; (text, "") when it is short."""
+    if len(text) <= HEAD_CHARACTERS * 1.5:
+        return text, ""
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    count = 0
+    head = ""
+    while count < len(sentences) and (not head or len(head) < HEAD_CHARACTERS):
+        longer = f"{head} {sentences[count]}".strip()
+        if head and len(longer) > HEAD_CHARACTERS * 1.5:
+            break  # a long sentence starts the rest instead
+        head = longer
+        count += 1
+    return head, " ".join(sentences[count:])
 
 
 def _then(future: Future[Samples], step: Callable[[Samples], Samples]) -> Future[Samples]:

@@ -27,6 +27,7 @@ from assistant.speech import (
     ConsoleSpeaker,
     Renderer,
     make_speaker,
+    split_head,
 )
 
 if TYPE_CHECKING:
@@ -368,3 +369,30 @@ def test_the_console_speaker_writes_each_text_as_a_line() -> None:
     speaker.close()
     with pytest.raises(ValueError, match="unknown tone 'beep'"):
         speaker.tone("beep")
+
+
+def test_a_long_prepared_phrase_starts_at_once_and_is_said_whole(speaker: AudioSpeaker, alsa_files: AlsaFiles) -> None:
+    # Only its first sentences are kept rendered (memory); the rest renders while they play.
+    text = (
+        "Fase 1: inventarisatie. 5 minuten. Iedereen vertelt om de beurt kort over een situatie "
+        "die hij of zij wil inbrengen. Luister eerst naar alle voorbeelden."
+    )
+    head, rest = split_head(text)
+    assert head == "Fase 1: inventarisatie. 5 minuten." and rest.startswith("Iedereen vertelt")
+    speaker.prepare([text])
+    asked = time.monotonic()
+    speaker.say(text)
+    assert eventually(lambda: speaker.last_audio_started is not None, 2)
+    assert speaker.last_audio_started is not None and speaker.last_audio_started - asked < 0.05
+    assert speaker.wait_idle(3 * PATIENCE)  # about twelve seconds of speech
+    speaker.close()
+    out = played(alsa_files.out)
+    first, second = speaker.clip(head), speaker.clip(rest)
+    assert np.array_equal(out[: len(first)], first)
+    # The rest follows at once and whole. (espeak-ng's rendering of it differs slightly
+    # from one rendering to the next, so its length and loudness are compared, not every
+    # sample; when the stream drains at the end the file card may pad one period.)
+    following = out[len(first) :]
+    assert abs(len(following) - len(second)) <= 0.02 * RENDER_RATE
+    assert frame_levels(following[:4410]).max() > 500, "speech right after the head, no pause"
+    assert np.mean(frame_levels(following) > 100) == pytest.approx(np.mean(frame_levels(second) > 100), abs=0.05)
