@@ -367,9 +367,7 @@ class Player:
         self.volume = volume
         self._block = max(1, round(samplerate * BLOCK_SECONDS))
         try:
-            self._stream = sd.RawOutputStream(
-                samplerate=samplerate, channels=1, dtype="int16", device=index, blocksize=self._block
-            )
+            self._stream = self._new_stream(index)
         except (sd.PortAudioError, ValueError) as exc:
             raise AudioDeviceError(
                 f"cannot open audio output {self.device_name!r} at {samplerate} Hz ({exc})"
@@ -592,6 +590,12 @@ class Player:
     def _next_ready(self) -> bool:
         return bool(self._queue) and self._queue[0].audio.done()
 
+    def _new_stream(self, index: int) -> Any:
+        """An output stream on device ``index`` at the player's rate and block size."""
+        return self._sd.RawOutputStream(
+            samplerate=self.samplerate, channels=1, dtype="int16", device=index, blocksize=self._block
+        )
+
     def _open_again(self) -> bool:
         """Replace the stream by a new one on the same device; False if that fails."""
         sd = self._sd
@@ -602,10 +606,7 @@ class Player:
         except sd.PortAudioError as exc:
             log.debug("closing the old audio stream: %s", exc)
         try:
-            index = _find_output(sd, self._device)
-            self._stream = sd.RawOutputStream(
-                samplerate=self.samplerate, channels=1, dtype="int16", device=index, blocksize=self._block
-            )
+            self._stream = self._new_stream(_find_output(sd, self._device))
         except (AudioDeviceError, sd.PortAudioError, ValueError) as exc:
             if not self._failing:
                 log.warning("the audio output cannot be opened again (%s)", exc)
