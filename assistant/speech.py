@@ -142,7 +142,10 @@ class _Engine:
         self._files = itertools.count()
         # mkdtemp makes the folder 0700: the texts said in a session stay private.
         self.folder = Path(tempfile.mkdtemp(prefix="intervisie-speech-"))
+        self._closing = False
         atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
+        # atexit runs the last registered first: the renderings end before the folder goes.
+        atexit.register(self.shutdown)
         threading.Thread(target=self._run, name="speech-render", daemon=True).start()
 
     def call(self, work: Callable[[], _T], priority: int = 0) -> Future[_T]:
@@ -152,6 +155,9 @@ class _Engine:
         def job() -> None:
             if not result.set_running_or_notify_cancel():
                 return
+            if self._closing:
+                result.set_exception(SpeechError("the process is ending; nothing more is rendered"))
+                return
             try:
                 result.set_result(work())
             except Exception as exc:  # noqa: BLE001 (handed to the caller through the future)
@@ -159,6 +165,20 @@ class _Engine:
 
         self._jobs.put((priority, next(self._order), job))
         return result
+
+    def shutdown(self, timeout: float = RENDER_TIMEOUT) -> None:
+        """Drop the queued renderings and wait (at most ``timeout``) for the one under way.
+
+        Called at exit: espeak-ng renders in a thread of its own and calls back into
+        Python when it is done; if the interpreter is being torn down by then, the
+        process crashes (seen as SIGSEGV on a quit within seconds of the start, while
+        the phrases were still being prepared).
+        """
+        self._closing = True
+        drained = threading.Event()
+        self._jobs.put((sys.maxsize, next(self._order), drained.set))
+        if not drained.wait(timeout):
+            log.warning("espeak-ng was still rendering when the process ended")
 
     def wait_ready(self, timeout: float) -> None:
         """Raise :class:`SpeechError` if the engine could not start."""

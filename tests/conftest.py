@@ -76,3 +76,63 @@ def alsa_files() -> Iterator[AlsaFiles]:
 
 
 # ----------------------------------------------------------------------- end of audio
+
+
+# ---------------------------------------------------------------------------------------
+# No network: the project's code may open a socket in two places only, the model download
+# (assistant/models.py, run by `intervisie model install`) and the systemd notify socket
+# (assistant/systemd.py, AF_UNIX). An audit hook watches every socket the tests' own
+# process opens, connects, binds or sends on, and every name lookup; when the project's
+# code is on the stack anywhere else, the call fails with PermissionError and the test
+# that caused it fails too (see ``_no_network_from_the_project``), even where the code
+# under test swallows the error. The daemon in child processes is watched with strace in
+# test_network.py.
+# ---------------------------------------------------------------------------------------
+
+import socket as _socket  # noqa: E402
+import sys as _sys  # noqa: E402
+
+_PROJECT_CODE = str(Path(__file__).resolve().parent.parent / "assistant") + "/"
+_ALLOWED_SOCKET_CODE = {
+    _PROJECT_CODE + "models.py": "the model download",
+    _PROJECT_CODE + "systemd.py": "the systemd notify socket",
+}
+_NETWORK_EVENTS = {"socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"}
+network_violations: list[str] = []
+"""What the project's code did with sockets outside the allowed places, for the guard's own test."""
+
+
+def _project_frame() -> str | None:
+    """The file of the innermost frame on the stack that belongs to the project's code."""
+    frame = _sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith(_PROJECT_CODE):
+            return name
+        frame = frame.f_back
+    return None
+
+
+def _network_guard(event: str, args: tuple[object, ...]) -> None:
+    if event not in _NETWORK_EVENTS:
+        return
+    where = _project_frame()
+    if where is None or where in _ALLOWED_SOCKET_CODE:
+        return
+    if event == "socket.__new__" and args[1] == _socket.AF_UNIX:
+        return  # a local socket; what it connects or sends to is checked below
+    detail = f"{event}{args[1:]!r} from {Path(where).name}"
+    network_violations.append(detail)
+    raise PermissionError(f"network use outside the model download and the notify socket: {detail}")
+
+
+_sys.addaudithook(_network_guard)
+
+
+@pytest.fixture(autouse=True)
+def _no_network_from_the_project(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test in which the project's code used the network where it must not."""
+    before = len(network_violations)
+    yield
+    if request.node.get_closest_marker("network_guard_test") is None:
+        assert network_violations[before:] == [], "the project's code opened a socket"

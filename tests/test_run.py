@@ -20,7 +20,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 class Daemon:
     """``intervisie run`` in a child process, with its stdin as the keyboard."""
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, wrapper: list[str] | None = None
+    ) -> None:
         self.config = tmp_path / "config.toml"
         if not self.config.exists():
             # No speech model (whatever a developer installed in models/): the device keeps
@@ -30,7 +32,7 @@ class Daemon:
                 f'[listening]\nmodel = "{tmp_path / "no-model"}"\n'
             )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "run", "--config", str(self.config), *args],
+            [*(wrapper or []), sys.executable, "-m", "assistant", "run", "--config", str(self.config), *args],
             cwd=PROJECT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -213,3 +215,22 @@ def test_check_reports_a_missing_model_and_a_button_that_was_not_pressed(alsa_fi
     assert f"Speech model: NOT usable at {tmp_path / 'no-such-model'}" in done.stdout
     assert "no usable speech model (install it with `intervisie model install`)" in done.stdout
     assert "no button press within 1 s" in done.stdout
+
+
+def test_a_quit_while_the_phrases_are_still_being_prepared_ends_cleanly(tmp_path: Path, alsa_files) -> None:
+    # The phrases render in the background after the first words; a quit (or a
+    # systemctl stop) right then must not crash the process on its way out.
+    for attempt in range(6):
+        here = tmp_path / str(attempt)
+        here.mkdir()
+        daemon = Daemon(here, "--speed", "60")
+        try:
+            daemon.expect("say [ready]")
+            daemon.key("q")
+            code = daemon.finish(timeout=30)
+        finally:
+            if daemon.proc.poll() is None:
+                daemon.proc.kill()
+        log = "".join(daemon.log)
+        assert code == 0, f"attempt {attempt}: exit {code}\n{log}"
+        assert "Traceback" not in log and "Fatal Python error" not in log, log
