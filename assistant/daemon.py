@@ -18,24 +18,29 @@ from typing import Any, Protocol
 from assistant.clock import SessionClock
 from assistant.errors import JournalError
 from assistant.events import (
+    ButtonDown,
+    DoublePress,
     Effect,
     Event,
     Finished,
     Listen,
     ListenerState,
+    LongPress,
+    Press,
     Resume,
     Say,
     StopListening,
     StopSpeech,
     Tick,
     Tone,
+    VoiceCommand,
     event_from_dict,
 )
 from assistant.journal import Journal, Pending
 from assistant.method import Method
 from assistant.phrases import Phrases
 from assistant.report import write_report
-from assistant.session import IDLE, Session
+from assistant.session import FINISHED, IDLE, Session
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,10 @@ _MAX_WAIT = 5.0
 # How often a status LED is refreshed while a phase runs.
 _LED_PERIOD = 1.0
 # Phrases that repeat what the group said: never written to the log.
+_LAST_WORDS = 2.0
+"""Seconds (real time) the record of a finished session waits for the recogniser's last
+utterance of a running note: the last closing sentence is often cut by the last press."""
+_GESTURES = (ButtonDown, Press, DoublePress, LongPress, VoiceCommand)
 _PRIVATE_KEYS = frozenset({"note_heard", "previous"})
 
 
@@ -171,6 +180,10 @@ class Daemon:
     def step(self, event: Event) -> None:
         """Apply one event now: journal it if it changed the session, then act."""
         now = self.clock.now()
+        if isinstance(event, _GESTURES) and self.session.last_words_until is not None:
+            # The group goes on before the last words came: the record is kept as it is.
+            for effect in self.session.close_record():
+                self._apply(effect)
         session = self.session
         was_idle = session.status == IDLE
         before = session.changes
@@ -199,6 +212,7 @@ class Daemon:
             s.participants,
             first_person_hint=s.listening.first_person_hint,
             previous_actieplan=self._previous_actieplan() if s.listening.read_back_previous else "",
+            last_words_seconds=_LAST_WORDS * self.clock.speed,
         )
         session.notes.listener = self._listener_state
         return session
@@ -361,7 +375,11 @@ class Daemon:
         gap = max(0.0, self._wall() - pending.last_wall)
         header = pending.header
         same_method = header.get("method") == self.method.id and header.get("language") == self.phrases.language
-        if not same_method or gap > self.settings.session.resume_within_minutes * 60 or session.current is None:
+        if (
+            not same_method
+            or gap > self.settings.session.resume_within_minutes * 60
+            or session.current is None  # never started, or finished (waiting for last words)
+        ):
             self._close_abandoned(pending, session)
             return False
         # The group went on talking while the device was off: that time counts.
@@ -387,7 +405,7 @@ class Daemon:
             "ended_wall": pending.last_wall,
             **session.record(pending.last_t),
         }
-        record["finished"] = False
+        record["finished"] = session.status == FINISHED
         try:
             self.journal.finish(record)
             log.info("an unfinished session (%s) was closed and kept as a record", record["id"])

@@ -27,6 +27,7 @@ from assistant.events import (
     Press,
     Resume,
     Say,
+    StopListening,
     StopSpeech,
     Tick,
     Tone,
@@ -97,6 +98,7 @@ class Session:
         participants: int = 0,
         first_person_hint: bool = True,
         previous_actieplan: str = "",
+        last_words_seconds: float = 0.0,
     ) -> None:
         self.method = method
         self.phrases = phrases
@@ -117,6 +119,11 @@ class Session:
         """What the latest event that made the device speak said (for "herhaal")."""
         self.changes = 0
         """Counts state changes: the daemon journals an event only when it changed something."""
+        self.last_words_seconds = last_words_seconds
+        """Session time the record waits, after the last press, for the recogniser's last
+        utterance of a running note (the closing sentences); 0 does not wait."""
+        self.last_words_until: float | None = None
+        """Set while the finished session waits for that last utterance."""
 
     # --- queries ------------------------------------------------------------------
 
@@ -141,6 +148,8 @@ class Session:
         While a note is being recorded nothing is announced (the device would talk over
         the case-giver and mute the microphone): the marks wait until it is done.
         """
+        if self.last_words_until is not None:
+            return self.last_words_until
         run = self.current
         if run is None or self.paused or run.stretch_start is None:
             return None
@@ -195,6 +204,11 @@ class Session:
         return effects
 
     def _dispatch(self, event: Event, now: float) -> list[Effect]:
+        if self.last_words_until is not None:
+            if isinstance(event, Heard):
+                return [*self._heard(event, now), *self.close_record()]
+            if isinstance(event, Tick):
+                return self.close_record() if now >= self.last_words_until else []
         if isinstance(event, ButtonDown):
             return self._button_down()
         if isinstance(event, Press):
@@ -307,7 +321,8 @@ class Session:
             return [Say(f"{self.phrases.say('next_person')} {after}", "next_person")]
         stop = self._end_phase(run, now)
         if len(self.runs) == len(self.method.phases):
-            return [*stop, *self._finish(now)]
+            last_words = any(isinstance(e, StopListening) and e.finish for e in stop)
+            return [*stop, *self._finish(now, last_words)]
         return [*stop, *self._begin_phase(len(self.runs), now)]
 
     def _long_press(self, now: float) -> list[Effect]:
@@ -403,7 +418,18 @@ class Session:
         self.changes += 1
         return self.notes.end_phase(run.note)
 
-    def _finish(self, now: float) -> list[Effect]:
+    def close_record(self) -> list[Effect]:
+        """Stop waiting for the last utterance: the record is complete (see :meth:`_finish`)."""
+        if self.last_words_until is None:
+            return []
+        self.last_words_until = None
+        self.changes += 1
+        return [Finished(self.record())]
+
+    def _finish(self, now: float, last_words: bool = False) -> list[Effect]:
+        """The session ends. With ``last_words`` a running note was just told to stop: its
+        last utterance is still in the recogniser, so the record waits for it (a
+        :class:`Heard`, or ``last_words_seconds``) before it is handed on as Finished."""
         self.status = FINISHED
         self.ended = now
         self.changes += 1
@@ -423,7 +449,10 @@ class Session:
         lines.append(p.say("summary_total", actual=p.duration(total_actual), planned=p.duration(self.method.seconds)))
         effects.append(Say(" ".join(lines), "summary"))
         effects.append(Say(p.say("new_session"), "new_session"))
-        effects.append(Finished(self.record()))
+        if last_words and self.last_words_seconds > 0:
+            self.last_words_until = now + self.last_words_seconds
+        else:
+            effects.append(Finished(self.record()))
         return effects
 
     def _balanced_length(self, index: int) -> float:

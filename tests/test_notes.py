@@ -7,6 +7,7 @@ PortAudio) is tested in test_listening.py.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from assistant.events import (
     DoublePress,
     Effect,
     Event,
+    Finished,
     Heard,
     Listen,
     ListenerState,
@@ -530,3 +532,83 @@ def test_replaying_the_journal_gives_the_live_notes(tmp_path: Path, cut_after: i
     for entry in pending.entries:
         session.handle(event_from_dict(entry), float(entry["t"]))
     assert _state(session) == expected
+
+
+def test_the_last_closing_sentence_after_the_last_press_is_kept() -> None:
+    session = Session(load_method("intervisie", "nl"), load_phrases("nl"), last_words_seconds=2.0)
+    group = Group(session)
+    group.to_phase(7)
+    group.hear("ik neem mee dat ik eerst moet luisteren", kind="takeaways")
+    effects = group.press()  # the end: the recogniser still holds the last sentence
+    assert StopListening(finish=True) in effects
+    assert not any(isinstance(e, Finished) for e in effects), "the record waits for the last words"
+    assert any(isinstance(e, Say) and e.key == "summary" for e in effects), "the group hears the end at once"
+    group.t += 0.5
+    effects = group.hear("en dat ik vaker om hulp vraag", kind="takeaways")
+    [finished] = [e for e in effects if isinstance(e, Finished)]
+    assert [k["text"] for k in finished.record["captures"]["takeaways"]] == [
+        "ik neem mee dat ik eerst moet luisteren",
+        "en dat ik vaker om hulp vraag",
+    ]
+
+
+def test_when_no_last_words_come_the_record_is_kept_after_the_wait() -> None:
+    session = Session(load_method("intervisie", "nl"), load_phrases("nl"), last_words_seconds=2.0)
+    group = Group(session)
+    group.to_phase(7)
+    group.hear("ik neem mee dat ik eerst moet luisteren", kind="takeaways")
+    group.press()
+    assert session.next_deadline() == group.t + 2.0
+    group.t += 1.0
+    assert not any(isinstance(e, Finished) for e in group.do(Tick()))
+    group.t += 1.0
+    [finished] = [e for e in group.do(Tick()) if isinstance(e, Finished)]
+    assert len(finished.record["captures"]["takeaways"]) == 1
+    assert session.next_deadline() is None
+
+
+def test_a_press_during_the_wait_keeps_the_record_and_starts_the_next_session(tmp_path: Path) -> None:
+    mono, wall = FakeClock(100.0), FakeClock(1_800_000_000.0)
+    listener = ScriptedListener()
+    daemon = _daemon(tmp_path, mono, wall, listener)
+    while daemon.session.current is None or daemon.session.current.phase.number < 7:
+        daemon.step(ButtonDown())
+        daemon.step(Press())
+        note = daemon.session.current.note if daemon.session.current else None
+        if note is not None and note.stage == "listening":
+            daemon.step(Heard(kind=note.kind, text="", words=[]))  # nobody spoke: go on without
+            daemon.step(ButtonDown())
+            daemon.step(Press())
+    daemon.step(Heard(kind="takeaways", text="ik neem mee dat ik eerst luister", words=[]))
+    daemon.step(ButtonDown())
+    daemon.step(Press())  # the end
+    assert daemon.finished_records == [], "the record waits for the recogniser's last words"
+    daemon.step(ButtonDown())
+    daemon.step(Press())  # a new session, before the last words came
+    [record] = daemon.finished_records
+    assert record["finished"]
+    assert [k["text"] for k in record["captures"]["takeaways"]] == ["ik neem mee dat ik eerst luister"]
+    assert daemon.session.current is not None and daemon.session.current.phase.number == 1
+    assert (tmp_path / "records" / f"{record['id']}.json").exists()
+
+
+def test_a_power_cut_while_waiting_for_the_last_words_keeps_the_finished_record(tmp_path: Path) -> None:
+    mono, wall = FakeClock(100.0), FakeClock(1_800_000_000.0)
+    daemon = _daemon(tmp_path, mono, wall, ScriptedListener())
+    while daemon.session.current is None or daemon.session.current.phase.number < 7:
+        daemon.step(Press())
+        note = daemon.session.current.note if daemon.session.current else None
+        if note is not None and note.stage == "listening":
+            daemon.step(Heard(kind=note.kind, text="", words=[]))
+            daemon.step(Press())
+    daemon.step(Heard(kind="takeaways", text="ik neem mee dat ik eerst luister", words=[]))
+    daemon.step(Press())  # the end; the power goes before the last words come
+    assert daemon.finished_records == []
+    mono.advance(5.0)
+    wall.advance(5.0)
+    again = _daemon(tmp_path, mono, wall, ScriptedListener())
+    assert again.session.current is None, "a finished session is not resumed"
+    [path] = sorted((tmp_path / "records").glob("*.json"))
+    record = json.loads(path.read_text())
+    assert record["finished"], "it was finished: the group pressed through the last phase"
+    assert [k["text"] for k in record["captures"]["takeaways"]] == ["ik neem mee dat ik eerst luister"]
