@@ -34,6 +34,7 @@ from assistant.events import (
 from assistant.journal import Journal, Pending
 from assistant.method import Method
 from assistant.phrases import Phrases
+from assistant.privacy import apply_retention, make_masker
 from assistant.report import write_report
 from assistant.session import IDLE, Session
 from assistant.settings import Settings
@@ -108,6 +109,8 @@ class Daemon:
         self.led = led
         self.listener = listener
         self._listener_state = "off"
+        self.masker = make_masker(settings.privacy, phrases.say("name_mask"))
+        """Masks names in what is heard before the session (and so the disk) sees it."""
         self._wall = wall
         self._events: queue.Queue[Event | None] = queue.Queue()
         self._stopped = threading.Event()
@@ -143,6 +146,7 @@ class Daemon:
             self._say(self.phrases.say("gestures"), "gestures")
         if self.notifier is not None:
             self.notifier.ready("speaking")
+        self._forget_expired()
         # The rest of the fixed phrases render in the background, after the first words.
         threading.Thread(
             target=self.speaker.prepare, args=(self.session.fixed_phrases(),), name="prepare", daemon=True
@@ -177,6 +181,10 @@ class Daemon:
         if isinstance(event, ListenerState):
             self._listener_state = event.state
             log.info("speech recognition: %s%s", event.state, f" ({event.detail})" if event.detail else "")
+        if self.masker is not None:
+            # Names are masked before the session sees them, so none reaches the journal,
+            # the record or the report (see assistant.privacy).
+            event = self.masker.event(event)
         effects = session.handle(event, now)
         if session.changes != before and not (was_idle and session.status == IDLE):
             if was_idle:
@@ -323,6 +331,7 @@ class Daemon:
             except JournalError as exc:
                 log.error("%s; the session's record is lost", exc)
         self._write_report(full)
+        self._forget_expired()
         self.session = self._new_session()
         self.session_id = None
 
@@ -336,6 +345,11 @@ class Daemon:
             log.error("%s; 'intervisie report' can rebuild it from the record", exc)
         except Exception:  # noqa: BLE001 - whatever goes wrong with the report, the group's next session goes on
             log.exception("the report of session %s could not be written", record.get("id"))
+
+    def _forget_expired(self) -> None:
+        """Delete the records and reports older than the retention period."""
+        if self.journal is not None:
+            apply_retention(self.journal.data_dir, self.settings.privacy.retention_days, self._wall())
 
     def _resume_pending(self) -> bool:
         """Rebuild an unfinished session from the journal; True if it goes on."""

@@ -12,8 +12,9 @@ want_test=0
 
 # Debian packages needed at run time (speech, audio) and to build the venv.
 debs=(espeak-ng libportaudio2 alsa-utils python3-venv)
-# The tests also check the Pi installer with shellcheck.
-[ "$want_test" -eq 1 ] && debs+=(shellcheck)
+# The tests also check the Pi installer with shellcheck, and the shipped name list
+# against the Dutch word list (wdutch).
+[ "$want_test" -eq 1 ] && debs+=(shellcheck wdutch)
 case "$(uname -m)" in
     aarch64|armv7l) debs+=(libatomic1) ;;
 esac
