@@ -184,3 +184,279 @@ def test_a_wrong_privacy_setting_is_one_clear_line(tmp_path: Path, capsys: pytes
     assert main(["forget", "--all", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and expected in err and "Traceback" not in err
+
+
+# --- the daemon: nothing with a name reaches the disk -----------------------------------
+
+
+def _daemon(data: Path, wall: FakeClock, listener: ScriptedListener | None = None, **privacy: Any) -> Daemon:
+    daemon = Daemon(
+        Settings(data_dir=str(data), privacy=PrivacySettings(**privacy)),
+        load_method("intervisie", "nl"),
+        load_phrases("nl"),
+        Recorder(),
+        Journal(data),
+        SessionClock(1.0, monotonic=FakeClock(100.0)),
+        wall=wall,
+        listener=listener,
+    )
+    daemon.start_up()
+    if listener is not None:
+        daemon.step(ListenerState(listener.state))
+    return daemon
+
+
+def _run_session(daemon: Daemon, leervraag: str | None = None) -> None:
+    """Start, say the leervraag in phase 2 and keep it, then press on to the end."""
+    for _ in range(3 if leervraag is not None else 2):
+        daemon.step(ButtonDown())
+        daemon.step(Press())
+    if leervraag is not None:
+        words = [{"word": w, "conf": 0.9} for w in leervraag.split()]
+        daemon.step(Heard(kind="leervraag", text=leervraag, words=words))
+        daemon.step(Press())  # keep it
+        daemon.step(ListenerState("no_microphone"))  # the other notes: none
+    while daemon.session_id is not None:
+        daemon.step(ButtonDown())
+        daemon.step(Press())
+
+
+def _all_text(folder: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def test_a_name_in_a_note_reaches_neither_the_journal_nor_the_record_nor_the_report(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    daemon = _daemon(data, FakeClock(NOW), ScriptedListener(), participants=("Roos",))
+    for _ in range(3):
+        daemon.step(ButtonDown())
+        daemon.step(Press())
+    said = "hoe reageer ik als sanne en roos de les verstoren"
+    daemon.step(Heard(kind="leervraag", text=said, words=[{"word": w, "conf": 0.9} for w in said.split()]))
+    masked = "hoe reageer ik als [naam] en [naam] de les verstoren"
+    assert daemon.speaker.said[-2] == f"Ik heb genoteerd: {masked}."  # type: ignore[attr-defined]
+    on_disk = _all_text(data)
+    assert "current.jsonl" in os.listdir(data) and masked in on_disk
+    assert "sanne" not in on_disk and "roos" not in on_disk, "the journal never holds the name"
+    daemon.step(Press())
+    daemon.step(ListenerState("no_microphone"))
+    while daemon.session_id is not None:
+        daemon.step(ButtonDown())
+        daemon.step(Press())
+    record = json.loads(next((data / "records").glob("*.json")).read_text(encoding="utf-8"))
+    kept = record["captures"]["leervraag"][0]
+    assert kept["text"] == masked and kept["accepted"]
+    assert [w["word"] for w in kept["words"]] == masked.split()
+    everything = _all_text(data)
+    assert "[naam]" in (data / "reports" / f"{record['id']}.md").read_text(encoding="utf-8").replace("\\", "")
+    assert "sanne" not in everything and "roos" not in everything
+
+
+def test_with_masking_switched_off_the_note_is_kept_as_heard(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _run_session(_daemon(data, FakeClock(NOW), ScriptedListener(), mask_names=False), "ik vind dat sanne gelijk heeft")
+    record = json.loads(next((data / "records").glob("*.json")).read_text(encoding="utf-8"))
+    assert record["captures"]["leervraag"][0]["text"] == "ik vind dat sanne gelijk heeft"
+
+
+# --- retention --------------------------------------------------------------------------
+
+
+def _session_id(started: float) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
+
+
+def _keep(data: Path, session_id: str, record: Any = None, reports: bool = True, mtime: float | None = None) -> list[Path]:
+    """Write a kept session's files as the daemon does (0700 folders, 0600 files)."""
+    files = []
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in ("records", "reports"):
+        (data / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+    if record is not None:
+        path = data / "records" / f"{session_id}.json"
+        path.write_text(record if isinstance(record, str) else json.dumps(record), encoding="utf-8")
+        files.append(path)
+    if reports:
+        for suffix in (".md", ".json"):
+            path = data / "reports" / f"{session_id}{suffix}"
+            path.write_text(f"# report\n> {SECRET}\n", encoding="utf-8")
+            files.append(path)
+    for path in files:
+        path.chmod(0o600)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+    return files
+
+
+def _record(started: float) -> dict[str, Any]:
+    return {
+        "id": _session_id(started),
+        "started_wall": started,
+        "ended_wall": started + 3000,
+        "finished": True,
+        "method": "intervisie",
+        "language": "nl",
+        "captures": {"leervraag": [{"text": SECRET, "accepted": True}]},
+    }
+
+
+def _old_and_new(data: Path) -> tuple[list[str], list[str]]:
+    """Kept sessions around the 30-day limit, dated in every way; (expired ids, kept ids)."""
+    expired, kept = [], []
+    old = NOW - 40 * DAY
+    # A record's own start date counts, whatever the file's time says.
+    expired.append(_session_id(old))
+    _keep(data, expired[-1], _record(old), mtime=NOW)
+    recent = NOW - 5 * DAY
+    kept.append(_session_id(recent))
+    _keep(data, kept[-1], _record(recent), mtime=NOW - 100 * DAY)
+    just_inside = NOW - 29.9 * DAY
+    kept.append(_session_id(just_inside))
+    _keep(data, kept[-1], _record(just_inside))
+    # A damaged record and a report whose record is gone: dated by their id.
+    expired.append(_session_id(NOW - 31 * DAY))
+    _keep(data, expired[-1], "{damaged", mtime=NOW)
+    expired.append(_session_id(NOW - 60 * DAY))
+    _keep(data, expired[-1], None, mtime=NOW)
+    # No date anywhere but the files' own time.
+    expired.append("imported")
+    _keep(data, "imported", {"id": "imported"}, mtime=NOW - 45 * DAY)
+    kept.append("copied")
+    _keep(data, "copied", {"id": "copied"}, mtime=NOW - 2 * DAY)
+    # What an atomic write cut off by a power cut left behind goes with its session.
+    leftover = data / "reports" / f".{expired[0]}.md.x7k2.tmp"
+    leftover.write_text(SECRET)
+    return expired, kept
+
+
+def _kept_ids(data: Path) -> set[str]:
+    return {p.name.split(".")[0] if not p.name.startswith(".") else p.name for p in data.rglob("*") if p.is_file()}
+
+
+def test_sessions_older_than_the_retention_period_are_deleted_when_the_daemon_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    expired, kept = _old_and_new(data)
+    with caplog.at_level(logging.INFO, logger="assistant"):
+        _daemon(data, FakeClock(NOW))
+    assert _kept_ids(data) == set(kept)
+    deleted = [r.getMessage() for r in caplog.records if r.getMessage().startswith("deleted session")]
+    assert sorted(line.split()[2] for line in deleted) == sorted(expired)
+    dated = {line.split()[2]: line for line in deleted}
+    assert "dated by its record" in dated[expired[0]] and "dated by its id" in dated[expired[1]]
+    assert "dated by its file" in dated["imported"]
+    assert time.strftime("%Y-%m-%d", time.localtime(NOW - 40 * DAY)) in dated[expired[0]]
+    assert SECRET not in caplog.text, "the log names sessions, never what was said"
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in [data / "records", data / "reports"]}
+    assert modes == {0o700}
+
+
+def test_a_shorter_retention_period_deletes_more_after_the_next_session(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    wall = FakeClock(NOW)
+    daemon = _daemon(data, wall, retention_days=3)
+    three_days_ago = NOW - 3.5 * DAY
+    _keep(data, _session_id(three_days_ago), _record(three_days_ago))  # arrives after start-up
+    yesterday = NOW - DAY
+    _keep(data, _session_id(yesterday), _record(yesterday))
+    _run_session(daemon)
+    ids = _kept_ids(data)
+    assert _session_id(three_days_ago) not in ids
+    assert _session_id(yesterday) in ids and _session_id(NOW) in ids, "the new session and yesterday's stay"
+
+
+# --- forget -------------------------------------------------------------------------------
+
+
+def _config(tmp_path: Path, data: Path) -> str:
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{data}"\n', encoding="utf-8")
+    return str(config)
+
+
+def _sessions(data: Path, *days_ago: float) -> list[str]:
+    ids = []
+    for days in days_ago:
+        started = time.time() - days * DAY
+        ids.append(_session_id(started))
+        _keep(data, ids[-1], _record(started))
+    return ids
+
+
+def _journal(data: Path, session_id: str) -> Path:
+    """A running session's journal, as the daemon starts it."""
+    path = data / "current.jsonl"
+    path.write_text(json.dumps({"journal": 1, "id": session_id, "wall": time.time()}) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def test_forget_deletes_one_session_and_says_which(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    first, second = _sessions(data, 3, 1)
+    assert main(["forget", first, "--config", _config(tmp_path, data)]) == 0
+    out = capsys.readouterr().out
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() - 3 * DAY))
+    assert out == f"Deleted session {first} (started {started}): record, report.\n"
+    assert _kept_ids(data) == {second}
+    assert main(["report", "--list", "--config", _config(tmp_path, data)]) == 0
+    listed = capsys.readouterr().out
+    assert second in listed and first not in listed
+
+
+def test_forget_of_an_unknown_session_is_one_line_and_exit_code_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    (kept,) = _sessions(data, 2)
+    assert main(["forget", "20200101-000000", "--config", _config(tmp_path, data)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "intervisie: no session with id '20200101-000000'; 'intervisie report --list' shows the kept sessions\n"
+    )
+    assert main(["forget", "../records", "--config", _config(tmp_path, data)]) == 1
+    assert _kept_ids(data) == {kept}
+    assert main(["forget", "--config", _config(tmp_path, data)]) == 2
+    assert main(["forget", kept, "--all", "--config", _config(tmp_path, data)]) == 2
+    assert "give the id of one session" in capsys.readouterr().err
+    assert _kept_ids(data) == {kept}
+
+
+def test_the_running_session_is_not_forgotten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    kept = _sessions(data, 2)
+    running = _session_id(time.time())
+    journal = _journal(data, running)
+    before = journal.read_bytes()
+    assert main(["forget", running, "--config", _config(tmp_path, data)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"session {running} is still running" in err
+    assert main(["forget", "--all", "--config", _config(tmp_path, data)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"Deleted session {kept[0]} ")
+    assert out[1].startswith(f"Session {running} is still running") and len(out) == 2
+    assert journal.read_bytes() == before, "the running session can still be resumed"
+    assert _kept_ids(data) == {"current"}
+
+
+def test_forget_all_through_the_installed_command(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ids = _sessions(data, 40, 12, 0.5)
+    command = Path(sys.executable).with_name("intervisie")
+    assert command.exists(), "the console script is installed with the package"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "no-config")}
+    result = subprocess.run(
+        [str(command), "forget", "--all", "--config", _config(tmp_path, data)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[2] for line in lines] == ids
+    assert all(line.endswith("): record, report.") for line in lines)
+    assert SECRET not in result.stdout + result.stderr
+    assert not [p for p in data.rglob("*") if p.is_file()]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (data, data / "records", data / "reports")} == {0o700}
+    again = subprocess.run(
+        [str(command), "forget", "--all", "--config", _config(tmp_path, data)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert again.returncode == 0 and again.stdout == f"No sessions are kept in {data}: nothing to delete.\n"
