@@ -460,3 +460,106 @@ def test_forget_all_through_the_installed_command(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, env=env,
     )
     assert again.returncode == 0 and again.stdout == f"No sessions are kept in {data}: nothing to delete.\n"
+
+
+# --- end to end: a note through the microphone keeps no name and no audio --------------
+
+
+def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Path) -> None:
+    import numpy as np
+
+    from assistant import filesound
+    from test_listening import join, no_dither_model, speech
+    from test_run import Daemon as DaemonProcess
+    from test_run_notes import HANGUL, SPOKEN, Microphone, bare_vosk, wait_until_quiet
+
+    sound = filesound.write_asoundrc(tmp_path / "home")
+    mic = Microphone(sound.inp)
+    model = no_dither_model(tmp_path / "model")
+    quiet = np.frombuffer(mic.quiet, np.int16)
+    clip = np.concatenate([quiet] * 3 + [join(speech(SPOKEN))])
+    # What bare Vosk hears in the same samples; one of its words is made a participant's name.
+    text, _words = bare_vosk(model, np.concatenate([clip, *[quiet] * 20]))
+    name = max(text.split(), key=len)
+    assert len(name) >= 2 and HANGUL.search(name), text
+    masked = " ".join("[naam]" if word == name else word for word in text.split())
+    data, temp = tmp_path / "data", tmp_path / "tmp"
+    temp.mkdir()
+    (tmp_path / "config.toml").write_text(
+        f'data_dir = "{data}"\nparticipants = 0\n'
+        f'[listening]\nmodel = "{model}"\nsilence_seconds = 1.0\nwait_seconds = 3\nmax_seconds = 20\n'
+        f'[privacy]\nparticipants = ["{name}"]\n',
+        encoding="utf-8",
+    )
+    daemon = DaemonProcess(tmp_path, "--speed", "6", env={"HOME": str(sound.home), "TMPDIR": str(temp)})
+    try:
+        daemon.expect("speech recognition: ready", timeout=60)
+        daemon.key("")
+        daemon.expect("say [phase]: Fase 1:")
+        daemon.key("")
+        daemon.expect("say [phase]: Fase 2:")
+        daemon.expect("say [note_hint]")
+        mic.hold()
+        before = sound.out.stat().st_size
+        daemon.key("")
+        daemon.expect("say [note_invite]")
+        wait_until_quiet(sound.out, before, at_least=1.5)
+        mic.say(clip)
+        daemon.expect("say [note_heard]")
+        journal = (data / "current.jsonl").read_text(encoding="utf-8")
+        assert masked in journal and name not in journal, "the journal on disk never holds the name"
+        daemon.expect("say [note_first_person]")
+        daemon.key("")
+        daemon.expect("say [note_saved]")
+        daemon.key("")
+        daemon.expect("say [phase]: Fase 3:")
+        for number in (4, 6):  # the kernvraag and the actieplan: nothing said
+            daemon.key("")
+            daemon.expect(f"say [phase]: Fase {number}:")
+            daemon.key("")
+            daemon.expect("say [note_invite]")
+            daemon.expect("say [note_nothing]")
+            daemon.key("")
+            daemon.expect(f"say [phase]: Fase {number + 1}:")
+        daemon.key("")
+        daemon.expect("say [summary]")
+        daemon.expect("report of session")
+        daemon.key("q")
+        assert daemon.finish(timeout=30) == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+        mic.close()
+
+    (record_path,) = (data / "records").glob("*.json")
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    (item,) = record["captures"]["leervraag"]
+    assert item["text"] == masked and item["accepted"]
+    assert "[naam]" in [w["word"] for w in item["words"]]
+    session = record["id"]
+    files = [data, *data.rglob("*")]
+    modes = {p.relative_to(data).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in files}
+    assert modes == {
+        ".": 0o700,
+        "records": 0o700,
+        f"records/{session}.json": 0o600,
+        "reports": 0o700,
+        f"reports/{session}.md": 0o600,
+        f"reports/{session}.json": 0o600,
+    }, "only the record and the report, private"
+    clip_bytes = len(clip.tobytes())
+    for path in (p for p in files if p.is_file()):
+        content = path.read_bytes()
+        assert name.encode() not in content, f"{path.name} holds the name"
+        assert len(content) < clip_bytes / 4, f"{path.name} is as large as audio"
+        assert not content.startswith((b"RIFF", b"OggS", b"fLaC", b"ID3")), f"{path.name} is audio"
+        if path.suffix == ".json":
+            json.loads(content.decode("utf-8"))
+        else:
+            content.decode("utf-8")
+    assert "[naam]" in (data / "reports" / f"{session}.md").read_text(encoding="utf-8").replace("\\", "")
+    # (ALSA's PulseAudio probe leaves an empty pulse-* folder there.)
+    left = [p for p in temp.rglob("*") if not p.is_dir()]
+    assert left == [], "no audio (nor any other file) is left in the temporary folder"
+    log = "".join(daemon.log)
+    assert name not in log and masked not in log
