@@ -367,7 +367,10 @@ class Daemon:
         session.notes.listener = str(pending.header.get("listener", "off"))
         try:
             for entry in pending.entries:
-                session.handle(event_from_dict(entry), float(entry["t"]))
+                event = event_from_dict(entry)
+                if self.masker is not None:
+                    event = self.masker.event(event)  # a journal from before masking was switched on
+                session.handle(event, float(entry["t"]))
         except (KeyError, TypeError, ValueError) as exc:
             log.error("the journal %s could not be replayed (%s); starting a new session", self.journal.path, exc)
             self.journal.discard()

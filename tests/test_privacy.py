@@ -563,3 +563,18 @@ def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Pa
     assert left == [], "no audio (nor any other file) is left in the temporary folder"
     log = "".join(daemon.log)
     assert name not in log and masked not in log
+
+
+def test_a_journal_written_before_masking_was_switched_on_is_masked_when_resumed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    wall = FakeClock(NOW)
+    first = _daemon(data, wall, ScriptedListener(), mask_names=False)
+    for _ in range(3):
+        first.step(ButtonDown())
+        first.step(Press())
+    first.step(Heard(kind="leervraag", text="waarom luistert sanne niet", words=[]))
+    first.step(Press())
+    assert "sanne" in (data / "current.jsonl").read_text(encoding="utf-8")
+    wall.advance(60)  # a restart a minute later, now with masking on
+    again = _daemon(data, wall, ScriptedListener())
+    assert again.session.record()["captures"]["leervraag"][0]["text"] == "waarom luistert [naam] niet"
