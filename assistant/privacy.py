@@ -167,7 +167,8 @@ class NameMasker:
         out: list[dict[str, Any]] = []
         i = 0
         while i < len(words):
-            last, joined = -1, ()
+            last = -1
+            joined: tuple[str, ...] = ()
             for j in range(i, min(i + self._longest, len(words))):
                 joined += tokens[j]
                 if joined and joined in self._names:
@@ -181,8 +182,9 @@ class NameMasker:
             merged = dict(words[i])
             merged["word"] = self.mask_text
             confs = [w.get("conf") for w in words[i : last + 1]]
-            if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in confs):
-                merged["conf"] = min(float(c) for c in confs)  # type: ignore[arg-type]
+            numbers = [float(c) for c in confs if isinstance(c, (int, float)) and not isinstance(c, bool)]
+            if numbers and len(numbers) == len(confs):
+                merged["conf"] = min(numbers)
             if "end" in words[last]:
                 merged["end"] = words[last]["end"]
             out.append(merged)
