@@ -319,15 +319,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     """Delete one kept session, or all of them, and say which (ids and dates only)."""
     if bool(args.which) == bool(args.all):
-        print("intervisie forget: give the id of one session ('intervisie report --list' shows them) or --all", file=sys.stderr)
+        print(
+            "intervisie forget: give the id of one session ('intervisie report --list' shows them) or --all",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     settings = load_settings(args.config or user_config_path())
     from assistant.privacy import forget, forget_all, running_session
 
     data = settings.data_path()
-    deleted = [forget(data, args.which)] if args.which else forget_all(data)
+    deleted, failed = ([forget(data, args.which)], []) if args.which else forget_all(data)
     for session in deleted:
         print(f"Deleted session {session.id} (started {session.date()}): {session.kinds()}.")
+    if failed:
+        ids = ", ".join(s.id for s in failed)
+        raise JournalError(f"sessions {ids} could not be deleted (see the errors above); check the rights on {data}")
     if args.all:
         if not deleted:
             print(f"No sessions are kept in {data}: nothing to delete.")

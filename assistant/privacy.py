@@ -329,17 +329,24 @@ def running_session(data_dir: Path) -> str | None:
         return "(unknown id)"
 
 
-def delete_session(session: KeptSession) -> list[Path]:
-    """Delete a kept session's files; returns the ones that could not be deleted."""
+def delete_session(session: KeptSession, sync: bool = True) -> list[Path]:
+    """Delete a kept session's files; returns the ones that could not be deleted.
+
+    ``sync``: make the deletion durable now (callers deleting many sessions sync once).
+    """
     failed = []
-    folders = set()
     for path in session.files:
         try:
             path.unlink(missing_ok=True)
-            folders.add(path.parent)
         except OSError as exc:
             log.error("cannot delete %s: %s", path, exc.strerror)
             failed.append(path)
+    if sync:
+        _sync_folders({p.parent for p in session.files})
+    return failed
+
+
+def _sync_folders(folders: Iterable[Path]) -> None:
     for folder in folders:
         try:
             fd = os.open(folder, os.O_RDONLY)
@@ -349,7 +356,6 @@ def delete_session(session: KeptSession) -> list[Path]:
                 os.close(fd)
         except OSError:
             pass  # the deletion itself succeeded; only its durability is not forced
-    return failed
 
 
 def expired(sessions: Iterable[KeptSession], retention_days: int, now: float) -> list[KeptSession]:
@@ -371,13 +377,14 @@ def apply_retention(data_dir: Path, retention_days: int, now: float | None = Non
         return []
     deleted = []
     for session in old:
-        if delete_session(session):
+        if delete_session(session, sync=False):
             continue
         deleted.append(session)
         log.info(
             "deleted session %s (started %s, dated by its %s): older than %d days",
             session.id, session.date(), session.dated_by, retention_days,
         )
+    _sync_folders({p.parent for s in old for p in s.files})
     return deleted
 
 
@@ -396,13 +403,21 @@ def forget(data_dir: Path, session_id: str) -> KeptSession:
     raise JournalError(f"no session with id {session_id!r}; 'intervisie report --list' shows the kept sessions")
 
 
-def forget_all(data_dir: Path) -> list[KeptSession]:
-    """Delete every kept session now; returns them (the running session is left alone)."""
+def forget_all(data_dir: Path) -> tuple[list[KeptSession], list[KeptSession]]:
+    """Delete every kept session now (the running one is left alone); (deleted, failed).
+
+    A file that cannot be deleted is logged; the other sessions are deleted all the same.
+    """
     sessions = kept_sessions(data_dir)
+    deleted, failed = [], []
     for session in sessions:
-        _delete_or_raise(session)
+        if delete_session(session, sync=False):
+            failed.append(session)
+            continue
+        deleted.append(session)
         log.info("deleted session %s (started %s) on request", session.id, session.date())
-    return sessions
+    _sync_folders({p.parent for s in sessions for p in s.files})
+    return deleted, failed
 
 
 def _delete_or_raise(session: KeptSession) -> None:
