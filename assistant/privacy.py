@@ -302,7 +302,8 @@ def _dated(session_id: str, files: list[Path]) -> KeptSession:
     match = _ID_DATE.match(session_id)
     if match:
         try:
-            return KeptSession(session_id, time.mktime(time.strptime(match.group(1), "%Y%m%d-%H%M%S")), "id", tuple(files))
+            started = time.mktime(time.strptime(match.group(1), "%Y%m%d-%H%M%S"))
+            return KeptSession(session_id, started, "id", tuple(files))
         except (ValueError, OverflowError):
             pass
     try:

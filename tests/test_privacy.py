@@ -176,7 +176,9 @@ def test_privacy_settings_default_to_thirty_days_and_masking() -> None:
         ("mask_names = 'yes'", "privacy.mask_names: expected true or false, got 'yes'"),
     ],
 )
-def test_a_wrong_privacy_setting_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str) -> None:
+def test_a_wrong_privacy_setting_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f"[privacy]\n{content}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="privacy"):
