@@ -308,7 +308,14 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"{yes[item['leervraag']]:<9}  {yes[item['actieplan']]}"
             )
         return EXIT_OK
-    report = build_report(find_record(data, args.which), settings.report.low_confidence)
+    record = find_record(data, args.which)
+    from assistant.privacy import make_masker
+
+    language = record.get("language") if record.get("language") in LANGUAGES else "nl"
+    masker = make_masker(settings.privacy, load_phrases(str(language)).say("name_mask"))
+    if masker is not None:
+        record = masker.record(record)  # a record kept before masking was switched on
+    report = build_report(record, settings.report.low_confidence)
     if args.json:
         print(json.dumps(report.data(), ensure_ascii=False, indent=2))
     else:

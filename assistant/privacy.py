@@ -205,6 +205,30 @@ class NameMasker:
             return dataclasses.replace(event, text=self.mask(event.text), extra=extra)
         return event
 
+    def record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A copy of a session record with the text of every note masked.
+
+        For records kept before masking was switched on: their reports are masked too.
+        """
+        captures = record.get("captures")
+        if not isinstance(captures, dict):
+            return record
+        masked: dict[str, Any] = {}
+        for kind, items in captures.items():
+            if not isinstance(items, list):
+                masked[kind] = items
+                continue
+            masked[kind] = []
+            for item in items:
+                if isinstance(item, dict):
+                    item = dict(item)
+                    if isinstance(item.get("text"), str):
+                        item["text"] = self.mask(item["text"])
+                    if isinstance(item.get("words"), list):
+                        item["words"] = self.mask_words([w for w in item["words"] if isinstance(w, dict)])
+                masked[kind].append(item)
+        return {**record, "captures": masked}
+
     def _match(self, folded: list[str], i: int, gap: Any) -> int:
         """Length (in tokens) of the longest name starting at token ``i``, or 0."""
         for name in self._by_first.get(folded[i], ()):
@@ -235,7 +259,7 @@ def make_masker(settings: PrivacySettings, default_mask: str, names_file: Path =
     for participant in settings.participants:
         names.extend(participant_patterns(participant))
     masker = NameMasker(names, settings.mask or default_mask)
-    log.info("names in notes are masked (%d names)", masker.size)
+    log.debug("names in notes are masked (%d names)", masker.size)
     return masker
 
 

@@ -580,3 +580,20 @@ def test_a_journal_written_before_masking_was_switched_on_is_masked_when_resumed
     wall.advance(60)  # a restart a minute later, now with masking on
     again = _daemon(data, wall, ScriptedListener())
     assert again.session.record()["captures"]["leervraag"][0]["text"] == "waarom luistert [naam] niet"
+
+
+def test_the_report_of_a_record_kept_before_masking_has_no_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    started = time.time() - DAY
+    record = _record(started)
+    record["captures"] = {
+        "leervraag": [{"text": "hoe help ik sanne", "accepted": True, "words": [{"word": "sanne", "conf": 0.3}]}],
+        "ideas": [{"text": "vraag het aan zoë", "accepted": True}],
+    }
+    _keep(data, record["id"], record, reports=False)
+    assert main(["report", record["id"], "--config", _config(tmp_path, data)]) == 0
+    markdown = capsys.readouterr().out
+    assert "hoe help ik \\[naam\\]" in markdown and "vraag het aan \\[naam\\]" in markdown
+    assert main(["report", record["id"], "--json", "--config", _config(tmp_path, data)]) == 0
+    report = capsys.readouterr().out
+    assert "sanne" not in report.lower() and "zoë" not in report
