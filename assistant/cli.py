@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.add_argument("--list", action="store_true", help="list the kept sessions")
     report.set_defaults(func=cmd_report)
+    forget = sub.add_parser("forget", parents=[common], help="delete a kept session (its record and reports) now")
+    forget.add_argument("which", nargs="?", metavar="ID", help="the session to delete ('report --list' shows the ids)")
+    forget.add_argument("--all", action="store_true", help="delete every kept session")
+    forget.set_defaults(func=cmd_forget)
     _add_model_parser(sub)
     return parser
 
@@ -322,11 +326,46 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"{yes[item['leervraag']]:<9}  {yes[item['actieplan']]}"
             )
         return EXIT_OK
-    report = build_report(find_record(data, args.which), settings.report.low_confidence)
+    record = find_record(data, args.which)
+    from assistant.privacy import make_masker
+
+    language = record.get("language") if record.get("language") in LANGUAGES else "nl"
+    masker = make_masker(settings.privacy, load_phrases(str(language)).say("name_mask"))
+    if masker is not None:
+        record = masker.record(record)  # a record kept before masking was switched on
+    report = build_report(record, settings.report.low_confidence)
     if args.json:
         print(json.dumps(report.data(), ensure_ascii=False, indent=2))
     else:
         print(report.markdown(), end="")
+    return EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Delete one kept session, or all of them, and say which (ids and dates only)."""
+    if bool(args.which) == bool(args.all):
+        print(
+            "intervisie forget: give the id of one session ('intervisie report --list' shows them) or --all",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    settings = load_settings(args.config or user_config_path())
+    from assistant.privacy import forget, forget_all, running_session
+
+    data = settings.data_path()
+    deleted, failed = ([forget(data, args.which)], []) if args.which else forget_all(data)
+    for session in deleted:
+        print(f"Deleted session {session.id} (started {session.date()}): {session.kinds()}.")
+    if failed:
+        ids = ", ".join(s.id for s in failed)
+        raise JournalError(f"sessions {ids} could not be deleted (see the errors above); check the rights on {data}")
+    if args.all:
+        if not deleted:
+            print(f"No sessions are kept in {data}: nothing to delete.")
+        running = running_session(data)
+        if running is not None:
+            print(f"Session {running} is still running (or will be resumed after a restart) and was not deleted; "
+                  "forget it when it has ended.")
     return EXIT_OK
 
 

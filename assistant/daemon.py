@@ -39,6 +39,7 @@ from assistant.events import (
 from assistant.journal import Journal, Pending
 from assistant.method import Method
 from assistant.phrases import Phrases
+from assistant.privacy import apply_retention, make_masker
 from assistant.report import write_report
 from assistant.session import FINISHED, IDLE, Session
 from assistant.settings import Settings
@@ -117,6 +118,8 @@ class Daemon:
         self.led = led
         self.listener = listener
         self._listener_state = "off"
+        self.masker = make_masker(settings.privacy, phrases.say("name_mask"))
+        """Masks names in what is heard before the session (and so the disk) sees it."""
         self._wall = wall
         self._events: queue.Queue[Event | None] = queue.Queue()
         self._stopped = threading.Event()
@@ -152,6 +155,7 @@ class Daemon:
             self._say(self.phrases.say("gestures"), "gestures")
         if self.notifier is not None:
             self.notifier.ready("speaking")
+        self._forget_expired()
         # The rest of the fixed phrases render in the background, after the first words.
         threading.Thread(
             target=self.speaker.prepare, args=(self.session.fixed_phrases(),), name="prepare", daemon=True
@@ -190,6 +194,10 @@ class Daemon:
         if isinstance(event, ListenerState):
             self._listener_state = event.state
             log.info("speech recognition: %s%s", event.state, f" ({event.detail})" if event.detail else "")
+        if self.masker is not None:
+            # Names are masked before the session sees them, so none reaches the journal,
+            # the record or the report (see assistant.privacy).
+            event = self.masker.event(event)
         effects = session.handle(event, now)
         if session.changes != before and not (was_idle and session.status == IDLE):
             if was_idle:
@@ -337,6 +345,7 @@ class Daemon:
             except JournalError as exc:
                 log.error("%s; the session's record is lost", exc)
         self._write_report(full)
+        self._forget_expired()
         self.session = self._new_session()
         self.session_id = None
 
@@ -350,6 +359,11 @@ class Daemon:
             log.error("%s; 'intervisie report' can rebuild it from the record", exc)
         except Exception:  # noqa: BLE001 - whatever goes wrong with the report, the group's next session goes on
             log.exception("the report of session %s could not be written", record.get("id"))
+
+    def _forget_expired(self) -> None:
+        """Delete the records and reports older than the retention period."""
+        if self.journal is not None:
+            apply_retention(self.journal.data_dir, self.settings.privacy.retention_days, self._wall())
 
     def _resume_pending(self) -> bool:
         """Rebuild an unfinished session from the journal; True if it goes on."""
@@ -367,7 +381,10 @@ class Daemon:
         session.notes.listener = str(pending.header.get("listener", "off"))
         try:
             for entry in pending.entries:
-                session.handle(event_from_dict(entry), float(entry["t"]))
+                event = event_from_dict(entry)
+                if self.masker is not None:
+                    event = self.masker.event(event)  # a journal from before masking was switched on
+                session.handle(event, float(entry["t"]))
         except (KeyError, TypeError, ValueError) as exc:
             log.error("the journal %s could not be replayed (%s); starting a new session", self.journal.path, exc)
             self.journal.discard()

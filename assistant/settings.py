@@ -153,6 +153,22 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """How long sessions are kept, and names in what the device writes down."""
+
+    retention_days: int = field(default=30, metadata=_range(1, 3650))
+    """Records and reports of sessions that started more than this many days ago are deleted."""
+    mask_names: bool = True
+    """Replace names in the notes by :attr:`mask` before they are kept."""
+    mask: str = ""
+    """What a name becomes; empty: the language's own ("[naam]", "[name]")."""
+    participants: tuple[str, ...] = ()
+    """Names of the group's members, always masked (also when they are ordinary words)."""
+    names_file: str = ""
+    """A file of further names to mask (one per line), read besides the shipped list."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of the assistant."""
 
@@ -172,6 +188,7 @@ class Settings:
     session: SessionSettings = SessionSettings()
     listening: ListeningSettings = ListeningSettings()
     report: ReportSettings = ReportSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     def data_path(self) -> Path:
         """The data directory, with the defaults resolved."""
@@ -274,6 +291,10 @@ def _build(cls: type, raw: dict[str, Any], path: Path | str, prefix: str) -> Any
 
 def _convert(value: Any, hint: Any, meta: typing.Mapping[str, Any], path: Path | str, key: str) -> Any:
     origin = typing.get_origin(hint)
+    if origin is tuple and typing.get_args(hint)[0] is str:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(path, key, f'expected a list of names, for example ["Sanne", "Jan de Vries"], got {value!r}')
+        return tuple(v.strip() for v in value)
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(path, key, f"expected a list of numbers, got {value!r}")

@@ -12,9 +12,10 @@ want_test=0
 
 # Debian packages needed at run time (speech, audio) and to build the venv.
 debs=(espeak-ng libportaudio2 alsa-utils python3-venv)
-# The tests also check the Pi installer with shellcheck, watch for sockets with strace
-# and check the unit with systemd-analyze.
-[ "$want_test" -eq 1 ] && debs+=(shellcheck strace systemd)
+# The tests also check the Pi installer with shellcheck, the shipped name list against
+# the Dutch word list (wdutch), watch for sockets with strace and check the unit with
+# systemd-analyze.
+[ "$want_test" -eq 1 ] && debs+=(shellcheck wdutch strace systemd)
 case "$(uname -m)" in
     aarch64|armv7l) debs+=(libatomic1) ;;
 esac
