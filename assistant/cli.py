@@ -404,6 +404,28 @@ def _add_model_parser(sub: Any) -> None:
     check.set_defaults(func=cmd_model_check)
 
 
+def _check_command_words(path: Path, settings: Settings) -> None:
+    """Say which voice command phrases the model cannot hear (their words are not in it)."""
+    import vosk  # type: ignore[import-untyped]
+
+    from assistant.recognition import vocabulary_check
+
+    vosk.SetLogLevel(-1)
+    model = vosk.Model(str(path))
+    commands = load_phrases(settings.language).table("commands")
+    checked = vocabulary_check(model, commands)
+    missing = [(phrase, unknown) for phrase, _name, unknown in checked if unknown]
+    if not missing:
+        print(f"Voice commands ({settings.language}): the model knows every word of all {len(checked)} phrases.")
+        return
+    print(
+        f"Voice commands ({settings.language}): {len(missing)} of {len(checked)} phrases cannot be recognised "
+        "with this model and are left out; change them in the locale's [commands] table:"
+    )
+    for phrase, unknown in missing:
+        print(f"  {phrase!r}: unknown {', '.join(unknown)}")
+
+
 def _model_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.models_dir is not None:
@@ -498,6 +520,7 @@ def cmd_model_check(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     if result.loaded:
         print(f"{path}: OK (complete, and Vosk loads it)")
+        _check_command_words(path, settings)
     else:
         print(f"{path}: complete (Vosk is not installed here, so it was not loaded)")
     if not settings.listening.enabled and path == settings.model_path():

