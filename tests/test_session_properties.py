@@ -302,13 +302,23 @@ class SessionMachine(RuleBasedStateMachine):
         run = self.session.current
         assert run is not None
         phase = METHOD.phases[self.index]
+        assert run.planned == self._expected_length(), "the plan of the phase that begins"
+
+    def _expected_length(self) -> float:
+        """The README's time balance: after an overrun, the phases still to come share what
+        is left of the plan in proportion (whole minutes, rounded down), never below their
+        floor and never longer than planned; a firm phase and the "fixed" mode keep it all."""
+        phase = METHOD.phases[self.index]
         overrun = sum(active - p.seconds for (active, _), p in zip(self.history, METHOD.phases))
-        if self.settings.schedule.mode == "fixed" or not phase.flexible or overrun <= EPS:
-            assert run.planned == phase.seconds, "the plan is the method's when nothing overran"
-        else:
-            floor = math.ceil(phase.minutes * self.settings.schedule.floor_fraction) * 60
-            assert floor <= run.planned <= phase.seconds, "shortened, but never below its floor"
-            assert run.planned % 60 == 0, "a shortened phase lasts whole minutes"
+        if self.settings.schedule.mode == "fixed" or not phase.flexible or overrun <= 0:
+            return phase.seconds
+        to_come = METHOD.phases[self.index :]
+        firm = sum(p.minutes for p in to_come if not p.flexible)
+        flexible = sum(p.minutes for p in to_come if p.flexible)
+        left = sum(p.minutes for p in to_come) - overrun / 60
+        share = math.floor(phase.minutes * max(0.0, left - firm) / flexible)
+        floor = math.ceil(phase.minutes * self.settings.schedule.floor_fraction)
+        return min(phase.minutes, max(floor, share)) * 60.0
 
     def _finished(self) -> None:
         observe("finished a session")
@@ -327,6 +337,11 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule()
     def press(self) -> None:
+        self._press(Press())
+
+    @rule()
+    def press_again(self) -> None:
+        """Presses are what a group does most (this rule makes them twice as likely)."""
         self._press(Press())
 
     @rule()
@@ -360,6 +375,20 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(command=st.sampled_from(["status", "repeat"]))
     def ask_for_the_time(self, command: str) -> None:
         self._step(VoiceCommand(command))
+
+    @precondition(lambda self: self.status == RUNNING and self.session.current and self.session.current.note)
+    @rule(text=TEXTS, again=st.booleans())
+    def the_group_takes_the_note(self, text: str, again: bool) -> None:
+        """The next step a group takes with the phase's note: ask for it, say it, keep it or say it again."""
+        run = self.session.current
+        assert run is not None and run.note is not None
+        stage = run.note.stage
+        if stage in ("listening", "ending", "running"):
+            self.something_is_heard(run.note.kind, text, own=True)
+        elif stage == "reading_back" and again:
+            self.double_press()
+        else:
+            self.press()
 
     # --- the recogniser ------------------------------------------------------------------
 
@@ -425,6 +454,8 @@ class SessionMachine(RuleBasedStateMachine):
         assert run.person == self.person
         assert abs(run.left(now) - (run.planned - self.active)) < EPS, "time left = plan - active time"
         assert abs(run.active(now) - self.active) < EPS
+        if not self.paused:
+            assert abs(run.paused_total - self.paused_for) < EPS, "every pause is counted"
         fraction = session.fraction_left(now)
         assert fraction is not None and 0.0 <= fraction <= 1.0
 
