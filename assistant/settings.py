@@ -41,6 +41,8 @@ _PATH: dict[str, Any] = {"path": True}
 """A text that names a file or folder (a leading ``~`` is expanded)."""
 _SHOWN_CHARS = 60
 """A wrong value is quoted in an error message up to this many characters."""
+_MAX_FILE_BYTES = 1_000_000
+"""Configuration, method and locale files are small; a larger one is the wrong file."""
 
 
 def shown(value: Any) -> str:
@@ -221,11 +223,16 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(shown(str(path)), None, "a file name cannot contain a NUL character; check the path")
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            # Read a bounded amount: a device file such as /dev/zero would never end.
+            data = handle.read(_MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(path, None, "file not found") from None
     except OSError as exc:
         raise ConfigError(path, None, f"cannot read the file ({exc.strerror})") from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise ConfigError(path, None, f"the file is larger than {_MAX_FILE_BYTES:,} bytes; check that it is the right file")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(path, None, "not valid UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
@@ -319,7 +326,7 @@ def _convert(value: Any, hint: Any, meta: typing.Mapping[str, Any], path: Path |
 def _scalar(value: Any, kind: Any, meta: typing.Mapping[str, Any], path: Path | str, key: str) -> Any:
     if kind is bool:
         if not isinstance(value, bool):
-            raise ConfigError(path, key, f"expected true or false, got {value!r}")
+            raise ConfigError(path, key, f"expected true or false, got {shown(value)}")
         return value
     if kind in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and isinstance(value, float)):

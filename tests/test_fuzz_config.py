@@ -56,6 +56,7 @@ CLEAR_PROBLEM = re.compile(
     r"|expected a table like the Dutch locale's"
     r"|unknown key; expected .+"
     r"|file not found|cannot read the file \(.+\)|not valid UTF-8 text|not valid TOML \(.+\)"
+    r"|the file is larger than .+; check that it is the right file"
     r"|no method named .+; known methods: .*"
     r"|every phase needs its own key; .+ is used twice"
     r"|only phases that capture .+ invite to a note"
@@ -170,7 +171,9 @@ def mutated(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
             elif action == "add" and isinstance(node, dict):
                 node[draw(st.sampled_from(["extra", "Pin", "pin ", "enabled", "phases", "minutes", "nl"]))] = draw(nasty())
             elif action == "move" and isinstance(node, dict) and isinstance(data.get("button"), dict):
-                data["button"][key] = node.pop(key)  # a key in the wrong table
+                target = data["button"]
+                if node is not target and target is not node.get(key):
+                    target[key] = node.pop(key)  # a key in the wrong table
         return data
 
     return build()
@@ -280,9 +283,12 @@ def check_valid_method(method: Method) -> None:
         assert type(phase.round) is bool and type(phase.flexible) is bool
 
 
-def lead_whole_session(method: Method, phrases: Phrases, participants: int = 3) -> None:
+def lead_whole_session(method: Method, phrases: Phrases, config: Settings | None = None) -> None:
     """The group goes through every phase with every gesture: nothing may fail."""
-    session = Session(method, phrases, participants=participants)
+    config = config or Settings(participants=3)
+    participants = config.participants
+    session = Session(method, phrases, config.announcements, config.schedule, participants)
+    assert len(session.fixed_phrases()) > len(method.phases)
     t = 0.0
     session.handle(DoublePress(), t)
     session.handle(Press(), t)
@@ -334,6 +340,7 @@ def test_any_bytes_as_the_settings_file_load_or_give_one_clear_line(workdir: Pat
 @example(data={"data_dir": "/var/lib/a\u0000b"})  # ValueError (embedded null byte) at start-up
 @example(data={"speech": {"output_device": "²"}})  # ValueError in the device search
 @example(data={"language": "x" * 100_000})  # a 100 kB "one line"
+@example(data={"led": {"enabled": 10**100}})  # the same, through a true/false setting
 @example(data={"speech": {"voice": "\u2028"}, "button\nx": 1})  # a line break in the message
 def test_wrong_values_in_the_settings_file_load_or_give_one_clear_line(workdir: Path, data: dict[str, Any]) -> None:
     path = workdir / "config.toml"
@@ -341,6 +348,8 @@ def test_wrong_values_in_the_settings_file_load_or_give_one_clear_line(workdir: 
     result = loads_or_says_one_clear_line(lambda: load_settings(path), path)
     if result is not None:
         check_valid_settings(result)
+        # Settings that load are settings a session can run with.
+        lead_whole_session(load_method("intervisie", result.language), load_phrases(result.language), result)
 
 
 def test_a_valid_settings_file_is_not_refused(workdir: Path) -> None:
@@ -503,6 +512,27 @@ def test_the_command_says_one_clear_line_for_the_worst_settings_files(tmp_path: 
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith(f"intervisie: configuration error: {config}: ")
+
+
+@pytest.mark.parametrize("option", ["--config", "--method"])
+def test_a_file_that_never_ends_is_refused_not_read_forever(option: str) -> None:
+    """/dev/zero given by mistake: without a bound the command ate memory until killed."""
+    result = run_cli("run", option, "/dev/zero")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "intervisie: configuration error: /dev/zero: the file is larger than 1,000,000 bytes; check that it is the right file"
+    ]
+
+
+def test_a_configuration_from_a_pipe_is_read() -> None:
+    """The bound must not stop a file that is not a regular one: bash's <(...) gives a pipe."""
+    read, write = os.pipe()
+    os.write(write, b"participants = 4\n")
+    os.close(write)
+    try:
+        assert load_settings(Path(f"/proc/self/fd/{read}")).participants == 4
+    finally:
+        os.close(read)
 
 
 def test_the_command_says_one_clear_line_for_a_broken_method_file(tmp_path: Path) -> None:
