@@ -167,7 +167,7 @@ def mutated(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
             if action == "replace" or (action == "delete" and isinstance(node, list)):
                 node[key] = draw(nasty())
             elif action == "delete":
-                del node[key]
+                node.pop(key, None)
             elif action == "add" and isinstance(node, dict):
                 node[draw(st.sampled_from(["extra", "Pin", "pin ", "enabled", "phases", "minutes", "nl"]))] = draw(nasty())
             elif action == "move" and isinstance(node, dict) and isinstance(data.get("button"), dict):
@@ -193,7 +193,7 @@ def _pick(draw: st.DrawFn, data: dict[str, Any]) -> tuple[Any, Any]:
     while True:
         keys = list(node) if isinstance(node, dict) else list(range(len(node)))
         if not keys:
-            return data, draw(st.sampled_from(sorted(data)))
+            return data, draw(st.sampled_from(sorted(data) or ["extra"]))  # everything was deleted
         key = draw(st.sampled_from(keys))
         child = node[key]
         if isinstance(child, (dict, list)) and child and draw(st.booleans()):
