@@ -43,7 +43,6 @@ from assistant.events import (
     ListenerState,
     LongPress,
     Press,
-    Say,
     Tick,
     VoiceCommand,
     event_from_dict,
@@ -233,7 +232,8 @@ class SessionMachine(RuleBasedStateMachine):
             self._move(step)
             said = len(self.speaker.said)
             self._step(Tick())
-            assert self.session.status != RUNNING or len(self.speaker.said) > said or self.session.next_deadline() != due
+            moved_on = len(self.speaker.said) > said or self.session.next_deadline() != due
+            assert self.session.status != RUNNING or moved_on, "a due announcement is made once, not forever"
         self._move(end - self.mono.t)
 
     def _move(self, seconds: float) -> None:
@@ -256,7 +256,10 @@ class SessionMachine(RuleBasedStateMachine):
     @rule()
     def a_stray_tick(self) -> None:
         """The loop also wakes up when nothing is due (its longest sleep)."""
+        said = len(self.speaker.said)
         self._step(Tick())
+        if self.paused:
+            assert len(self.speaker.said) == said, "nothing is announced during a pause"
 
     # --- gestures ----------------------------------------------------------------------
 
