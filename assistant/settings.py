@@ -259,14 +259,17 @@ def load_settings(user_file: Path | None = None, overrides: dict[str, Any] | Non
     del defaults  # the shipped file must be valid on its own; this proves it early
     if user_file is not None:
         _merge(raw, read_toml(user_file), user_file, "")
-    source: Path | str = user_file or DEFAULT_CONFIG
-    for dotted, value in (overrides or {}).items():
+    settings = _build(Settings, raw, user_file or DEFAULT_CONFIG, "")
+    if not overrides:
+        return settings
+    for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return _build(Settings, raw, source, "")
+    # The files were fine: what is wrong now was given on the command line.
+    return _build(Settings, raw, "command line", "")
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any], path: Path, prefix: str) -> None:

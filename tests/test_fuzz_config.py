@@ -535,6 +535,16 @@ def test_a_configuration_from_a_pipe_is_read() -> None:
         os.close(read)
 
 
+def test_a_wrong_option_is_blamed_on_the_command_line_not_on_a_file() -> None:
+    """``--method ~nosuchuser/m.toml`` crashed (RuntimeError); the fix first named default.toml."""
+    result = run_cli("run", "--method", "~nosuchuser/m.toml")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "intervisie: configuration error: command line: method: "
+        "cannot find the home folder in '~nosuchuser/m.toml'; write the full path"
+    ]
+
+
 def test_the_command_says_one_clear_line_for_a_broken_method_file(tmp_path: Path) -> None:
     broken = _deep_copy(METHOD)
     broken["phases"][2]["minutes"] = math.inf
