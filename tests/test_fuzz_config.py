@@ -514,6 +514,17 @@ def test_the_command_says_one_clear_line_for_the_worst_settings_files(tmp_path: 
     assert lines[0].startswith(f"intervisie: configuration error: {config}: ")
 
 
+@pytest.mark.parametrize("command", [["say", "hallo"], ["report"], ["model", "list"], ["model", "check"]])
+def test_every_command_that_reads_the_settings_says_the_same_one_line(tmp_path: Path, command: list[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_bytes(WORST_SETTINGS["nan_volume"])
+    result = run_cli(*command, "--config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"intervisie: configuration error: {config}: speech.volume: expected a number from 0 to 1, got nan"
+    ]
+
+
 @pytest.mark.parametrize("option", ["--config", "--method"])
 def test_a_file_that_never_ends_is_refused_not_read_forever(option: str) -> None:
     """/dev/zero given by mistake: without a bound the command ate memory until killed."""
