@@ -15,7 +15,23 @@ and also from the built-in exception it most resembles, so callers may catch eit
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so it stays one line."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif unicodedata.category(char) == "Zs":  # a no-break or other wide space
+            out.append(" ")
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 class AssistantError(Exception):
@@ -36,7 +52,8 @@ class ConfigError(AssistantError, ValueError):
         where = self.path or "configuration"
         if key:
             where = f"{where}: {key}"
-        super().__init__(f"{where}: {problem}")
+        # A file name or a quoted value may hold a line break: the message stays one line.
+        super().__init__(_one_line(f"{where}: {problem}"))
 
 
 class DeviceError(AssistantError, OSError):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError
-from assistant.settings import CONFIG_DIR, read_toml
+from assistant.settings import CONFIG_DIR, read_toml, shown
 
 CAPTURE_KINDS = ("leervraag", "kernvraag", "ideas", "actieplan", "takeaways")
 """What a phase can have the device write down."""
@@ -82,7 +82,7 @@ def load_method(name_or_path: str, language: str) -> Method:
     path = method_path(name_or_path)
     if not path.is_file() and "/" not in name_or_path:
         known = sorted(p.stem for p in (CONFIG_DIR / "methods").glob("*.toml"))
-        raise ConfigError(path, None, f"no method named {name_or_path!r}; known methods: {', '.join(known)}")
+        raise ConfigError(path, None, f"no method named {shown(name_or_path)}; known methods: {', '.join(known)}")
     raw = read_toml(path)
     ident = _text(raw, "id", path, "id")
     name = _localised(raw, "name", language, path, "name")
@@ -93,7 +93,7 @@ def load_method(name_or_path: str, language: str) -> Method:
     keys = [p.key for p in phases]
     for key in keys:
         if keys.count(key) > 1:
-            raise ConfigError(path, "phases.key", f"every phase needs its own key; {key!r} is used twice")
+            raise ConfigError(path, "phases.key", f"every phase needs its own key; {shown(key)} is used twice")
     unknown = set(raw) - {"id", "name", "phases"}
     if unknown:
         raise ConfigError(path, sorted(unknown)[0], "unknown key; expected id, name or [[phases]]")
@@ -103,21 +103,21 @@ def load_method(name_or_path: str, language: str) -> Method:
 def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
     where = f"phases[{number}]"
     if not isinstance(item, dict):
-        raise ConfigError(path, where, "expected a [[phases]] table")
+        raise ConfigError(path, where, f"expected a [[phases]] table, got {shown(item)}")
     allowed = {"key", "minutes", "round", "flexible", "capture", "invite_minutes_left", "name", "guidance"}
     unknown = set(item) - allowed
     if unknown:
         raise ConfigError(path, f"{where}.{sorted(unknown)[0]}", f"unknown key; expected one of: {', '.join(sorted(allowed))}")
     minutes = item.get("minutes")
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes <= 240:
-        raise ConfigError(path, f"{where}.minutes", f"expected a number of minutes from 0 to 240, got {minutes!r}")
+        raise ConfigError(path, f"{where}.minutes", f"expected a number of minutes from 0 to 240, got {shown(minutes)}")
     capture = item.get("capture", "")
     if capture not in ("", *CAPTURE_KINDS):
-        raise ConfigError(path, f"{where}.capture", f"expected one of {', '.join(CAPTURE_KINDS)}, got {capture!r}")
+        raise ConfigError(path, f"{where}.capture", f"expected one of {', '.join(CAPTURE_KINDS)}, got {shown(capture)}")
     invite = item.get("invite_minutes_left", 0)
     if isinstance(invite, bool) or not isinstance(invite, (int, float)) or not 0 <= invite < minutes:
         raise ConfigError(
-            path, f"{where}.invite_minutes_left", f"expected minutes from 0 to less than the phase's {minutes:g}, got {invite!r}"
+            path, f"{where}.invite_minutes_left", f"expected minutes from 0 to less than the phase's {minutes:g}, got {shown(invite)}"
         )
     if invite and capture not in SINGLE_NOTES:
         raise ConfigError(
@@ -125,7 +125,7 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
         )
     for flag in ("round", "flexible"):
         if flag in item and not isinstance(item[flag], bool):
-            raise ConfigError(path, f"{where}.{flag}", f"expected true or false, got {item[flag]!r}")
+            raise ConfigError(path, f"{where}.{flag}", f"expected true or false, got {shown(item[flag])}")
     return Phase(
         number=number,
         key=_text(item, "key", path, f"{where}.key"),
@@ -142,12 +142,14 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
 def _text(table: dict[str, Any], key: str, path: Path, dotted: str) -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(path, dotted, f"expected non-empty text, got {value!r}")
+        raise ConfigError(path, dotted, f"expected non-empty text, got {shown(value)}")
+    if "\0" in value:  # it would be spoken: the speech engine takes no NUL
+        raise ConfigError(path, dotted, f"text cannot contain a NUL character (\\u0000), got {shown(value)}")
     return value.strip()
 
 
 def _localised(table: dict[str, Any], key: str, language: str, path: Path, dotted: str) -> str:
     value = table.get(key)
     if not isinstance(value, dict):
-        raise ConfigError(path, dotted, f"expected a text per language ({dotted}.{language} = \"...\"), got {value!r}")
+        raise ConfigError(path, dotted, f"expected a text per language ({dotted}.{language} = \"...\"), got {shown(value)}")
     return _text(value, language, path, f"{dotted}.{language}")

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError
-from assistant.settings import CONFIG_DIR, read_toml
+from assistant.settings import CONFIG_DIR, PROJECT_DIR, read_toml, shown
 
 _REQUIRED_UNITS = ("minutes", "seconds", "minutes_seconds", "half_minute")
+SHIPPED_LOCALES = PROJECT_DIR / "config" / "locales"
+"""The locale files the program was written with: what every locale must provide."""
 
 
 class Phrases:
@@ -55,15 +57,18 @@ class Phrases:
 
 
 def load_phrases(language: str, reference: str = "nl") -> Phrases:
-    """Load a locale and check it has every key (with the same fields) as the reference."""
+    """Load a locale and check it has every key (with the same fields) as the reference.
+
+    The reference is the shipped Dutch file, so a locale given in another configuration
+    folder (``INTERVISIE_CONFIG_DIR``), Dutch ones included, is checked against what the
+    program fills in; a wrong text is a ConfigError at start-up, not a crash mid-session.
+    """
     path = CONFIG_DIR / "locales" / f"{language}.toml"
     texts = read_toml(path)
-    if language != reference:
-        _check_against(texts, read_toml(CONFIG_DIR / "locales" / f"{reference}.toml"), path, "")
-    else:
-        units = texts.get("units")
-        if not isinstance(units, dict) or any(k not in units for k in _REQUIRED_UNITS):
-            raise ConfigError(path, "units", f"expected a [units] table with {', '.join(_REQUIRED_UNITS)}")
+    units = texts.get("units")
+    if not isinstance(units, dict) or any(k not in units for k in _REQUIRED_UNITS):
+        raise ConfigError(path, "units", f"expected a [units] table with {', '.join(_REQUIRED_UNITS)}")
+    _check_against(texts, read_toml(SHIPPED_LOCALES / f"{reference}.toml"), path, "")
     return Phrases(texts, language, str(path))
 
 
@@ -78,14 +83,30 @@ def _check_against(texts: dict[str, Any], reference: dict[str, Any], path: Path,
                 raise ConfigError(path, dotted, "expected a table like the Dutch locale's")
             _check_against(value, ref, path, f"{dotted}.")
         elif not isinstance(value, str):
-            raise ConfigError(path, dotted, f"expected text, got {value!r}")
-        elif _fields(value) - _fields(ref) - {"n"}:
-            extra = ", ".join(sorted(_fields(value) - _fields(ref)))
-            raise ConfigError(path, dotted, f"uses fields the device does not fill in: {extra}")
+            raise ConfigError(path, dotted, f"expected text, got {shown(value)}")
+        elif "\0" in value:
+            raise ConfigError(path, dotted, f"text cannot contain a NUL character (\\u0000), got {shown(value)}")
+        else:
+            fields = _fields(value, path, dotted)
+            if fields - _fields(ref, path, dotted) - {"n"}:
+                extra = ", ".join(sorted(fields - _fields(ref, path, dotted)))
+                raise ConfigError(path, dotted, f"uses fields the device does not fill in: {extra}")
 
 
-def _fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+def _fields(template: str, path: Path, dotted: str) -> set[str]:
+    """The {names} a text uses; ConfigError for braces the device could not fill in."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        raise ConfigError(path, dotted, f"unmatched {{ or }} (write {{{{ or }}}} for a brace itself), got {shown(template)}") from None
+    names = set()
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ConfigError(path, dotted, f"a field is written as {{name}}, got {shown('{' + name + '}')} in {shown(template)}")
+        names.add(name)
+    return names
 
 
 def locale_path(language: str) -> Path:

@@ -389,6 +389,10 @@ class Session:
         return [Say(text, "resumed"), *note]
 
     def _captured(self, event: Captured, now: float) -> list[Effect]:
+        if self.status != RUNNING:
+            # Before the first press no session has begun (nor its journal): a note
+            # kept now would belong to no session and be missing after a restart.
+            return []
         item = {"text": event.text, "accepted": event.accepted, "t": now, **event.extra}
         if self.current is not None:
             item["phase"] = self.current.phase.number

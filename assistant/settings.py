@@ -8,6 +8,7 @@ wrong value raises :class:`~assistant.errors.ConfigError` naming the file and ke
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -34,6 +35,25 @@ def _choice(*options: str) -> dict[str, Any]:
 
 def _range(low: float | None = None, high: float | None = None) -> dict[str, Any]:
     return {"low": low, "high": high}
+
+
+_PATH: dict[str, Any] = {"path": True}
+"""A text that names a file or folder (a leading ``~`` is expanded)."""
+_SHOWN_CHARS = 60
+"""A wrong value is quoted in an error message up to this many characters."""
+_MAX_FILE_BYTES = 1_000_000
+"""Configuration, method and locale files are small; a larger one is the wrong file."""
+
+
+def shown(value: Any) -> str:
+    """A wrong value as an error message quotes it: its repr, cut short when it is long."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = f"<{type(value).__name__}>"
+    if len(text) > _SHOWN_CHARS:
+        text = f"{text[:_SHOWN_CHARS - 20]}...{text[-15:]} ({len(text)} characters)"
+    return text
 
 
 @dataclass(frozen=True)
@@ -120,9 +140,9 @@ class ListeningSettings:
 
     enabled: bool = True
     """Whether the device listens at all; off, it only keeps time (a Pi Zero, or by choice)."""
-    model: str = "vosk-model-small-nl-0.22"
+    model: str = field(default="vosk-model-small-nl-0.22", metadata=_PATH)
     """Vosk model: a folder name in :attr:`models_dir`, or a path to a model folder."""
-    models_dir: str = ""
+    models_dir: str = field(default="", metadata=_PATH)
     """Where models are installed; empty: ``models/`` in the checkout."""
     input_device: str | int = ""
     """sounddevice input device: part of its name, or its index; empty for the default."""
@@ -174,9 +194,9 @@ class Settings:
 
     language: str = field(default="nl", metadata=_choice(*LANGUAGES))
     """Language the device speaks."""
-    method: str = "intervisie"
+    method: str = field(default="intervisie", metadata=_PATH)
     """Method name (a file in config/methods) or a path to a method file."""
-    data_dir: str = ""
+    data_dir: str = field(default="", metadata=_PATH)
     """Directory for journals and records; empty picks a default."""
     participants: int = field(default=0, metadata=_range(0, 30))
     """Group size for round phases; 0 means not counted."""
@@ -216,17 +236,28 @@ class Settings:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file, turning every failure into a ConfigError."""
+    if "\0" in str(path):
+        raise ConfigError(shown(str(path)), None, "a file name cannot contain a NUL character; check the path")
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            # Read a bounded amount: a device file such as /dev/zero would never end.
+            data = handle.read(_MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(path, None, "file not found") from None
     except OSError as exc:
         raise ConfigError(path, None, f"cannot read the file ({exc.strerror})") from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise ConfigError(path, None, f"the file is larger than {_MAX_FILE_BYTES:,} bytes; check that it is the right file")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(path, None, "not valid UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(path, None, "not valid TOML (lists or tables are nested too deeply)") from None
+    except ValueError:  # tomllib reads a number of more than 4300 digits this way
+        raise ConfigError(path, None, "not valid TOML (a number is too long)") from None
 
 
 def user_config_path() -> Path | None:
@@ -245,14 +276,17 @@ def load_settings(user_file: Path | None = None, overrides: dict[str, Any] | Non
     del defaults  # the shipped file must be valid on its own; this proves it early
     if user_file is not None:
         _merge(raw, read_toml(user_file), user_file, "")
-    source: Path | str = user_file or DEFAULT_CONFIG
-    for dotted, value in (overrides or {}).items():
+    settings = _build(Settings, raw, user_file or DEFAULT_CONFIG, "")
+    if not overrides:
+        return settings
+    for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return _build(Settings, raw, source, "")
+    # The files were fine: what is wrong now was given on the command line.
+    return _build(Settings, raw, "command line", "")
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any], path: Path, prefix: str) -> None:
@@ -263,7 +297,7 @@ def _merge(base: dict[str, Any], update: dict[str, Any], path: Path, prefix: str
             raise ConfigError(path, dotted, f"unknown key; expected one of: {known}")
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
-                raise ConfigError(path, dotted, f"expected a table [{dotted}], got {value!r}")
+                raise ConfigError(path, dotted, f"expected a table [{dotted}], got {shown(value)}")
             _merge(base[key], value, path, f"{dotted}.")
         else:
             base[key] = value
@@ -297,12 +331,18 @@ def _convert(value: Any, hint: Any, meta: typing.Mapping[str, Any], path: Path |
         return tuple(v.strip() for v in value)
     if origin is tuple:
         if not isinstance(value, list):
-            raise ConfigError(path, key, f"expected a list of numbers, got {value!r}")
+            raise ConfigError(path, key, f"expected a list of numbers, got {shown(value)}")
         item_type = typing.get_args(hint)[0]
-        return tuple(sorted((_scalar(v, item_type, {"low": 0}, path, key) for v in value), reverse=True))
+        items = (_scalar(v, item_type, {"low": 0, "high": 600}, path, key) for v in value)
+        return tuple(sorted(items, reverse=True))
     if origin in (typing.Union, types.UnionType):
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ConfigError(path, key, f"expected a device name or number, got {value!r}")
+            raise ConfigError(path, key, f"expected a device name or number, got {shown(value)}")
+        if isinstance(value, str):
+            _check_text(value, path, key)
+            if value.strip().isdigit() and not value.strip().isascii():
+                # "²" counts as a digit to Python but is no device number.
+                raise ConfigError(path, key, f"expected a device name or a number written with 0-9, got {shown(value)}")
         return value
     return _scalar(value, hint, meta, path, key)
 
@@ -310,22 +350,35 @@ def _convert(value: Any, hint: Any, meta: typing.Mapping[str, Any], path: Path |
 def _scalar(value: Any, kind: Any, meta: typing.Mapping[str, Any], path: Path | str, key: str) -> Any:
     if kind is bool:
         if not isinstance(value, bool):
-            raise ConfigError(path, key, f"expected true or false, got {value!r}")
+            raise ConfigError(path, key, f"expected true or false, got {shown(value)}")
         return value
     if kind in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and isinstance(value, float)):
             wanted = "a whole number" if kind is int else "a number"
-            raise ConfigError(path, key, f"expected {wanted}, got {value!r}")
+            raise ConfigError(path, key, f"expected {wanted}, got {shown(value)}")
         low, high = meta.get("low"), meta.get("high")
-        if (low is not None and value < low) or (high is not None and value > high):
+        # Written so that nan (which compares False with everything) is out of range too.
+        if not (low is None or value >= low) or not (high is None or value <= high) or (isinstance(value, float) and not math.isfinite(value)):
             bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
-            raise ConfigError(path, key, f"expected a number {bounds}, got {value!r}")
+            raise ConfigError(path, key, f"expected a number {bounds}, got {shown(value)}")
         return kind(value)
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(path, key, f"expected text, got {value!r}")
+            raise ConfigError(path, key, f"expected text, got {shown(value)}")
         choices = meta.get("choices")
         if choices and value not in choices:
-            raise ConfigError(path, key, f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+            raise ConfigError(path, key, f"expected one of {', '.join(repr(c) for c in choices)}, got {shown(value)}")
+        _check_text(value, path, key)
+        if meta.get("path"):
+            try:
+                Path(value).expanduser()
+            except RuntimeError:  # "~someone" for a user this machine does not have
+                raise ConfigError(path, key, f"cannot find the home folder in {shown(value)}; write the full path") from None
         return value
     raise TypeError(f"unsupported setting type {kind!r}")  # a programming error, not user input
+
+
+def _check_text(value: str, path: Path | str, key: str) -> None:
+    # A NUL can be written in TOML ("\u0000") but no path, device name or voice holds one.
+    if "\0" in value:
+        raise ConfigError(path, key, f"text cannot contain a NUL character (\\u0000), got {shown(value)}")

@@ -39,7 +39,7 @@ def write(path: Path, text: str) -> Path:
         ("[speech]\nvolume = 2.0\n", "speech.volume: expected a number from 0 to 1, got 2.0"),
         ("[schedule]\nmode = 'flexible'\n", "schedule.mode: expected one of 'fixed', 'keep_end', got 'flexible'"),
         ("[announcements]\nminutes_left = 1\n", "announcements.minutes_left: expected a list of numbers"),
-        ("[announcements]\nminutes_left = [-2]\n", "announcements.minutes_left: expected a number of at least 0"),
+        ("[announcements]\nminutes_left = [-2]\n", "announcements.minutes_left: expected a number from 0 to 600"),
     ],
 )
 def test_a_wrong_setting_is_one_clear_line_with_exit_code_2(
