@@ -222,3 +222,41 @@ def test_a_damaged_line_further_up_keeps_the_session_up_to_it(
     assert again.daemon.session.captures["leervraag"][0]["accepted"], "the kept leervraag before the damage is kept"
     assert again.speaker.said[-1].startswith("Ik was even uitgevallen. We gaan verder met fase 2")
     assert (tmp_path / "again" / "current.jsonl").read_bytes().startswith(b"".join(lines[:damaged]))
+
+
+# ------------------------------------------------------------- the real daemon process
+
+PLANNED = {1: 300.0, 2: 300.0, 3: 600.0, 4: 300.0, 5: 600.0, 6: 600.0, 7: 300.0}
+"""Each phase's length in seconds (the method's, with ``schedule.mode = "fixed"``)."""
+RESUMED = re.compile(
+    r"resumed session (?P<id>\S+) after (?P<off>[\d.]+) s off: phase (?P<phase>\d+), "
+    r"(?P<left>-?[\d.]+) s left(?P<paused> \(paused\))?, notes kept: (?P<notes>.*)$"
+)
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Every line of a journal, each of which must be whole JSON (a repaired journal)."""
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n"), "the journal ends with a whole line"
+    return [json.loads(line) for line in raw.splitlines()]
+
+
+def time_left_error(resumed: str, entries: list[dict[str, Any]], speed: float, phase: int, started_wall: float) -> float:
+    """How far (session seconds) the resumed time left is from the wall clock's truth.
+
+    The truth: the phase began when its press was taken (``started_wall``, the wall
+    clock of that press in the journal); since then the session clock ran at
+    ``speed`` through everything, the time the device was off included, except while
+    paused (between long presses). ``resumed`` is the daemon's resume log line; the
+    moment it speaks of is the journal's last ``resume`` line.
+    """
+    match = RESUMED.search(resumed)
+    assert match, f"not a resume line: {resumed!r}"
+    assert int(match["phase"]) == phase, f"resumed in phase {match['phase']}, expected {phase}"
+    at = [e for e in entries if e.get("event") == "resume"][-1]["wall"]
+    toggles = [e["wall"] for e in entries if e.get("event") == "long_press" and started_wall < e["wall"] <= at]
+    if len(toggles) % 2:
+        toggles.append(at)  # still paused
+    paused = sum(b - a for a, b in zip(toggles[::2], toggles[1::2]))
+    truth = PLANNED[phase] - speed * ((at - started_wall) - paused)
+    return abs(float(match["left"]) - truth)
