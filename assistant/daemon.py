@@ -116,7 +116,6 @@ class Daemon:
         self.session = self._new_session()
         self.session_id: str | None = None
         self._started_wall: float | None = None
-        self._step_now = 0.0
         self._storage_down = False
         """A journal, record or report write failed: kept in memory, retried quietly."""
         self._storage_retry_at = 0.0
@@ -184,9 +183,7 @@ class Daemon:
 
     def step(self, event: Event) -> None:
         """Apply one event now: journal it if it changed the session, then act."""
-        # Taken together: the journal ties session time to the wall clock for a resume.
-        now, wall = self.clock.now(), self._wall()
-        self._step_now = now
+        now = self.clock.now()
         session = self.session
         was_idle = session.status == IDLE
         before = session.changes
@@ -197,7 +194,8 @@ class Daemon:
         if session.changes != before and not (was_idle and session.status == IDLE):
             if was_idle:
                 self._start_journal(now)
-            self._journal({**event.to_dict(), "t": now, "wall": wall})
+            # The wall clock at `now` (not a moment later): a resume ties session time to it.
+            self._journal({**event.to_dict(), "t": now, "wall": self._wall() - self.clock.real_seconds(self.clock.now() - now)})
         for effect in effects:
             self._apply(effect)
         self._storage_warning()
@@ -428,9 +426,9 @@ class Daemon:
             log.error("the journal %s could not be replayed (%s); starting a new session", self.journal.path, exc)
             self.journal.discard()
             return False
+        gap = max(0.0, self._wall() - pending.last_wall)
         header = pending.header
         same_method = header.get("method") == self.method.id and header.get("language") == self.phrases.language
-        gap = max(0.0, self._wall() - pending.last_wall)
         if not same_method or gap > self.settings.session.resume_within_minutes * 60 or session.current is None:
             self._close_abandoned(pending, session)
             return False
@@ -442,12 +440,13 @@ class Daemon:
         self.journal.reopen()
         # The recogniser's state now, not the one the journal last saw.
         self.step(ListenerState(self.listener.state if self.listener is not None else "off"))
+        at = self.clock.now()  # the moment of the Resume step (its journal line), for the log
         self.step(Resume())
         run = session.current
         kept = sorted(k for k, items in session.captures.items() if any(i.get("accepted") for i in items))
         log.info(
             "resumed session %s after %.1f s off: phase %d, %.1f s left%s, notes kept: %s",
-            self.session_id, gap, run.phase.number if run else 0, run.left(self._step_now) if run else 0.0,
+            self.session_id, gap, run.phase.number if run else 0, run.left(at) if run else 0.0,
             " (paused)" if session.paused else "", ", ".join(kept) or "none",
         )
         if self.journal.behind and not self._storage_down:
@@ -464,8 +463,6 @@ class Daemon:
             "ended_wall": pending.last_wall,
             **session.record(pending.last_t),
         }
-        # A session whose last press was journaled but whose record was never written
-        # (the power went, or the disk was full) did finish.
         record["finished"] = session.status == FINISHED
         try:
             self.journal.finish(record)
