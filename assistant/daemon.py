@@ -195,7 +195,8 @@ class Daemon:
             if was_idle:
                 self._start_journal(now)
             # The wall clock at `now` (not a moment later): a resume ties session time to it.
-            self._journal({**event.to_dict(), "t": now, "wall": self._wall() - self.clock.real_seconds(self.clock.now() - now)})
+            wall = self._wall() - self.clock.real_seconds(self.clock.now() - now)
+            self._journal({**event.to_dict(), "t": now, "wall": wall})
         for effect in effects:
             self._apply(effect)
         self._storage_warning()
