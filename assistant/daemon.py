@@ -351,7 +351,9 @@ class Daemon:
             self.journal.flush()
             while self._unwritten_reports:
                 record = self._unwritten_reports[0]
-                write_report(self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method)
+                write_report(
+                    self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method
+                )
                 self._unwritten_reports.pop(0)
         except JournalError as exc:
             self._storage_retry_at = time.monotonic() + _STORAGE_RETRY

@@ -96,8 +96,9 @@ class Device:
     def wait(self, seconds: float) -> None:
         """Time passes; due announcements are made as the loop would."""
         end = self.mono.t + seconds
-        while (due := self.daemon.session.next_deadline()) is not None and due - self.daemon.clock.now() <= end - self.mono.t:
-            step = max(0.0, due - self.daemon.clock.now())
+        clock = self.daemon.clock
+        while (due := self.daemon.session.next_deadline()) is not None and due - clock.now() <= end - self.mono.t:
+            step = max(0.0, due - clock.now())
             self.mono.advance(step)
             self.wall.advance(step)
             self.do(Tick())
@@ -177,7 +178,7 @@ def test_a_journal_torn_at_any_byte_resumes_from_the_line_before_and_says_what_w
     heard_cut = _restart(tmp_path / "heard-cut", journal[: ends[-3] - 5], method, phrases)
     assert heard_cut.speaker.said[-1] == "Zeg het nog een keer, na de toon.", "a note torn while heard is asked again"
     keep_cut = _restart(tmp_path / "keep-cut", journal[: ends[-2] - 3], method, phrases)
-    assert keep_cut.speaker.said[-2] == f"Ik heb genoteerd: {LEERVRAAG}.", "a keep that never got to disk: read back again"
+    assert keep_cut.speaker.said[-2] == f"Ik heb genoteerd: {LEERVRAAG}.", "a keep not on disk: read back again"
     assert not keep_cut.daemon.session.captures["leervraag"][0]["accepted"]
     keep_cut.do(Press())
     assert keep_cut.speaker.said[-1] == "Bewaard."
@@ -217,7 +218,8 @@ def test_a_damaged_line_further_up_keeps_the_session_up_to_it(
     caplog.set_level(logging.INFO)
     again = _restart(tmp_path / "again", broken, method, phrases)
     errors = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
-    assert len(errors) == 1 and f"line {damaged + 1} is damaged" in errors[0] and "1 lines after it were dropped" in errors[0]
+    assert len(errors) == 1, "reported once"
+    assert f"line {damaged + 1} is damaged" in errors[0] and "1 lines after it were dropped" in errors[0]
     assert again.state()["phase"] == 2, "resumed where the last good line left it"
     assert again.daemon.session.captures["leervraag"][0]["accepted"], "the kept leervraag before the damage is kept"
     assert again.speaker.said[-1].startswith("Ik was even uitgevallen. We gaan verder met fase 2")
@@ -241,7 +243,9 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in raw.splitlines()]
 
 
-def time_left_error(resumed: str, entries: list[dict[str, Any]], speed: float, phase: int, started_wall: float) -> float:
+def time_left_error(
+    resumed: str, entries: list[dict[str, Any]], speed: float, phase: int, started_wall: float
+) -> float:
     """How far (session seconds) the resumed time left is from the wall clock's truth.
 
     The truth: the phase began when its press was taken (``started_wall``, the wall
