@@ -568,8 +568,11 @@ def test_the_daemon_killed_at_random_moments_comes_back_in_the_same_phase_with_t
                 cuts.note(NOTE_PHASES[phase])
                 cuts.timed_cuts(1)
             cuts.advance()
-        cuts.seen("saved to")
-        cuts.seen("report of session")
+        # The record and report (written by this process, or by the one the last cut stopped).
+        deadline = time.monotonic() + PATIENCE
+        while not list((cuts.data / "reports").glob("*.md")) or (cuts.data / "current.jsonl").exists():
+            assert time.monotonic() < deadline, f"no record and report (seed {seed})"
+            time.sleep(0.1)
         cuts.daemon.key("q")
         assert cuts.daemon.finish(timeout=30) == 0
         cuts.logs.extend(cuts.daemon.log)
