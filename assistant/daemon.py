@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 _MAX_WAIT = 5.0
 # How often a status LED is refreshed while a phase runs.
 _LED_PERIOD = 1.0
+# How often a failing data disk is tried again, in real seconds (quietly).
+_STORAGE_RETRY = 2.0
 # Phrases that repeat what the group said: never written to the log.
 _LAST_WORDS = 2.0
 """Seconds (real time) the record of a finished session waits for the recogniser's last
@@ -126,7 +128,13 @@ class Daemon:
         self.session = self._new_session()
         self.session_id: str | None = None
         self._started_wall: float | None = None
-        self._journal_broken = False
+        self._storage_down = False
+        """A journal, record or report write failed: kept in memory, retried quietly."""
+        self._storage_retry_at = 0.0
+        self._storage_warn = False
+        """The storage warning is due (said after the effects of the current event)."""
+        self._unwritten_reports: list[dict[str, Any]] = []
+        """Records whose report could not be written yet."""
         self.finished_records: list[dict[str, Any]] = []
         """Records of the sessions finished by this process (newest last)."""
         self.spoken: list[str] = []
@@ -153,6 +161,7 @@ class Daemon:
         if not self._resume_pending():
             self._say(self.phrases.say("ready", method=self.method.name), "ready")
             self._say(self.phrases.say("gestures"), "gestures")
+        self._storage_warning()  # an abandoned session's record could not be written
         if self.notifier is not None:
             self.notifier.ready("speaking")
         self._forget_expired()
@@ -171,6 +180,8 @@ class Daemon:
                 self.notifier.watchdog()
                 next_ping = time.monotonic() + watchdog / 2
             self._show_led()
+            if self._storage_down and time.monotonic() >= self._storage_retry_at:
+                self._retry_storage()
             try:
                 event = self._events.get(timeout=self._wait_time(next_ping if watchdog else None))
             except queue.Empty:
@@ -178,6 +189,8 @@ class Daemon:
             if event is None:
                 continue
             self.step(event)
+        if self._storage_down:
+            self._retry_storage(final=True)
         if self.notifier is not None:
             self.notifier.stopping()
 
@@ -202,9 +215,12 @@ class Daemon:
         if session.changes != before and not (was_idle and session.status == IDLE):
             if was_idle:
                 self._start_journal(now)
-            self._journal({**event.to_dict(), "t": now, "wall": self._wall()})
+            # The wall clock at `now` (not a moment later): a resume ties session time to it.
+            wall = self._wall() - self.clock.real_seconds(self.clock.now() - now)
+            self._journal({**event.to_dict(), "t": now, "wall": wall})
         for effect in effects:
             self._apply(effect)
+        self._storage_warning()
         if isinstance(event, Tick) and effects:
             log.debug("announcement at session time %.1f", now)
 
@@ -251,6 +267,8 @@ class Daemon:
             waits.append(self.clock.real_seconds(deadline - self.clock.now()))
         if next_ping is not None:
             waits.append(next_ping - time.monotonic())
+        if self._storage_down:
+            waits.append(self._storage_retry_at - time.monotonic())
         if self.led is not None and self.session.current is not None:
             waits.append(_LED_PERIOD)
         return max(0.0, min(waits))
@@ -309,26 +327,75 @@ class Daemon:
         self._started_wall = self._wall()
         if self.journal is None:
             return
+        header = self._header(now)
+        self._started_wall = header["wall"]
         try:
-            header = self._header(now)
-            self._started_wall = header["wall"]
             self.session_id = self.journal.start(header)
-            self._journal_broken = False
         except JournalError as exc:
-            self._journal_failed(exc)
+            self.session_id = self.journal.session_id  # the session is kept in memory under it
+            self._storage_failed(exc)
 
     def _journal(self, entry: dict[str, Any]) -> None:
-        if self.journal is None or self._journal_broken:
+        if self.journal is None:
             return
         try:
             self.journal.append(entry)
         except JournalError as exc:
-            self._journal_failed(exc)
+            self._storage_failed(exc)
 
-    def _journal_failed(self, exc: JournalError) -> None:
-        # The session goes on without a journal: the group keeps its timekeeper.
-        log.error("%s; the session goes on, but cannot be resumed after a restart", exc)
-        self._journal_broken = True
+    # --- a failing data disk ------------------------------------------------------
+
+    def _storage_failed(self, exc: JournalError) -> None:
+        """A write failed: say so once, keep everything in memory, retry quietly."""
+        self._storage_retry_at = time.monotonic() + _STORAGE_RETRY
+        if self._storage_down:
+            log.debug("still cannot save: %s", exc)
+            return
+        self._storage_down = True
+        self._storage_warn = True
+        # The session goes on: the group keeps its timekeeper, and nothing is dropped.
+        log.error(
+            "cannot save the session: %s; it goes on and keeps everything in memory, and saves it when the "
+            "disk works again (until then it cannot be resumed after a power cut)", exc,
+        )
+
+    def _storage_warning(self) -> None:
+        """Say the storage warning, after what the event itself made the device say."""
+        if self._storage_warn:
+            self._storage_warn = False
+            self._say(self.phrases.say("storage_failed"), "storage_failed")
+
+    def _retry_storage(self, final: bool = False) -> None:
+        """Try to write what was kept in memory; say when saving works again."""
+        assert self.journal is not None
+        lines, records = self.journal.unsaved_lines, len(self.journal.unsaved_records)
+        try:
+            self.journal.flush()
+            while self._unwritten_reports:
+                record = self._unwritten_reports[0]
+                write_report(
+                    self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method
+                )
+                self._unwritten_reports.pop(0)
+        except JournalError as exc:
+            self._storage_retry_at = time.monotonic() + _STORAGE_RETRY
+            if final:
+                log.error(
+                    "stopping while the disk still fails (%s): %d journal lines, %d records and %d reports "
+                    "were not saved", exc, self.journal.unsaved_lines, len(self.journal.unsaved_records),
+                    len(self._unwritten_reports),
+                )
+            else:
+                log.debug("still cannot save: %s", exc)
+            return
+        self._storage_down = False
+        self._storage_warn = False
+        log.info(
+            "saving works again: wrote what was missed (%d journal lines, %d records) to %s",
+            lines, records, self.journal.data_dir,
+        )
+        if not final:
+            self._say(self.phrases.say("storage_ok"), "storage_ok")
 
     def _finish(self, record: dict[str, Any]) -> None:
         full = {
@@ -339,11 +406,11 @@ class Daemon:
         }
         self.finished_records.append(full)
         del self.finished_records[:-10]
-        if self.journal is not None and not self._journal_broken:
+        if self.journal is not None:
             try:
                 self.journal.finish(full)
             except JournalError as exc:
-                log.error("%s; the session's record is lost", exc)
+                self._storage_failed(exc)
         self._write_report(full)
         self._forget_expired()
         self.session = self._new_session()
@@ -353,10 +420,14 @@ class Daemon:
         """Write the session's report next to its record (it can be rebuilt from the record)."""
         if self.journal is None:
             return
+        if self._storage_down:
+            self._unwritten_reports.append(record)
+            return
         try:
             write_report(self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method)
         except JournalError as exc:
-            log.error("%s; 'intervisie report' can rebuild it from the record", exc)
+            self._unwritten_reports.append(record)
+            self._storage_failed(exc)
         except Exception:  # noqa: BLE001 - whatever goes wrong with the report, the group's next session goes on
             log.exception("the report of session %s could not be written", record.get("id"))
 
@@ -404,14 +475,22 @@ class Daemon:
         self.session = session
         self.session_id = str(header.get("id"))
         self._started_wall = header.get("wall")
-        try:
-            self.journal.reopen()
-        except JournalError as exc:
-            self._journal_failed(exc)
-        log.info("resumed session %s after %.0f s off", self.session_id, gap)
+        self.journal.reopen()
         # The recogniser's state now, not the one the journal last saw.
         self.step(ListenerState(self.listener.state if self.listener is not None else "off"))
+        at = self.clock.now()  # the moment of the Resume step (its journal line), for the log
         self.step(Resume())
+        run = session.current
+        kept = sorted(k for k, items in session.captures.items() if any(i.get("accepted") for i in items))
+        log.info(
+            "resumed session %s after %.1f s off: phase %d, %.1f s left%s, notes kept: %s",
+            self.session_id, gap, run.phase.number if run else 0, run.left(at) if run else 0.0,
+            " (paused)" if session.paused else "", ", ".join(kept) or "none",
+        )
+        if self.journal.behind and not self._storage_down:
+            # The journal could not be repaired on disk: it is kept in memory until it can.
+            self._storage_failed(JournalError(f"cannot repair the journal {self.journal.path}"))
+            self._storage_warning()
         return True
 
     def _close_abandoned(self, pending: Pending, session: Session) -> None:
@@ -426,7 +505,6 @@ class Daemon:
         try:
             self.journal.finish(record)
             log.info("an unfinished session (%s) was closed and kept as a record", record["id"])
-            self._write_report(record)
         except JournalError as exc:
-            log.error("%s; the unfinished session is dropped", exc)
-            self.journal.discard()
+            self._storage_failed(exc)  # kept in memory and written when the disk works again
+        self._write_report(record)
