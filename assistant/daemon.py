@@ -34,7 +34,8 @@ from assistant.events import (
 from assistant.journal import Journal, Pending
 from assistant.method import Method
 from assistant.phrases import Phrases
-from assistant.report import reports_dir, write_report
+from assistant.report import write_report
+from assistant.report import reports_dir
 from assistant.session import FINISHED, IDLE, Session
 from assistant.settings import Settings
 
