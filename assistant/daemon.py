@@ -41,6 +41,7 @@ from assistant.method import Method
 from assistant.phrases import Phrases
 from assistant.privacy import apply_retention, make_masker
 from assistant.report import write_report
+from assistant.report import reports_dir
 from assistant.session import FINISHED, IDLE, Session
 from assistant.settings import Settings
 
@@ -159,6 +160,7 @@ class Daemon:
     def start_up(self) -> None:
         """Say the first words: resume an unfinished session or greet the group."""
         if not self._resume_pending():
+            self._report_missing()
             self._say(self.phrases.say("ready", method=self.method.name), "ready")
             self._say(self.phrases.say("gestures"), "gestures")
         self._storage_warning()  # an abandoned session's record could not be written
@@ -415,6 +417,21 @@ class Daemon:
         self._forget_expired()
         self.session = self._new_session()
         self.session_id = None
+
+    def _report_missing(self) -> None:
+        """Write the newest session's report if the power went between its record and its report."""
+        if self.journal is None:
+            return
+        try:
+            newest = self.journal.records()[-1:]
+            if not newest or (reports_dir(self.journal.data_dir) / f"{newest[0].stem}.md").exists():
+                return
+            record = json.loads(newest[0].read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # a damaged record: `intervisie report` says so when asked
+        if isinstance(record, dict) and record.get("id") == newest[0].stem:
+            log.info("the report of session %s is missing (the power went before it was written)", record["id"])
+            self._write_report(record)
 
     def _write_report(self, record: dict[str, Any]) -> None:
         """Write the session's report next to its record (it can be rebuilt from the record)."""

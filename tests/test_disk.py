@@ -180,7 +180,7 @@ def test_a_full_disk_mid_session_is_said_once_and_everything_is_saved_when_space
                 break
         error = _errors(daemon)[0]
         assert "No space left on device" in error and "keeps everything in memory" in error
-        assert daemon.expect("say [storage_failed]").strip().endswith(WARNING_NL)
+        assert daemon.seen("say [storage_failed]").strip().endswith(WARNING_NL)
         on_disk = (daemon.disk / "current.jsonl").read_bytes()
         daemon.key("")
         daemon.expect("say [phase]: Fase 3:")
@@ -219,7 +219,7 @@ def test_a_read_only_disk_mid_session_keeps_the_finished_session_until_it_is_wri
         daemon.key("")
         daemon.expect("say [phase]: Fase 2:")
         assert "Read-only file system" in daemon.seen("cannot save the session")
-        daemon.expect("say [storage_failed]")
+        daemon.seen("say [storage_failed]")
         for number in range(3, 8):
             daemon.key("")
             daemon.expect(f"say [phase]: Fase {number}:")
@@ -257,7 +257,7 @@ def test_a_disk_full_from_the_start_is_said_at_the_first_press_and_saved_once_th
         daemon.key("")
         daemon.expect("say [phase]: Fase 1:")
         assert "No space left on device" in daemon.seen("cannot save the session")
-        daemon.expect("say [storage_failed]")
+        daemon.seen("say [storage_failed]")
         assert not (daemon.disk / "current.jsonl").exists()
         daemon.expect("say [left]", timeout=15)  # "Nog 1 minuut." in phase 1: timing goes on
         daemon.key("")

@@ -226,6 +226,25 @@ def test_a_damaged_line_further_up_keeps_the_session_up_to_it(
     assert (tmp_path / "again" / "current.jsonl").read_bytes().startswith(b"".join(lines[:damaged]))
 
 
+def test_a_cut_between_the_record_and_the_report_writes_the_report_at_the_next_start(
+    tmp_path: Path, dutch: tuple[Method, Phrases]
+) -> None:
+    method, phrases = dutch
+    device = Device(tmp_path, method, phrases)
+    device.do(ListenerState("off"))  # no notes: every press moves on
+    device.do(Press())
+    for minutes in (5, 5, 10, 5, 10, 10, 5):
+        device.wait(minutes * 60)
+        device.do(Press())
+    (record,) = (tmp_path / "records").glob("*.json")
+    report = tmp_path / "reports" / f"{record.stem}.md"
+    assert report.exists()
+    report.unlink()  # as if the power went right after the record was written
+    again = Device(tmp_path, method, phrases, mono=device.mono, wall=device.wall)
+    assert report.exists() and "Verslag van de intervisie" in report.read_text()
+    assert again.speaker.said[0].startswith("Hallo, ik ben klaar")
+
+
 # ------------------------------------------------------------- the real daemon process
 
 PLANNED = {1: 300.0, 2: 300.0, 3: 600.0, 4: 300.0, 5: 600.0, 6: 600.0, 7: 300.0}
@@ -571,7 +590,10 @@ def test_the_daemon_killed_at_random_moments_comes_back_in_the_same_phase_with_t
         # The record and report (written by this process, or by the one the last cut stopped).
         deadline = time.monotonic() + PATIENCE
         while not list((cuts.data / "reports").glob("*.md")) or (cuts.data / "current.jsonl").exists():
-            assert time.monotonic() < deadline, f"no record and report (seed {seed})"
+            assert time.monotonic() < deadline, (
+                f"no record and report (seed {seed}): {sorted(str(p.relative_to(cuts.data)) for p in cuts.data.rglob('*'))}"
+                + "".join(cuts.daemon.log)
+            )
             time.sleep(0.1)
         cuts.daemon.key("q")
         assert cuts.daemon.finish(timeout=30) == 0
