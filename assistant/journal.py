@@ -86,7 +86,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a file atomically with mode 0600: a crash leaves the old file or the new one.
 
     A failed write removes its temporary file, so it does not keep the space it took.
@@ -289,7 +289,7 @@ class Journal:
         if self._rewrite:
             # The whole journal, atomically: a failed append may have left half a line.
             self._dirs()
-            _write_private(self.path, b"".join(self._lines))
+            write_private(self.path, b"".join(self._lines))
             self._rewrite = False
             self._on_disk = len(self._lines)
             return
@@ -309,7 +309,7 @@ class Journal:
 
     def _save_record(self, record: dict[str, Any]) -> None:
         path = self.records_dir / f"{record['id']}.json"
-        _write_private(path, json.dumps(record, ensure_ascii=False, indent=2).encode())
+        write_private(path, json.dumps(record, ensure_ascii=False, indent=2).encode())
         log.info("session %s saved to %s", record["id"], path)
 
     def _remove_journal(self) -> None:

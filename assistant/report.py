@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError, JournalError
+from assistant.journal import write_private
 from assistant.method import CAPTURE_KINDS, Method, load_method
 from assistant.phrases import Phrases, load_phrases
 from assistant.settings import LANGUAGES
@@ -419,33 +419,12 @@ def write_report(
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if folder.stat().st_mode & 0o077:
             folder.chmod(0o700)
-        _write_atomic(md, report.markdown().encode())
-        _write_atomic(js, (json.dumps(report.data(), ensure_ascii=False, indent=2) + "\n").encode())
+        write_private(md, report.markdown().encode())
+        write_private(js, (json.dumps(report.data(), ensure_ascii=False, indent=2) + "\n").encode())
     except OSError as exc:
         raise JournalError(f"cannot write the report in {folder}: {exc.strerror or exc}") from exc
     log.info("report of session %s written to %s", session_id, md)
     return md, js
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write a 0600 file so that a crash leaves the old file or the new one, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 # --- kept sessions --------------------------------------------------------------------

@@ -353,9 +353,15 @@ class SessionMachine(RuleBasedStateMachine):
 
     def _finished(self) -> None:
         observe("finished a session")
+        if self.daemon.session.last_words_until is not None:
+            # A running note was listening at the end: the record waits for the recogniser's
+            # last words, which the listener delivers after it was told to stop.
+            observe("the record waited for the last words")
+            self._step(Heard(kind=self.method.phases[-1].capture, text="", words=[]))
         self.records += 1
-        records = Journal(self.data).records()
-        newest = json.loads(max(records, key=lambda p: p.stat().st_mtime_ns).read_text())
+        kept = self.daemon.finished_records[-1]["id"]
+        [path] = [p for p in Journal(self.data).records() if p.stem == kept]
+        newest = json.loads(path.read_text())
         assert newest["finished"] is True
         actual = [(p["actual_seconds"], p["paused_seconds"]) for p in newest["phases"]]
         expected = [(round(a, 3), round(p, 3)) for a, p in self.history]
