@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -51,7 +52,7 @@ from assistant.events import (
 from assistant.journal import Journal
 from assistant.method import CAPTURE_KINDS, SINGLE_NOTES, Method, Phase, load_method
 from assistant.phrases import load_phrases
-from assistant.session import IDLE, RUNNING, Session
+from assistant.session import FINISHED, IDLE, RUNNING, Session
 from assistant.settings import ScheduleSettings, SessionSettings, Settings
 
 
@@ -79,6 +80,7 @@ METHODS = {
 PHRASES = load_phrases("nl")
 RESUME_WITHIN = 60 * 60.0
 EPS = 1e-6
+GESTURES = (ButtonDown, Press, DoublePress, LongPress, VoiceCommand)
 
 
 class Recorder:
@@ -105,6 +107,8 @@ def replayed(data: Path, live: Session) -> Session | None:
     pending = Journal(data).pending()
     if pending is None:
         return None
+    # A session that waits for the last words after the last press waits as long here.
+    waits = {"last_words_seconds": live.last_words_seconds} if hasattr(live, "last_words_seconds") else {}
     session = Session(
         live.method,
         PHRASES,
@@ -113,6 +117,7 @@ def replayed(data: Path, live: Session) -> Session | None:
         int(pending.header["participants"]),
         first_person_hint=live.notes.first_person_hint,
         previous_actieplan=live.previous_actieplan,
+        **waits,
     )
     session.notes.listener = str(pending.header.get("listener", "off"))
     for entry in pending.entries:
@@ -145,6 +150,7 @@ def state(session: Session, now: float) -> dict[str, Any]:
         "captures": json.loads(json.dumps(session.captures)),
         "listener": session.notes.listener,
         "told_unavailable": session.notes.told_unavailable,
+        "last_words_until": getattr(session, "last_words_until", None),
     }
 
 
@@ -158,7 +164,10 @@ class SessionMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.folder = Path(tempfile.mkdtemp(prefix="intervisie-state-"))
+        # In memory where the machine has it: the journal's fsync per event is the same
+        # code there, without the disk's wait (thousands of steps per run).
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        self.folder = Path(tempfile.mkdtemp(prefix="intervisie-state-", dir=shm))
         self.data = self.folder / "data"
         self.mono, self.wall = FakeClock(1000.0), FakeClock(1_800_000_000.0)
         self.t = 0.0
@@ -210,6 +219,8 @@ class SessionMachine(RuleBasedStateMachine):
 
     def _new_model_session(self) -> None:
         self.status = IDLE
+        self.last_words_due = math.inf
+        """Session time at which a finished session's record stops waiting for last words."""
         self.index = -1
         """0-based index of the running phase."""
         self.person = 1
@@ -288,7 +299,14 @@ class SessionMachine(RuleBasedStateMachine):
     # --- gestures ----------------------------------------------------------------------
 
     def _step(self, event: Event) -> None:
+        # After the last press a record may wait for the last words of a running note: a
+        # gesture, what is heard, or the end of the wait completes it.
+        completes = self.status == FINISHED and (
+            isinstance(event, (*GESTURES, Heard)) or (isinstance(event, Tick) and self.t >= self.last_words_due - EPS)
+        )
         self.daemon.step(event)
+        if completes:
+            self._record_kept()
 
     def _press(self, event: Event) -> None:
         uncertain = self._note_may_take_the_press()
@@ -309,7 +327,12 @@ class SessionMachine(RuleBasedStateMachine):
             return
         self.history.append((self.active, self.paused_for))
         if self.index + 1 == len(self.method.phases):
-            self._finished()
+            if self.session.status == FINISHED:
+                observe("the record waits for the last words")
+                self.status = FINISHED
+                self.last_words_due = self.t + self.session.last_words_seconds
+            else:
+                self._record_kept()
             return
         self.index += 1
         self._phase_began()
@@ -351,7 +374,7 @@ class SessionMachine(RuleBasedStateMachine):
         floor = math.ceil(phase.minutes * self.settings.schedule.floor_fraction)
         return min(phase.minutes, max(floor, share)) * 60.0
 
-    def _finished(self) -> None:
+    def _record_kept(self) -> None:
         observe("finished a session")
         if self.daemon.session.last_words_until is not None:
             # A running note was listening at the end: the record waits for the recogniser's
@@ -461,11 +484,16 @@ class SessionMachine(RuleBasedStateMachine):
         self._pass(off_for)  # the group went on talking: that time counts
         resumes = self.status == RUNNING and pending is not None and self.wall.t - pending.last_wall <= RESUME_WITHIN
         observe("resumed after a power cut" if resumes else f"power cut while {self.status}")
-        if self.status == RUNNING and not resumes:
+        closed = self.status != IDLE and not resumes
+        finished = self.status == FINISHED
+        if closed:
             self.records += 1
             self._new_model_session()
         self.listener = "off"  # the new process's recogniser has not reported yet
         self.daemon = self._boot()
+        if closed:
+            newest = max(Journal(self.data).records(), key=lambda p: p.stat().st_mtime_ns)
+            assert json.loads(newest.read_text())["finished"] is finished, "kept as finished only when it was"
         if not resumes:
             self.t = 0.0  # a new session's time starts with the process
         if resumes:
@@ -483,7 +511,7 @@ class SessionMachine(RuleBasedStateMachine):
         assert session.paused == self.paused
         run = session.current
         if self.status != RUNNING:
-            assert run is None and not session.runs
+            assert run is None and bool(session.runs) == (self.status == FINISHED)
             return
         assert run is not None
         assert run.phase.number == self.index + 1, "phases move forward one at a time, on a press"
