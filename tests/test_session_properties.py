@@ -376,11 +376,7 @@ class SessionMachine(RuleBasedStateMachine):
 
     def _record_kept(self) -> None:
         observe("finished a session")
-        if self.daemon.session.last_words_until is not None:
-            # A running note was listening at the end: the record waits for the recogniser's
-            # last words, which the listener delivers after it was told to stop.
-            observe("the record waited for the last words")
-            self._step(Heard(kind=self.method.phases[-1].capture, text="", words=[]))
+        assert self.daemon.session.last_words_until is None, "the record is kept only after the last words"
         self.records += 1
         kept = self.daemon.finished_records[-1]["id"]
         [path] = [p for p in Journal(self.data).records() if p.stem == kept]
