@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -472,12 +473,18 @@ class Daemon:
                 event = event_from_dict(entry)
                 if self.masker is not None:
                     event = self.masker.event(event)  # a journal from before masking was switched on
-                session.handle(event, float(entry["t"]))
+                t = float(entry["t"])
+                if not math.isfinite(t):
+                    raise ValueError(f"a time of {t}")
+                session.handle(event, t)
+            last_wall, last_t = pending.last_wall, pending.last_t
+            if not (math.isfinite(last_wall) and math.isfinite(last_t)):
+                raise ValueError("a time that is not a number")
         except (KeyError, TypeError, ValueError) as exc:
             log.error("the journal %s could not be replayed (%s); starting a new session", self.journal.path, exc)
             self.journal.discard()
             return False
-        gap = max(0.0, self._wall() - pending.last_wall)
+        gap = max(0.0, self._wall() - last_wall)
         header = pending.header
         same_method = header.get("method") == self.method.id and header.get("language") == self.phrases.language
         if (
@@ -488,7 +495,7 @@ class Daemon:
             self._close_abandoned(pending, session)
             return False
         # The group went on talking while the device was off: that time counts.
-        self.clock.set_now(pending.last_t + gap * self.clock.speed)
+        self.clock.set_now(last_t + gap * self.clock.speed)
         self.session = session
         self.session_id = str(header.get("id"))
         self._started_wall = header.get("wall")

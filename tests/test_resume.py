@@ -264,3 +264,27 @@ def test_replaying_the_journal_at_any_point_gives_the_live_state(tmp_path: Path,
     # The restart took 3 s of monotonic time and no wall time: the clocks agree.
     assert again.daemon.clock.now() == pytest.approx(now)
     assert snapshot(again.session, now) == expected
+
+
+@pytest.mark.parametrize("damage", ["no wall clock", "a time that is not a number"])
+def test_a_journal_with_impossible_times_starts_a_new_session_instead_of_crashing(
+    tmp_path: Path, clocks, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    device = Device(tmp_path, *clocks)
+    device.do(Press())
+    device.wait(MIN)
+    device.do(Press())
+    journal = tmp_path / "current.jsonl"
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    for line in lines:
+        if damage == "no wall clock":
+            line.pop("wall", None)
+        elif "event" in line:
+            line["t"] = float("nan")
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    again = restart(tmp_path, clocks, off_for=30)  # it used to stop here with a traceback, again and again
+    assert again.session.current is None, "a new session waits for the first press"
+    assert again.speaker.said[0].startswith("Hallo, ik ben klaar voor de intervisie.")
+    assert "could not be replayed" in caplog.text
+    again.do(Press())
+    assert again.session.current is not None and again.session.current.phase.number == 1
