@@ -176,7 +176,11 @@ else
 # Settings of the intervision assistant service. Put here only what you want to change:
 # everything else comes from /opt/intervisie/config/default.toml, which lists every key
 # and what it means. After a change: sudo systemctl restart intervisie
-#
+
+# Where sessions are kept: the service's state folder, so that `sudo intervisie report`
+# and `sudo intervisie forget` on the command line find the service's sessions.
+data_dir = "/var/lib/intervisie"
+
 # language = "nl"            # "nl" or "en"
 # method = "intervisie"
 # participants = 6           # group size, for the rounds; 0: not counted

@@ -401,7 +401,9 @@ def test_the_example_settings_load_as_written_and_with_every_example_switched_on
     example = example_config(INSTALLER.read_text())
     as_written = tmp_path / "config.toml"
     as_written.write_text(example)
-    load_settings(as_written)
+    # The service and an admin's `sudo intervisie report|forget` see the same sessions.
+    assert load_settings(as_written).data_path() == Path("/var/lib/intervisie")
+    assert values("StateDirectory") == ["intervisie"]
 
     # Uncomment "# key = value" and "# [table]" lines, leaving the prose as comments.
     switched_on = re.sub(r"(?m)^# (\[\w+\]|\w+ = .*)$", r"\1", example)
