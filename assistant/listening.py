@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -131,24 +130,8 @@ def _close(stream: Any) -> None:
         log.debug("closing the audio input: %s", exc)
 
 
-def audio_fingerprint() -> tuple[object, ...]:
-    """What changes when sound hardware or ALSA's configuration changes (cheap to take)."""
-    parts: list[object] = []
-    for path in (Path.home() / ".asoundrc", Path("/etc/asound.conf")):
-        try:
-            stat = path.stat()
-            parts.append((str(path), stat.st_mtime_ns, stat.st_size))
-        except OSError:
-            parts.append((str(path), None))
-    try:
-        parts.append(Path("/proc/asound/cards").read_text())
-    except OSError:
-        parts.append(None)
-    try:
-        parts.append(tuple(sorted(os.listdir("/dev/snd"))))
-    except OSError:
-        parts.append(None)
-    return tuple(parts)
+audio_fingerprint = devices.audio_fingerprint
+"""What changes when sound hardware or ALSA's configuration changes (see :mod:`assistant.devices`)."""
 
 
 class Listener:
@@ -199,7 +182,6 @@ class Listener:
         self._thread: threading.Thread | None = None
         self._microphone: Microphone | None = None
         self._next_try = 0.0
-        self._scanned: tuple[object, ...] | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -394,26 +376,12 @@ class Listener:
     def _rescan_if_changed(self) -> None:
         """Let PortAudio list the devices again, if the sound hardware or ALSA's files changed.
 
-        PortAudio freezes its device list when it starts, so a microphone plugged in
-        later is only found after ``sd._terminate(); sd._initialize()``. That stops and
-        frees every stream of the process, and the speaker uses sounddevice in this same
-        process: so this rescans only when something changed since the last scan, and
-        only while the speaker plays nothing (``not speaker.is_speaking()``); the
+        A rescan stops every stream of the process, the speaker's too: so it waits while
+        the speaker plays (see :func:`assistant.devices.rescan_if_changed`), and the
         speaker's owner is told through :attr:`on_rescan` so it can reopen its stream.
         """
-        fingerprint = audio_fingerprint()
-        if self._scanned is None or fingerprint == self._scanned:
-            self._scanned = fingerprint  # the first time: PortAudio's list is as fresh as it gets
-            return
-        if self._speaker is not None and self._speaker.is_speaking():
-            log.debug("audio devices changed; rescan postponed while the speaker plays")
-            return
-        sd = _sounddevice()
-        sd._terminate()
-        sd._initialize()
-        self._scanned = fingerprint
-        log.info("audio devices changed: rescanned them")
-        if self.on_rescan is not None:
+        speaker = self._speaker
+        if devices.rescan_if_changed(lambda: speaker is None or not speaker.is_speaking()) and self.on_rescan is not None:
             self.on_rescan()
 
     def _release(self) -> None:
