@@ -13,7 +13,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from assistant.clock import SessionClock
 from assistant.errors import JournalError
@@ -46,6 +47,14 @@ _MAX_WAIT = 5.0
 _LED_PERIOD = 1.0
 # Phrases that repeat what the group said: never written to the log.
 _PRIVATE_KEYS = frozenset({"note_heard", "previous"})
+
+
+@dataclass(frozen=True)
+class SpeakerBack(Event):
+    """The audio output works again after it failed or was missing: what was said
+    meanwhile was not heard. Handled by the daemon itself (the session does not change)."""
+
+    name: ClassVar[str] = "speaker_back"
 
 
 class SpeakerLike(Protocol):
@@ -119,6 +128,9 @@ class Daemon:
         """Records of the sessions finished by this process (newest last)."""
         self.spoken: list[str] = []
         """Everything said, for the console and tests (bounded)."""
+        player = getattr(speaker, "player", None)
+        if player is not None and hasattr(player, "on_restored"):
+            player.on_restored = lambda: self.post(SpeakerBack())
 
     # --- public -------------------------------------------------------------------
 
@@ -171,6 +183,13 @@ class Daemon:
     def step(self, event: Event) -> None:
         """Apply one event now: journal it if it changed the session, then act."""
         now = self.clock.now()
+        if isinstance(event, SpeakerBack):
+            # The group heard nothing for a while: tell them where they are (not over a
+            # note being recorded: the device stays silent then).
+            run = self.session.current
+            if run is None or run.note is None or not run.note.busy:
+                self._say(self.session.status_text(now), "status")
+            return
         session = self.session
         was_idle = session.status == IDLE
         before = session.changes

@@ -278,6 +278,14 @@ class Listener:
         log.info("speech model loaded from %s", self._model_path)
         try:
             transcriber = Transcriber(model, self._settings, self._post, self._commands, rate=self._settings.samplerate)
+        except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception when a recogniser cannot be made)
+            self._set_state(
+                "no_model",
+                f"cannot make a recogniser from the speech model at {self._model_path} ({exc}); "
+                "reinstall it with `intervisie model install`",
+            )
+            return
+        try:
             self._loop(transcriber)
         except Exception:
             log.exception("the listener stopped after an unexpected error")
@@ -396,5 +404,8 @@ class Listener:
             changed = state != self._state
             self._state = state
         if changed or force:
-            log.info("listener %s: %s", state, detail)
+            # The states in which no notes can be taken are warnings; each is logged once
+            # (retries that find the same state say nothing).
+            level = logging.WARNING if state in ("no_model", "no_microphone") else logging.INFO
+            log.log(level, "listener %s: %s", state, detail)
             self._post(ListenerState(state=state, detail=detail))
