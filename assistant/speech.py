@@ -416,6 +416,7 @@ class Player:
             if not wait_for_device:
                 raise
             problem = str(exc)
+            devices.rescan_if_changed()  # notes the devices now, so a change from here on is seen
             info = {"name": str(device) or "default", "default_samplerate": RENDER_RATE}
         if samplerate is None:
             samplerate = RENDER_RATE
@@ -612,10 +613,17 @@ class Player:
             log.warning("cannot say %s: %s", clip.label, exc)
             return
         samples = clip.audio.result()
-        if self._cut(clip) or not len(samples):
+        if self._cut(clip):
             return
-        if (self._failing or self._reopen_wanted) and not self._open_again():
-            log.debug("%s dropped: the audio output is still unusable", clip.label)
+        if self._failing:
+            # A short clip may fit in the device's buffers before a lost device reports
+            # its error: the output counts as back only after the probe's silence played.
+            self._probe()
+            if self._failing:
+                log.debug("%s dropped: the audio output is still unusable", clip.label)
+                return
+        elif self._reopen_wanted and not self._open_again():
+            log.debug("%s dropped: the audio output cannot be opened", clip.label)
             return
         try:
             if not self._running:
@@ -863,7 +871,7 @@ class AudioSpeaker:
         self._lock = threading.Lock()
         self._synthesis_failing = False  # the latest rendering failed (warned once)
         self._next_synthesis_try = 0.0
-        self._retrying = False
+        self._attempt: Future[Renderer] | None = None  # the latest attempt to start espeak-ng again
         self._last_fallback = -FALLBACK_GAP_SECONDS
         self.renderer: Renderer | None = None
         """Text to samples; None while espeak-ng cannot start (only with ``keep_trying``)."""
@@ -872,6 +880,7 @@ class AudioSpeaker:
         except SpeechError as exc:
             if not keep_trying:
                 raise
+            self._next_synthesis_try = time.monotonic() + SYNTHESIS_RETRY_SECONDS
             self._synthesis_failed(exc)
         self.player = Player(settings.output_device, settings.volume, samplerate, wait_for_device=keep_trying)
         """Samples to the device."""
@@ -897,7 +906,6 @@ class AudioSpeaker:
         with self._lock:
             first = not self._synthesis_failing
             self._synthesis_failing = True
-            self._next_synthesis_try = time.monotonic() + SYNTHESIS_RETRY_SECONDS
         if first:
             log.warning(
                 "speech synthesis failed (%s): announcements are marked by a chime and go to the log; "
@@ -1018,36 +1026,43 @@ class AudioSpeaker:
         """Without a renderer: start espeak-ng again (when due), then render ``text``.
 
         Fails with :class:`SpeechError` while espeak-ng still cannot start (the player
-        then plays the chime). The attempt runs in a thread of its own: starting
-        espeak-ng takes a moment, and ``say`` returns at once.
+        then plays the chime). The attempt runs in a thread of its own (starting
+        espeak-ng takes a moment, and ``say`` returns at once); what is said while it
+        runs waits for it.
         """
         result: Future[Samples] = Future()
         with self._lock:
-            due = time.monotonic() >= self._next_synthesis_try and not self._retrying
-            if due:
-                self._retrying = True
+            attempt = self._attempt
+            if attempt is None or attempt.done():
+                if time.monotonic() < self._next_synthesis_try:
+                    result.set_exception(SpeechError("espeak-ng could not start (see the warning above)"))
+                    return result
                 self._next_synthesis_try = time.monotonic() + SYNTHESIS_RETRY_SECONDS
-        if not due:
-            result.set_exception(SpeechError("espeak-ng could not start (see the warning above)"))
-            return result
+                attempt = self._attempt = Future()
+                threading.Thread(target=self._start_renderer, args=(attempt,), name="speech-retry", daemon=True).start()
 
-        def attempt() -> None:
-            try:
-                renderer = self.renderer or self._new_renderer()
-            except Exception as exc:  # noqa: BLE001 (handed on through the future)
+        def render(started: Future[Renderer]) -> None:
+            exc = started.exception()
+            if exc is not None:
                 result.set_exception(exc)
                 return
-            finally:
-                with self._lock:
-                    self._retrying = False
-            if self.renderer is None:
-                log.info("espeak-ng starts now: voice %s at %d words per minute", renderer.voice, renderer.rate)
-                self.renderer = renderer
-            audio = _then(renderer.submit(text, urgent), self.player.adapt)
+            audio = _then(started.result().submit(text, urgent), self.player.adapt)
             audio.add_done_callback(lambda done: _copy_result(done, result))
 
-        threading.Thread(target=attempt, name="speech-retry", daemon=True).start()
+        attempt.add_done_callback(render)
         return result
+
+    def _start_renderer(self, attempt: Future[Renderer]) -> None:
+        """Start espeak-ng again (in its own thread); the renderer, or the reason, goes to ``attempt``."""
+        try:
+            renderer = self.renderer or self._new_renderer()
+        except Exception as exc:  # noqa: BLE001 (handed on through the future)
+            attempt.set_exception(exc)
+            return
+        if self.renderer is None:
+            log.info("espeak-ng starts now: voice %s at %d words per minute", renderer.voice, renderer.rate)
+            self.renderer = renderer
+        attempt.set_result(renderer)
 
     def _or_chime(self, audio: Future[Samples]) -> Future[Samples]:
         """``audio``, or the fallback chime if it cannot be rendered (logged once).
@@ -1078,7 +1093,7 @@ class AudioSpeaker:
         return result
 
 
-def _copy_result(source: Future[Samples], target: Future[Samples]) -> None:
+def _copy_result(source: Future[Any], target: Future[Any]) -> None:
     exc = source.exception()
     if exc is not None:
         target.set_exception(exc)
