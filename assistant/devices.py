@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -49,9 +50,19 @@ def audio_fingerprint() -> tuple[object, ...]:
     return tuple(parts)
 
 
-_scan_lock = threading.Lock()
+lock = threading.RLock()
+"""Held around every PortAudio call on a stream and around a rescan, which frees every
+stream: a call must never run while its stream is being freed."""
 _scanned: tuple[object, ...] | None = None
 _rescan_callbacks: list[Callable[[], None]] = []
+_streams: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def track(stream: Any) -> Any:
+    """Remember an open sounddevice stream, so a rescan can make it harmless; returns it."""
+    with lock:
+        _streams.add(stream)
+    return stream
 
 
 def rescan_if_changed(allowed: Callable[[], bool] | None = None) -> bool:
@@ -65,7 +76,7 @@ def rescan_if_changed(allowed: Callable[[], bool] | None = None) -> bool:
     :func:`on_rescan` is told afterwards, so they can reopen their streams.
     """
     global _scanned
-    with _scan_lock:
+    with lock:
         fingerprint = audio_fingerprint()
         if _scanned is None or fingerprint == _scanned:
             _scanned = fingerprint  # the first time: PortAudio's list is as fresh as it gets
@@ -75,6 +86,13 @@ def rescan_if_changed(allowed: Callable[[], bool] | None = None) -> bool:
             return False
         sd = sounddevice()
         sd._terminate()
+        # Every stream is freed now, and a new one may get the same address: a later
+        # close() of an old stream would close someone else's new one (observed: the
+        # speaker closed the microphone that had just been opened). A NULL pointer makes
+        # every call on an old stream a harmless error (PortAudio checks for NULL).
+        for stream in list(_streams):
+            stream._ptr = sd._ffi.NULL
+        _streams.clear()
         sd._initialize()
         _scanned = fingerprint
         callbacks = list(_rescan_callbacks)
@@ -86,11 +104,11 @@ def rescan_if_changed(allowed: Callable[[], bool] | None = None) -> bool:
 
 def on_rescan(callback: Callable[[], None]) -> Callable[[], None]:
     """Call ``callback`` after every rescan (from the rescanning thread); returns a function that stops it."""
-    with _scan_lock:
+    with lock:
         _rescan_callbacks.append(callback)
 
     def forget() -> None:
-        with _scan_lock:
+        with lock:
             if callback in _rescan_callbacks:
                 _rescan_callbacks.remove(callback)
 

@@ -105,27 +105,31 @@ def open_microphone(
         rate = int(info["default_samplerate"])
         log.info("%s refuses %d Hz; recording at %d Hz", name, samplerate, rate)
     stream = None
-    try:
-        stream = sd.RawInputStream(
-            samplerate=rate,
-            blocksize=max(1, round(rate * BLOCK_SECONDS)),
-            device=index,
-            channels=1,
-            dtype="int16",
-            callback=callback,
-            finished_callback=finished,
-        )
-        stream.start()
-    except (sd.PortAudioError, ValueError) as exc:
-        if stream is not None:
-            _close(stream)
-        raise AudioDeviceError(f"cannot open audio input {name!r} at {rate} Hz ({exc})") from None
+    with devices.lock:  # no rescan may free the stream while it is being made
+        try:
+            stream = devices.track(
+                sd.RawInputStream(
+                    samplerate=rate,
+                    blocksize=max(1, round(rate * BLOCK_SECONDS)),
+                    device=index,
+                    channels=1,
+                    dtype="int16",
+                    callback=callback,
+                    finished_callback=finished,
+                )
+            )
+            stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            if stream is not None:
+                _close(stream)
+            raise AudioDeviceError(f"cannot open audio input {name!r} at {rate} Hz ({exc})") from None
     return Microphone(stream, rate, name)
 
 
 def _close(stream: Any) -> None:
     try:
-        stream.close()
+        with devices.lock:
+            stream.close()
     except Exception as exc:  # noqa: BLE001 (a dead device may fail in any way; it is gone anyway)
         log.debug("closing the audio input: %s", exc)
 
@@ -359,7 +363,9 @@ class Listener:
             why = "the stream ended"
         else:
             try:
-                if not microphone.stream.active:
+                with devices.lock:
+                    active = microphone.stream.active
+                if not active:
                     why = "the stream stopped"
             except Exception as exc:  # noqa: BLE001 (PortAudioError after a rescan elsewhere)
                 why = str(exc)

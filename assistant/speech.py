@@ -603,7 +603,8 @@ class Player:
             self._halt(abort=True)
             if self._stream is not None:
                 try:
-                    self._stream.close()
+                    with devices.lock:
+                        self._stream.close()
                 except self._sd.PortAudioError as exc:
                     log.debug("closing the audio stream: %s", exc)
 
@@ -615,36 +616,40 @@ class Player:
         samples = clip.audio.result()
         if self._cut(clip):
             return
-        if self._failing:
-            # A short clip may fit in the device's buffers before a lost device reports
-            # its error: the output counts as back only after the probe's silence played.
+        if self._failing and len(samples) < self._probe_frames():
+            # A short clip (a tone) may fit in the device's buffers before a lost device
+            # reports its error: it counts as back only after the probe's silence played.
             self._probe()
             if self._failing:
                 log.debug("%s dropped: the audio output is still unusable", clip.label)
                 return
-        elif self._reopen_wanted and not self._open_again():
+        elif (self._failing or self._reopen_wanted) and not self._open_again():
             log.debug("%s dropped: the audio output cannot be opened", clip.label)
             return
         try:
             if not self._running:
-                self._stream.start()
+                with devices.lock:
+                    self._stream.start()
                 self._running = True
                 clock.restart()
+            before = clock.frames
             cut = self._write(clip, samples, clock)
+            written = clock.frames - before
             if not cut:
                 cut = self._wait_end(clip, clock)
         except self._sd.PortAudioError as error:
             if not self._failing:
                 log.warning(
                     "audio output failed (%s); %s was dropped. Announcements only go to the log until the "
-                    "output works again; trying it every %g s", error, clip.label, self.probe_seconds,
+                    "output is back; trying it every %g s", error, clip.label, self.probe_seconds,
                 )
             else:
                 log.debug("audio output failed again (%s); %s was dropped", error, clip.label)
             self._failed()
             self.last_audio_ended = time.monotonic()
             return
-        self._works()
+        if written >= self._probe_frames():  # less (a clip cut off at once) proves nothing
+            self._works()
         if cut:
             self._halt(abort=True)
             self.last_audio_ended = time.monotonic()
@@ -665,7 +670,8 @@ class Player:
             ahead = clock.seconds_written(self.samplerate) + len(block) / self.samplerate - clock.elapsed()
             if self._pause(clip, ahead - MAX_AHEAD_SECONDS):
                 return True
-            self._stream.write(block.tobytes())
+            with devices.lock:
+                self._stream.write(block.tobytes())
             clock.frames += len(block)
             if first:
                 first = False
@@ -697,9 +703,12 @@ class Player:
 
     def _new_stream(self, index: int) -> Any:
         """An output stream on device ``index`` at the player's rate and block size."""
-        return self._sd.RawOutputStream(
-            samplerate=self.samplerate, channels=1, dtype="int16", device=index, blocksize=self._block
-        )
+        with devices.lock:
+            return devices.track(
+                self._sd.RawOutputStream(
+                    samplerate=self.samplerate, channels=1, dtype="int16", device=index, blocksize=self._block
+                )
+            )
 
     def _open_again(self) -> bool:
         """Replace the stream by a new one on the same device; False if that fails.
@@ -712,7 +721,8 @@ class Player:
         self._running = False
         if self._stream is not None:
             try:
-                self._stream.close()
+                with devices.lock:
+                    self._stream.close()
             except sd.PortAudioError as exc:
                 log.debug("closing the old audio stream: %s", exc)
             self._stream = None
@@ -733,6 +743,9 @@ class Player:
             return False
         return True
 
+    def _probe_frames(self) -> int:
+        return max(1, round(PROBE_AUDIO_SECONDS / BLOCK_SECONDS)) * self._block
+
     def _probe(self) -> None:
         """Try a failing output with a moment of silence; it works again if that plays."""
         self._next_probe = time.monotonic() + self.probe_seconds
@@ -740,10 +753,12 @@ class Player:
             return
         silence = np.zeros(self._block, dtype=np.int16).tobytes()
         try:
-            self._stream.start()
+            with devices.lock:
+                self._stream.start()
             self._running = True
             for _ in range(max(1, round(PROBE_AUDIO_SECONDS / BLOCK_SECONDS))):
-                self._stream.write(silence)
+                with devices.lock:
+                    self._stream.write(silence)
         except self._sd.PortAudioError as exc:
             log.debug("the audio output still fails (%s)", exc)
             self._failed()
@@ -775,10 +790,11 @@ class Player:
             return
         self._running = False
         try:
-            if abort:
-                self._stream.abort()
-            else:
-                self._stream.stop()
+            with devices.lock:
+                if abort:
+                    self._stream.abort()
+                else:
+                    self._stream.stop()
         except self._sd.PortAudioError as exc:
             log.debug("stopping the audio stream: %s", exc)
 
