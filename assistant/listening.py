@@ -380,12 +380,14 @@ class Listener:
             self._apply_requests(transcriber, captured)
             transcriber.feed(block, muted)
         self._microphone = None
-        transcriber.interrupt()
         self._next_try = time.monotonic() + self.retry_seconds
+        # The state first: the session then knows, when the note that was cut short
+        # arrives, that the microphone is gone (and says so once).
         self._set_state(
             "no_microphone",
             f"the microphone {microphone.name!r} stopped ({why}); looking again every {self.retry_seconds:g} s",
         )
+        transcriber.interrupt()
 
     def _rescan_if_changed(self) -> None:
         """Let PortAudio list the devices again, if the sound hardware or ALSA's files changed.

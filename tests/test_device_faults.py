@@ -44,7 +44,20 @@ from assistant.events import Heard
 from assistant.listening import Listener
 from assistant.settings import SpeechSettings
 from assistant.speech import RENDER_RATE, AudioSpeaker
-from test_listening import KOREAN_MODEL, SETTINGS, Events, join, no_dither_model
+from test_listening import (  # noqa: F401 (mic, model and model_path are fixtures)
+    BLOCK,
+    KOREAN_MODEL,
+    SETTINGS,
+    Events,
+    Feeder,
+    join,
+    mic,
+    model,
+    model_path,
+    no_dither_model,
+    silence,
+)
+from test_listening import bare_vosk as bare_vosk_blocks
 from test_listening import speech as korean_speech
 from test_run import PROJECT, Daemon
 from test_run_notes import Microphone, bare_vosk, wait_until_quiet
@@ -566,3 +579,80 @@ def test_after_a_rescan_the_speaker_never_closes_a_stream_opened_since(keep_tryi
         newer.close()
     finally:
         devices._scanned = None
+
+
+def test_a_microphone_pulled_mid_note_keeps_what_was_said_and_the_daemon_says_so_once(
+    tmp_path: Path, mic: Feeder, model: Any, model_path: Path
+) -> None:
+    # The daemon's loop in this process (in-process because the file plugin cannot lose
+    # a microphone by itself: the test aborts the stream, as PortAudio does when a USB
+    # microphone is pulled), with the real speaker, listener and model.
+    from dataclasses import replace
+
+    from assistant.clock import SessionClock
+    from assistant.daemon import Daemon as Loop
+    from assistant.events import ButtonDown, ListenerState, Press
+    from assistant.journal import Journal
+    from assistant.listening import Microphone as Opened
+    from assistant.listening import open_microphone
+    from assistant.method import load_method
+    from assistant.phrases import load_phrases
+    from assistant.settings import Settings
+
+    phrases = load_phrases("nl")
+    speaker = AudioSpeaker(SpeechSettings(), "nl", keep_trying=True)
+    data = tmp_path / "data"
+    loop = Loop(Settings(data_dir=str(data)), load_method("intervisie", "nl"), phrases, speaker, Journal(data), SessionClock(1.0))
+    states: list[str] = []
+
+    def post(event: Any) -> None:
+        if isinstance(event, ListenerState):
+            states.append(event.state)
+        loop.post(event)
+
+    opened: list[Opened] = []
+
+    def recording(*args: Any) -> Opened:
+        opened.append(open_microphone(*args))
+        return opened[-1]
+
+    listener = Listener(replace(SETTINGS, silence_seconds=5), model_path, post, speaker)
+    listener.retry_seconds = 1.0
+    listener.open_microphone = recording
+    loop.listener = listener
+    clip = join(silence(0.2), korean_speech("감사합니다"), silence(1.0))
+    expected = bare_vosk_blocks(model, clip, block=BLOCK)
+    listener.start()
+    loop.start_up()
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    unavailable, available = phrases.say("note_unavailable"), phrases.say("note_available")
+    try:
+        eventually(lambda: "ready" in states, what="the listener is ready")
+        for _ in range(3):  # start, phase 2, and the leervraag is asked for
+            loop.post(ButtonDown())
+            loop.post(Press())
+        eventually(lambda: any(text.startswith("Zeg na de toon") for text in loop.spoken), what="the invitation")
+        assert speaker.wait_idle(PATIENCE)
+        time.sleep(SETTINGS.mute_margin_seconds + 0.1)
+        mic.write(clip)
+        mic.settle()
+        with mic.pumping():
+            opened[0].stream.abort()  # the microphone is pulled out mid-note
+            eventually(lambda: any(text.startswith("Ik heb genoteerd") for text in loop.spoken), what="read back")
+            eventually(lambda: available in loop.spoken, what="the microphone is back")
+            loop.post(ButtonDown())
+            loop.post(Press())  # keep it
+            eventually(lambda: phrases.say("note_saved") in loop.spoken, what="kept")
+            assert loop.spoken.count(unavailable) == 1
+            assert loop.spoken.index(unavailable) < loop.spoken.index(available)
+            leervraag = loop.session.record()["captures"]["leervraag"]
+            loop.stop()
+            thread.join(10)
+            listener.close()
+    finally:
+        loop.stop()
+        speaker.close()
+    assert expected, "bare Vosk hears words in what was said before the pull"
+    assert [(item["text"], item["accepted"]) for item in leervraag] == [(expected, True)]
+    assert len(opened) == 2, "the microphone was opened again when it came back"

@@ -318,6 +318,20 @@ def test_a_lost_microphone_is_said_once_and_the_brainstorm_listens_again_when_it
     assert said(group.do(ListenerState("no_microphone"))) == ["note_unavailable"], "gone again: said again"
 
 
+def test_a_microphone_pulled_mid_note_keeps_what_was_heard_and_says_so_once(group: Group) -> None:
+    group.to_phase(2)
+    group.press()
+    effects = group.do(ListenerState("no_microphone", "the stream ended"))
+    assert said(effects) == ["note_unavailable"]
+    # The recogniser delivers what it heard before the microphone went.
+    effects = group.hear(LEERVRAAG)
+    assert said(effects)[0] == "note_heard"
+    group.press()
+    assert [i["accepted"] for i in group.session.record()["captures"]["leervraag"]] == [True]
+    assert said(group.do(ListenerState("no_microphone"))) == []
+    assert said(group.do(ListenerState("ready"))) == ["note_available"], "nothing waits: only that it works"
+
+
 def test_when_the_microphone_returns_the_device_says_so_and_offers_the_waiting_note() -> None:
     group = Group(make_session(), listener="no_microphone")
     group.to_phase(2)
