@@ -69,9 +69,12 @@ RECENT_CLIPS = 32
 TONE_LEVEL = 0.4
 """Peak level of the tones, as a fraction of full scale, before the volume setting."""
 PROBE_SECONDS = 5.0
-"""While the audio output does not work, how often it is tried again with a moment of
+"""While the audio output does not work, how soon it is tried again with a moment of
 silence (so the device speaks again soon after it comes back, not only at the next
-announcement)."""
+announcement). The wait doubles after each failed try, up to :data:`PROBE_MAX_SECONDS`:
+a failed try makes ALSA and PortAudio print a few lines of their own."""
+PROBE_MAX_SECONDS = 60.0
+"""Longest wait between two tries of an output that does not work (every clip tries too)."""
 PROBE_AUDIO_SECONDS = 0.2
 """Length of that silence: enough for a lost device to report its error."""
 SYNTHESIS_RETRY_SECONDS = 10.0
@@ -403,7 +406,7 @@ class Player:
         accepts it, else the device's own rate (speech is then resampled).
         Raises :class:`AudioDeviceError` when the device is missing or refuses to open,
         unless ``wait_for_device``: then the player starts without it (what it is given
-        to play is dropped) and looks for it every :data:`PROBE_SECONDS`.
+        to play is dropped) and looks for it again (see :data:`PROBE_SECONDS`).
         """
         sd = self._sd = _sounddevice()
         self._device = device
@@ -441,13 +444,14 @@ class Player:
                     raise AudioDeviceError(problem) from None
         if problem:
             log.warning(
-                "no audio output (%s): announcements only go to the log until it is there; looking for it every %g s",
-                problem, PROBE_SECONDS,
+                "no audio output (%s): announcements only go to the log until it is there; looking for it "
+                "after %g s, then less often", problem, PROBE_SECONDS,
             )
         else:
             log.info("audio output: %s at %d Hz", self.device_name, samplerate)
         self.probe_seconds = PROBE_SECONDS
-        """How often an output that does not work is tried again (0: only when a clip comes)."""
+        """How soon an output that does not work is tried again (0: only when a clip comes)."""
+        self._probe_wait = PROBE_SECONDS
         self.on_restored: Callable[[], None] | None = None
         """Called in the player thread when the output works again after it failed (or
         was missing at the start): what was said meanwhile was not heard."""
@@ -641,7 +645,7 @@ class Player:
             if not self._failing:
                 log.warning(
                     "audio output failed (%s); %s was dropped. Announcements only go to the log until the "
-                    "output is back; trying it every %g s", error, clip.label, self.probe_seconds,
+                    "output is back; trying it again after %g s, then less often", error, clip.label, self.probe_seconds,
                 )
             else:
                 log.debug("audio output failed again (%s); %s was dropped", error, clip.label)
@@ -748,9 +752,16 @@ class Player:
 
     def _probe(self) -> None:
         """Try a failing output with a moment of silence; it works again if that plays."""
-        self._next_probe = time.monotonic() + self.probe_seconds
-        if not self._open_again():
+        if self._open_again() and self._silence_plays():
+            self._halt(abort=False)
+            self._works()
             return
+        # Not yet: wait longer next time (each failed try makes ALSA print a few lines).
+        self._probe_wait = min(PROBE_MAX_SECONDS, 2 * self._probe_wait)
+        self._next_probe = time.monotonic() + self._probe_wait
+
+    def _silence_plays(self) -> bool:
+        """Write :data:`PROBE_AUDIO_SECONDS` of silence to the new stream; False on a device error."""
         silence = np.zeros(self._block, dtype=np.int16).tobytes()
         try:
             with devices.lock:
@@ -762,13 +773,14 @@ class Player:
         except self._sd.PortAudioError as exc:
             log.debug("the audio output still fails (%s)", exc)
             self._failed()
-            return
-        self._halt(abort=False)
-        self._works()
+            return False
+        return True
 
     def _failed(self) -> None:
+        if not self._failing:
+            self._probe_wait = self.probe_seconds
         self._failing = True
-        self._next_probe = time.monotonic() + self.probe_seconds
+        self._next_probe = time.monotonic() + self._probe_wait
         self._halt(abort=True)
 
     def _works(self) -> None:

@@ -204,7 +204,7 @@ def test_a_speaker_pulled_out_mid_session_is_warned_once_and_speaks_the_phase_wh
         assert not logged(daemon, "output default works again"), "a short tone that fits in the buffers is no proof"
 
         card.plug_back()
-        back = daemon.expect("the audio output default works again", timeout=15)
+        back = daemon.expect("the audio output default works again", timeout=30)
         line = daemon.expect("say [status]: Fase 2:")
         assert "Nog" in line, "back: it says the phase and the time left"
         eventually(
@@ -246,7 +246,7 @@ def test_a_speaker_missing_at_start_is_found_when_plugged_in(tmp_path: Path) -> 
         asoundrc.write_text(
             asoundrc.read_text() + f'pcm.usbspk {{ type file; slave.pcm "null"; file "{usb}"; format "raw" }}\n'
         )
-        daemon.expect("audio devices changed: rescanned them", timeout=15)
+        daemon.expect("audio devices changed: rescanned them", timeout=30)
         daemon.expect("the audio output usbspk works again")
         assert "Nog" in daemon.expect("say [status]: Fase 1: inventarisatie.")
         eventually(lambda: usb.exists() and usb.stat().st_size > SPEAKER_BYTES_PER_SECOND, what="speech on usbspk")
