@@ -176,6 +176,9 @@ class Daemon:
                 event = Tick()
             if event is None:
                 continue
+            if isinstance(event, SpeakerBack):
+                self._speaker_back()
+                continue
             self.step(event)
         if self.notifier is not None:
             self.notifier.stopping()
@@ -183,13 +186,6 @@ class Daemon:
     def step(self, event: Event) -> None:
         """Apply one event now: journal it if it changed the session, then act."""
         now = self.clock.now()
-        if isinstance(event, SpeakerBack):
-            # The group heard nothing for a while: tell them where they are (not over a
-            # note being recorded: the device stays silent then).
-            run = self.session.current
-            if run is None or run.note is None or not run.note.busy:
-                self._say(self.session.status_text(now), "status")
-            return
         session = self.session
         was_idle = session.status == IDLE
         before = session.changes
@@ -207,6 +203,13 @@ class Daemon:
             log.debug("announcement at session time %.1f", now)
 
     # --- internals ----------------------------------------------------------------
+
+    def _speaker_back(self) -> None:
+        """The group heard nothing for a while: tell them where they are (not over a note
+        being recorded: the device stays silent then). The session does not change."""
+        run = self.session.current
+        if run is None or run.note is None or not run.note.busy:
+            self._say(self.session.status_text(self.clock.now()), "status")
 
     def _new_session(self) -> Session:
         s = self.settings
