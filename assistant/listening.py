@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 3.0
 """How often a missing microphone is looked for again."""
+MODEL_RECHECK_SECONDS = 10.0
+"""How often the files of a missing or broken model are looked at: when they change (the
+model was installed again), it is loaded again without a restart."""
 QUEUE_SECONDS = 10.0
 """Most audio waiting for the recogniser; beyond it the oldest is dropped."""
 _TICK = 0.05
@@ -134,6 +138,19 @@ def _close(stream: Any) -> None:
         log.debug("closing the audio input: %s", exc)
 
 
+def model_files(path: Path) -> tuple[object, ...]:
+    """What changes when a model folder's files are replaced (name, inode, size, time of each)."""
+    entries: list[tuple[str, int, int, int]] = []
+    for root, _dirs, files in os.walk(path, followlinks=True):
+        for name in files:
+            try:
+                stat = (Path(root) / name).stat()
+            except OSError:
+                continue
+            entries.append((os.path.join(root, name), stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
 audio_fingerprint = devices.audio_fingerprint
 """What changes when sound hardware or ALSA's configuration changes (see :mod:`assistant.devices`)."""
 
@@ -147,6 +164,8 @@ class Listener:
 
     retry_seconds: float = RETRY_SECONDS
     """How often a missing microphone is looked for (set before :meth:`start`)."""
+    model_recheck_seconds: float = MODEL_RECHECK_SECONDS
+    """How often the files of a model that did not load are looked at for a change."""
 
     def __init__(
         self,
@@ -186,6 +205,7 @@ class Listener:
         self._thread: threading.Thread | None = None
         self._microphone: Microphone | None = None
         self._next_try = 0.0
+        self._model_seen: tuple[object, ...] = ()
 
     # ------------------------------------------------------------------ public
 
@@ -272,30 +292,52 @@ class Listener:
 
     def _run(self) -> None:
         try:
-            model = load_model(self._model_path)
-        except ModelError as exc:
-            self._set_state("no_model", str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001 (e.g. Vosk itself missing: still just "no model")
-            self._set_state("no_model", f"cannot load the speech model at {self._model_path} ({exc})")
-            return
-        log.info("speech model loaded from %s", self._model_path)
-        try:
-            transcriber = Transcriber(model, self._settings, self._post, self._commands, rate=self._settings.samplerate)
-        except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception when a recogniser cannot be made)
-            self._set_state(
-                "no_model",
-                f"cannot make a recogniser from the speech model at {self._model_path} ({exc}); "
-                "reinstall it with `intervisie model install`",
-            )
-            return
-        try:
+            transcriber = self._load()
+            while transcriber is None:
+                # No usable model: load it again when its files change (a reinstall).
+                if not self._wait_for_model_change():
+                    return
+                self._set_state("loading", f"the speech model at {self._model_path} changed: loading it again")
+                transcriber = self._load()
             self._loop(transcriber)
         except Exception:
             log.exception("the listener stopped after an unexpected error")
             self._set_state("no_microphone", "the listener stopped after an unexpected error (see the log)")
         finally:
             self._release()
+
+    def _load(self) -> Transcriber | None:
+        """The model and a transcriber on it; None (state no_model, with the reason) if that fails."""
+        try:
+            model = load_model(self._model_path)
+        except ModelError as exc:
+            self._no_model(str(exc))
+            return None
+        except Exception as exc:  # noqa: BLE001 (e.g. Vosk itself missing: still just "no model")
+            self._no_model(f"cannot load the speech model at {self._model_path} ({exc})")
+            return None
+        log.info("speech model loaded from %s", self._model_path)
+        try:
+            return Transcriber(model, self._settings, self._post, self._commands, rate=self._settings.samplerate)
+        except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception when a recogniser cannot be made)
+            self._no_model(
+                f"cannot make a recogniser from the speech model at {self._model_path} ({exc}); "
+                "reinstall it with `intervisie model install`"
+            )
+            return None
+
+    def _no_model(self, why: str) -> None:
+        self._model_seen = model_files(self._model_path)
+        with self._lock:
+            self._requests.clear()  # asked for while loading: nobody waits for them now
+        self._set_state("no_model", why)
+
+    def _wait_for_model_change(self) -> bool:
+        """Wait until the model's files change; False when the listener closes first."""
+        while not self._closing.wait(self.model_recheck_seconds):
+            if model_files(self._model_path) != self._model_seen:
+                return True
+        return False
 
     def _loop(self, transcriber: Transcriber) -> None:
         warned_drops = overflows = 0

@@ -460,12 +460,19 @@ def test_a_damaged_model_is_said_once_and_notes_work_after_a_good_one_is_back(tm
                 daemon.expect(f"say [phase]: Fase {number}:")
             assert sum("say [note_unavailable]" in line for line in daemon.log) == 1
             assert len(warnings(daemon, "no_model")) == 1
+
+            # A good model is put back (as `intervisie model install --force` does): the
+            # listener sees its files change and loads it, without a restart.
+            (model / "am" / "final.mdl").unlink()
+            (model / "am" / "final.mdl").symlink_to(KOREAN_MODEL / "am" / "final.mdl")
+            daemon.expect("the speech model at", timeout=30)  # ... changed: loading it again
+            daemon.expect("speech recognition: ready", timeout=90)
+            daemon.expect("say [note_available]: Ik kan weer aantekeningen maken.")
+            daemon.expect("say [note_running]")  # the brainstorm's ideas are noted from now on
         finally:
             stop(daemon)
 
-        # A good model is put back (as `intervisie model install --force` does); the device restarts.
-        (model / "am" / "final.mdl").unlink()
-        (model / "am" / "final.mdl").symlink_to(KOREAN_MODEL / "am" / "final.mdl")
+        # And after a restart, too.
         again = Daemon(tmp_path, "--speed", "6", env=env)
         try:
             again.expect("say [resumed]: Ik was even uitgevallen. We gaan verder met fase 5")
