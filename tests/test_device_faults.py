@@ -204,7 +204,9 @@ def test_a_speaker_pulled_out_mid_session_is_warned_once_and_speaks_the_phase_wh
         assert not logged(daemon, "output default works again"), "a short tone that fits in the buffers is no proof"
 
         card.plug_back()
+        plugged = time.monotonic()
         back = daemon.expect("the audio output default works again", timeout=30)
+        print(f"speaker back {time.monotonic() - plugged:.1f} s after it was plugged in")
         line = daemon.expect("say [status]: Fase 2:")
         assert "Nog" in line, "back: it says the phase and the time left"
         eventually(
@@ -295,8 +297,10 @@ def test_without_espeak_data_phase_changes_are_chimes_and_speech_returns_with_th
         time.sleep(max(0.0, started + speech.SYNTHESIS_RETRY_SECONDS + 1.0 - time.monotonic()))
         before = sound.out.stat().st_size
         daemon.key("")
+        pressed = time.monotonic()
         daemon.expect("say [phase]: Fase 3:")
         daemon.expect("speech synthesis works again")
+        print(f"speech synthesis back {time.monotonic() - pressed:.2f} s after the press")
         eventually(
             lambda: sound.out.stat().st_size > before + 2 * SPEAKER_BYTES_PER_SECOND, what="phase 3 is spoken"
         )
@@ -527,7 +531,9 @@ def test_a_microphone_plugged_in_mid_session_takes_the_note_that_follows(tmp_pat
         )
         # The listener rescans the devices (which stops every stream) only while the
         # device is quiet: after the introduction of phase 3, which is long.
+        plugged = time.monotonic()
         daemon.expect("speech recognition: ready", timeout=60)
+        print(f"microphone ready {time.monotonic() - plugged:.1f} s after it was plugged in (the device was speaking)")
         daemon.expect("say [note_available]: Ik kan weer aantekeningen maken.")
         daemon.key("")
         daemon.expect("say [phase]: Fase 4:")
