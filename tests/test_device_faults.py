@@ -469,7 +469,7 @@ def test_a_damaged_model_is_said_once_and_notes_work_after_a_good_one_is_back(tm
             # listener sees its files change and loads it, without a restart.
             (model / "am" / "final.mdl").unlink()
             (model / "am" / "final.mdl").symlink_to(KOREAN_MODEL / "am" / "final.mdl")
-            daemon.expect("the speech model at", timeout=30)  # ... changed: loading it again
+            daemon.expect("changed: loading it again", timeout=30)
             daemon.expect("speech recognition: ready", timeout=90)
             daemon.expect("say [note_available]: Ik kan weer aantekeningen maken.")
             daemon.expect("say [note_running]")  # the brainstorm's ideas are noted from now on
