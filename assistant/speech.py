@@ -539,6 +539,11 @@ class Player:
                 lambda: self._current is None or self._current.generation == generation, timeout
             )
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
     def busy(self) -> bool:
         """Whether a clip plays or waits."""
         with self._cond:
@@ -1105,6 +1110,9 @@ class AudioSpeaker:
             if exc is None:
                 self._synthesis_works()
                 result.set_result(source.result())
+                return
+            if self.player.closed:  # the speaker is closing: nothing plays any more
+                result.set_exception(exc)
                 return
             self._synthesis_failed(exc)
             now = time.monotonic()
