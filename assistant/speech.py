@@ -1103,6 +1103,9 @@ class AudioSpeaker:
         Several failures close together (a phase change says several things) get one
         chime: the later ones become silence.
         """
+        if audio.done() and audio.exception() is None:
+            self._synthesis_works()
+            return audio  # the common case (a prepared phrase): nothing to wrap
         result: Future[Samples] = Future()
 
         def done(source: Future[Samples]) -> None:
