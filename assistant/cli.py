@@ -134,7 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from assistant.speech import make_speaker
     from assistant.systemd import Notifier
 
-    speaker = make_speaker(settings.speech, settings.language)
+    # The daemon keeps its speaker even without an output device or espeak-ng: it
+    # recovers when they come back (and says the phase and time left then).
+    speaker = make_speaker(settings.speech, settings.language, keep_trying=True)
     journal: Journal | None
     try:
         journal = Journal(settings.data_path())

@@ -14,7 +14,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from assistant.clock import SessionClock
 from assistant.errors import JournalError
@@ -60,6 +61,14 @@ _LAST_WORDS = 2.0
 utterance of a running note: the last closing sentence is often cut by the last press."""
 _GESTURES = (ButtonDown, Press, DoublePress, LongPress, VoiceCommand)
 _PRIVATE_KEYS = frozenset({"note_heard", "previous"})
+
+
+@dataclass(frozen=True)
+class SpeakerBack(Event):
+    """The audio output works again after it failed or was missing: what was said
+    meanwhile was not heard. Handled by the daemon itself (the session does not change)."""
+
+    name: ClassVar[str] = "speaker_back"
 
 
 class SpeakerLike(Protocol):
@@ -141,6 +150,9 @@ class Daemon:
         """Records of the sessions finished by this process (newest last)."""
         self.spoken: list[str] = []
         """Everything said, for the console and tests (bounded)."""
+        player = getattr(speaker, "player", None)
+        if player is not None and hasattr(player, "on_restored"):
+            player.on_restored = lambda: self.post(SpeakerBack())
 
     # --- public -------------------------------------------------------------------
 
@@ -191,6 +203,9 @@ class Daemon:
                 event = Tick()
             if event is None:
                 continue
+            if isinstance(event, SpeakerBack):
+                self._speaker_back()
+                continue
             self.step(event)
         if self._storage_down:
             self._retry_storage(final=True)
@@ -228,6 +243,13 @@ class Daemon:
             log.debug("announcement at session time %.1f", now)
 
     # --- internals ----------------------------------------------------------------
+
+    def _speaker_back(self) -> None:
+        """The group heard nothing for a while: tell them where they are (not over a note
+        being recorded: the device stays silent then). The session does not change."""
+        run = self.session.current
+        if run is None or run.note is None or not run.note.busy:
+            self._say(self.session.status_text(self.clock.now()), "status")
 
     def _new_session(self) -> Session:
         s = self.settings

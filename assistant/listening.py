@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 3.0
 """How often a missing microphone is looked for again."""
+MODEL_RECHECK_SECONDS = 10.0
+"""How often the files of a missing or broken model are looked at: when they change (the
+model was installed again), it is loaded again without a restart."""
 QUEUE_SECONDS = 10.0
 """Most audio waiting for the recogniser; beyond it the oldest is dropped."""
 _TICK = 0.05
@@ -106,49 +109,50 @@ def open_microphone(
         rate = int(info["default_samplerate"])
         log.info("%s refuses %d Hz; recording at %d Hz", name, samplerate, rate)
     stream = None
-    try:
-        stream = sd.RawInputStream(
-            samplerate=rate,
-            blocksize=max(1, round(rate * BLOCK_SECONDS)),
-            device=index,
-            channels=1,
-            dtype="int16",
-            callback=callback,
-            finished_callback=finished,
-        )
-        stream.start()
-    except (sd.PortAudioError, ValueError) as exc:
-        if stream is not None:
-            _close(stream)
-        raise AudioDeviceError(f"cannot open audio input {name!r} at {rate} Hz ({exc})") from None
+    with devices.lock:  # no rescan may free the stream while it is being made
+        try:
+            stream = devices.track(
+                sd.RawInputStream(
+                    samplerate=rate,
+                    blocksize=max(1, round(rate * BLOCK_SECONDS)),
+                    device=index,
+                    channels=1,
+                    dtype="int16",
+                    callback=callback,
+                    finished_callback=finished,
+                )
+            )
+            stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            if stream is not None:
+                _close(stream)
+            raise AudioDeviceError(f"cannot open audio input {name!r} at {rate} Hz ({exc})") from None
     return Microphone(stream, rate, name)
 
 
 def _close(stream: Any) -> None:
     try:
-        stream.close()
+        with devices.lock:
+            stream.close()
     except Exception as exc:  # noqa: BLE001 (a dead device may fail in any way; it is gone anyway)
         log.debug("closing the audio input: %s", exc)
 
 
-def audio_fingerprint() -> tuple[object, ...]:
-    """What changes when sound hardware or ALSA's configuration changes (cheap to take)."""
-    parts: list[object] = []
-    for path in (Path.home() / ".asoundrc", Path("/etc/asound.conf")):
-        try:
-            stat = path.stat()
-            parts.append((str(path), stat.st_mtime_ns, stat.st_size))
-        except OSError:
-            parts.append((str(path), None))
-    try:
-        parts.append(Path("/proc/asound/cards").read_text())
-    except OSError:
-        parts.append(None)
-    try:
-        parts.append(tuple(sorted(os.listdir("/dev/snd"))))
-    except OSError:
-        parts.append(None)
-    return tuple(parts)
+def model_files(path: Path) -> tuple[object, ...]:
+    """What changes when a model folder's files are replaced (name, inode, size, time of each)."""
+    entries: list[tuple[str, int, int, int]] = []
+    for root, _dirs, files in os.walk(path, followlinks=True):
+        for name in files:
+            try:
+                stat = (Path(root) / name).stat()
+            except OSError:
+                continue
+            entries.append((os.path.join(root, name), stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
+audio_fingerprint = devices.audio_fingerprint
+"""What changes when sound hardware or ALSA's configuration changes (see :mod:`assistant.devices`)."""
 
 
 class Listener:
@@ -160,6 +164,8 @@ class Listener:
 
     retry_seconds: float = RETRY_SECONDS
     """How often a missing microphone is looked for (set before :meth:`start`)."""
+    model_recheck_seconds: float = MODEL_RECHECK_SECONDS
+    """How often the files of a model that did not load are looked at for a change."""
 
     def __init__(
         self,
@@ -199,7 +205,7 @@ class Listener:
         self._thread: threading.Thread | None = None
         self._microphone: Microphone | None = None
         self._next_try = 0.0
-        self._scanned: tuple[object, ...] | None = None
+        self._model_seen: tuple[object, ...] = ()
 
     # ------------------------------------------------------------------ public
 
@@ -286,22 +292,52 @@ class Listener:
 
     def _run(self) -> None:
         try:
-            model = load_model(self._model_path)
-        except ModelError as exc:
-            self._set_state("no_model", str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001 (e.g. Vosk itself missing: still just "no model")
-            self._set_state("no_model", f"cannot load the speech model at {self._model_path} ({exc})")
-            return
-        log.info("speech model loaded from %s", self._model_path)
-        try:
-            transcriber = Transcriber(model, self._settings, self._post, self._commands, rate=self._settings.samplerate)
+            transcriber = self._load()
+            while transcriber is None:
+                # No usable model: load it again when its files change (a reinstall).
+                if not self._wait_for_model_change():
+                    return
+                self._set_state("loading", f"the speech model at {self._model_path} changed: loading it again")
+                transcriber = self._load()
             self._loop(transcriber)
         except Exception:
             log.exception("the listener stopped after an unexpected error")
             self._set_state("no_microphone", "the listener stopped after an unexpected error (see the log)")
         finally:
             self._release()
+
+    def _load(self) -> Transcriber | None:
+        """The model and a transcriber on it; None (state no_model, with the reason) if that fails."""
+        try:
+            model = load_model(self._model_path)
+        except ModelError as exc:
+            self._no_model(str(exc))
+            return None
+        except Exception as exc:  # noqa: BLE001 (e.g. Vosk itself missing: still just "no model")
+            self._no_model(f"cannot load the speech model at {self._model_path} ({exc})")
+            return None
+        log.info("speech model loaded from %s", self._model_path)
+        try:
+            return Transcriber(model, self._settings, self._post, self._commands, rate=self._settings.samplerate)
+        except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception when a recogniser cannot be made)
+            self._no_model(
+                f"cannot make a recogniser from the speech model at {self._model_path} ({exc}); "
+                "reinstall it with `intervisie model install`"
+            )
+            return None
+
+    def _no_model(self, why: str) -> None:
+        self._model_seen = model_files(self._model_path)
+        with self._lock:
+            self._requests.clear()  # asked for while loading: nobody waits for them now
+        self._set_state("no_model", why)
+
+    def _wait_for_model_change(self) -> bool:
+        """Wait until the model's files change; False when the listener closes first."""
+        while not self._closing.wait(self.model_recheck_seconds):
+            if model_files(self._model_path) != self._model_seen:
+                return True
+        return False
 
     def _loop(self, transcriber: Transcriber) -> None:
         warned_drops = overflows = 0
@@ -369,7 +405,9 @@ class Listener:
             why = "the stream ended"
         else:
             try:
-                if not microphone.stream.active:
+                with devices.lock:
+                    active = microphone.stream.active
+                if not active:
                     why = "the stream stopped"
             except Exception as exc:  # noqa: BLE001 (PortAudioError after a rescan elsewhere)
                 why = str(exc)
@@ -384,36 +422,24 @@ class Listener:
             self._apply_requests(transcriber, captured)
             transcriber.feed(block, muted)
         self._microphone = None
-        transcriber.interrupt()
         self._next_try = time.monotonic() + self.retry_seconds
+        # The state first: the session then knows, when the note that was cut short
+        # arrives, that the microphone is gone (and says so once).
         self._set_state(
             "no_microphone",
             f"the microphone {microphone.name!r} stopped ({why}); looking again every {self.retry_seconds:g} s",
         )
+        transcriber.interrupt()
 
     def _rescan_if_changed(self) -> None:
         """Let PortAudio list the devices again, if the sound hardware or ALSA's files changed.
 
-        PortAudio freezes its device list when it starts, so a microphone plugged in
-        later is only found after ``sd._terminate(); sd._initialize()``. That stops and
-        frees every stream of the process, and the speaker uses sounddevice in this same
-        process: so this rescans only when something changed since the last scan, and
-        only while the speaker plays nothing (``not speaker.is_speaking()``); the
+        A rescan stops every stream of the process, the speaker's too: so it waits while
+        the speaker plays (see :func:`assistant.devices.rescan_if_changed`), and the
         speaker's owner is told through :attr:`on_rescan` so it can reopen its stream.
         """
-        fingerprint = audio_fingerprint()
-        if self._scanned is None or fingerprint == self._scanned:
-            self._scanned = fingerprint  # the first time: PortAudio's list is as fresh as it gets
-            return
-        if self._speaker is not None and self._speaker.is_speaking():
-            log.debug("audio devices changed; rescan postponed while the speaker plays")
-            return
-        sd = _sounddevice()
-        sd._terminate()
-        sd._initialize()
-        self._scanned = fingerprint
-        log.info("audio devices changed: rescanned them")
-        if self.on_rescan is not None:
+        speaker = self._speaker
+        if devices.rescan_if_changed(lambda: speaker is None or not speaker.is_speaking()) and self.on_rescan is not None:
             self.on_rescan()
 
     def _release(self) -> None:
@@ -428,5 +454,8 @@ class Listener:
             changed = state != self._state
             self._state = state
         if changed or force:
-            log.info("listener %s: %s", state, detail)
+            # The states in which no notes can be taken are warnings; each is logged once
+            # (retries that find the same state say nothing).
+            level = logging.WARNING if state in ("no_model", "no_microphone") else logging.INFO
+            log.log(level, "listener %s: %s", state, detail)
             self._post(ListenerState(state=state, detail=detail))

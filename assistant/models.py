@@ -265,6 +265,11 @@ def load_with_vosk(path: Path) -> str | None:
         except Exception as exc:  # vosk raises a bare Exception
             failure = str(exc) or type(exc).__name__
         else:
+            try:
+                # A damaged graph loads with the model and only fails here (observed).
+                vosk.KaldiRecognizer(model, 16000)
+            except Exception as exc:  # noqa: BLE001 (a bare Exception again)
+                failure = str(exc) or type(exc).__name__
             del model
     if captured:
         log.debug("vosk said: %s", captured[0].strip())
@@ -278,7 +283,19 @@ def load_with_vosk(path: Path) -> str | None:
     failure = "".join(c if c.isprintable() else "?" for c in failure)
     if len(failure) > 300:
         failure = failure[:297] + "..."
-    return f"Vosk cannot load it: {failure}"
+    # OpenFst names the file it could not read on an earlier line ("Read failed: .../graph/HCLr.fst").
+    said = captured[0] if captured else ""
+    named = sorted({rel for rel in _model_files(path) if f"{path}/{rel}" in said or f"{path.resolve()}/{rel}" in said})
+    where = f" (damaged: {', '.join(named)})" if named else ""
+    return f"Vosk cannot load it: {failure}{where}; reinstall it with `intervisie model install --force`"
+
+
+def _model_files(path: Path) -> list[str]:
+    """Paths of the files in a model folder, relative to it."""
+    try:
+        return [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+    except OSError:
+        return []
 
 
 @contextlib.contextmanager

@@ -241,14 +241,25 @@ class NoteTaker:
         """The recogniser became (un)usable."""
         was_ready = self.ready
         self.listener = state
+        if state == "ready":
+            back: list[Effect] = []
+            if self.told_unavailable:
+                # The group was told notes are impossible: tell them they work again (and
+                # tell them once more if the microphone goes away again).
+                self.told_unavailable = False
+                if not paused:
+                    back.append(Say(self.phrases.say("note_available"), "note_available"))
+            if note is None or paused:
+                return back
+            if not note.wanted:
+                if back and not note.continuous and note.stage == WAITING:
+                    back.append(Say(self.phrases.say("note_hint", note=self._name(note)), "note_hint"))
+                return back
+            if note.continuous:
+                return back + self._start_running(note)
+            return back + self.invite(note)
         if note is None:
             return []
-        if state == "ready":
-            if paused or not note.wanted:
-                return []
-            if note.continuous:
-                return self._start_running(note)
-            return self.invite(note)
         if was_ready and state != "loading":
             if note.continuous and note.stage == RUNNING:
                 note.stage = STOPPED
@@ -289,6 +300,7 @@ class NoteTaker:
         p = self.phrases
         texts = [p.say("note_again"), p.say("note_confirm"), p.say("note_nothing"), p.say("note_saved")]
         texts.append(p.say("note_unavailable"))
+        texts.append(p.say("note_available"))
         for phase in phases:
             if phase.capture in SINGLE_NOTES:
                 texts.append(p.say("note_hint", note=self._kind_name(phase.capture)))

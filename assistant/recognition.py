@@ -84,6 +84,15 @@ def load_model(path: Path) -> Any:
             raise ModelError(
                 f"the speech model at {path} is broken ({why}); reinstall it with `intervisie model install`"
             ) from None
+        try:
+            # A damaged decoding graph still loads: Vosk reads it (once, for the whole
+            # model) only when the first recogniser is made, and then fails.
+            vosk.KaldiRecognizer(model, MODEL_RATE)
+        except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception)
+            raise ModelError(
+                f"the speech model at {path} is broken ({exc}: its decoding graph in {path / 'graph'} does not "
+                "load); reinstall it with `intervisie model install`"
+            ) from None
         _models[path] = model
         return model
 

@@ -529,6 +529,10 @@ class Session:
     def _left_text(self, run: PhaseRun, now: float) -> str:
         return self.phrases.duration(max(0.0, run.left(now)))
 
+    def status_text(self, now: float) -> str:
+        """What a double press says now: the phase and the time left (or that we have not begun)."""
+        return self._status_text(now)
+
     def _status_text(self, now: float) -> str:
         p = self.phrases
         if self.status == IDLE:

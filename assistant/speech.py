@@ -19,6 +19,7 @@ import logging
 import queue
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -67,6 +68,23 @@ RECENT_CLIPS = 32
 """On-demand renderings kept besides the prepared phrases (the latter are kept forever)."""
 TONE_LEVEL = 0.4
 """Peak level of the tones, as a fraction of full scale, before the volume setting."""
+PROBE_SECONDS = 5.0
+"""While the audio output does not work, how soon it is tried again with a moment of
+silence (so the device speaks again soon after it comes back, not only at the next
+announcement). The wait doubles after each failed try, up to :data:`PROBE_MAX_SECONDS`:
+a failed try makes ALSA and PortAudio print a few lines of their own."""
+PROBE_MAX_SECONDS = 60.0
+"""Longest wait between two tries of an output that does not work (every clip tries too)."""
+PROBE_AUDIO_SECONDS = 0.2
+"""Length of that silence: enough for a lost device to report its error."""
+SYNTHESIS_RETRY_SECONDS = 10.0
+"""While espeak-ng cannot start, how often a new attempt is made (when something is said)."""
+FALLBACK_TONE = "time_up"
+"""The tone played instead of speech that cannot be rendered, so the group still notices
+a phase change or an announcement."""
+FALLBACK_GAP_SECONDS = 3.0
+"""Announcements that fail within this time of a fallback tone get no tone of their own
+(a phase change says several things at once: one chime is enough)."""
 _LANGUAGE_VOICES = {"nl": "gmw/nl", "en": "gmw/en"}
 """espeak-ng voices used when the voice list does not answer the question."""
 
@@ -124,11 +142,21 @@ class _Engine:
 
     @classmethod
     def get(cls) -> _Engine:
-        """The process's engine thread, started on first use."""
+        """The process's engine thread, started on first use.
+
+        espeak-ng is first started in a child process: when its data is missing or broken
+        the library ends the whole process (``exit(1)``) instead of returning an error,
+        which must not happen to the daemon. Raises :class:`SpeechError` then, and tries
+        again on the next call; an engine that failed to start is also replaced.
+        """
         with cls._instance_lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
+            instance = cls._instance
+            if instance is not None and instance._ready.done() and instance._ready.exception() is not None:
+                instance = None  # it could not start: try a new one
+            if instance is None:
+                _check_espeak()
+                instance = cls._instance = cls()
+            return instance
 
     def __init__(self) -> None:
         self._jobs: queue.PriorityQueue[tuple[int, int, Callable[[], None]]] = queue.PriorityQueue()
@@ -234,6 +262,12 @@ class _Engine:
         if rate != self._rate:
             self._rate = None
             engine.setProperty("rate", rate)
+        try:
+            # systemd-tmpfiles may clean an old folder in /tmp away while the device runs
+            # for weeks: make it again (private) rather than fail every rendering.
+            self.folder.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise SpeechError(f"cannot write espeak-ng's output in {self.folder} ({exc})") from None
         path = self.folder / f"{next(self._files)}.wav"
         try:
             engine.save_to_file(text, str(path))
@@ -253,6 +287,27 @@ class _Engine:
             path.unlink(missing_ok=True)
         self._voice, self._rate = voice, rate
         return samples
+
+
+_ESPEAK_CHECK = """
+import sys
+import pyttsx3.drivers._espeak as espeak
+sys.exit(0 if espeak.Initialize(espeak.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) > 0 else 3)
+"""
+
+
+def _check_espeak() -> None:
+    """Start espeak-ng (as pyttsx3 does) in a child process; :class:`SpeechError` if it fails."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _ESPEAK_CHECK], capture_output=True, timeout=RENDER_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SpeechError(f"cannot start espeak-ng to check it ({exc})") from None
+    if done.returncode != 0:
+        said = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        why = said[-1] if said else f"exit code {done.returncode}"
+        raise SpeechError(f"espeak-ng cannot start ({why}); is the espeak-ng package with its data installed?")
 
 
 def _pyttsx3_print(*args: object, **_kwargs: object) -> None:
@@ -362,37 +417,65 @@ def _find_output(sd: Any, wanted: str | int) -> int:
 class Player:
     """Plays clips one after the other on one output stream, in its own thread."""
 
-    def __init__(self, device: str | int, volume: float, samplerate: int | None = None) -> None:
+    def __init__(
+        self, device: str | int, volume: float, samplerate: int | None = None, *, wait_for_device: bool = False
+    ) -> None:
         """Open the output device (name part or index; "" for the default).
 
         ``samplerate`` forces the stream's rate; by default 22050 Hz when the device
         accepts it, else the device's own rate (speech is then resampled).
-        Raises :class:`AudioDeviceError` when the device is missing or refuses to open.
+        Raises :class:`AudioDeviceError` when the device is missing or refuses to open,
+        unless ``wait_for_device``: then the player starts without it (what it is given
+        to play is dropped) and looks for it again (see :data:`PROBE_SECONDS`).
         """
         sd = self._sd = _sounddevice()
         self._device = device
-        index = _find_output(sd, device)
-        info = sd.query_devices(index)
+        self._stream: Any = None
+        problem = ""
+        try:
+            index = _find_output(sd, device)
+            info = sd.query_devices(index)
+        except AudioDeviceError as exc:
+            if not wait_for_device:
+                raise
+            problem = str(exc)
+            devices.rescan_if_changed()  # notes the devices now, so a change from here on is seen
+            info = {"name": str(device) or "default", "default_samplerate": RENDER_RATE}
         if samplerate is None:
-            try:
-                sd.check_output_settings(device=index, samplerate=RENDER_RATE, channels=1, dtype="int16")
-                samplerate = RENDER_RATE
-            except sd.PortAudioError:
-                samplerate = int(info["default_samplerate"])
-                log.info("%s refuses %d Hz; playing at %d Hz", info["name"], RENDER_RATE, samplerate)
+            samplerate = RENDER_RATE
+            if not problem:
+                try:
+                    sd.check_output_settings(device=index, samplerate=RENDER_RATE, channels=1, dtype="int16")
+                except sd.PortAudioError:
+                    samplerate = int(info["default_samplerate"])
+                    log.info("%s refuses %d Hz; playing at %d Hz", info["name"], RENDER_RATE, samplerate)
         self.samplerate: int = samplerate
         """The stream's sample rate."""
         self.device_name: str = str(info["name"])
         """Name of the output device."""
         self.volume = volume
         self._block = max(1, round(samplerate * BLOCK_SECONDS))
-        try:
-            self._stream = self._new_stream(index)
-        except (sd.PortAudioError, ValueError) as exc:
-            raise AudioDeviceError(
-                f"cannot open audio output {self.device_name!r} at {samplerate} Hz ({exc})"
-            ) from None
-        log.info("audio output: %s at %d Hz", self.device_name, samplerate)
+        if not problem:
+            try:
+                self._stream = self._new_stream(index)
+            except (sd.PortAudioError, ValueError) as exc:
+                problem = f"cannot open audio output {self.device_name!r} at {samplerate} Hz ({exc})"
+                if not wait_for_device:
+                    raise AudioDeviceError(problem) from None
+        if problem:
+            log.warning(
+                "no audio output (%s): announcements only go to the log until it is there; looking for it "
+                "after %g s, then less often", problem, PROBE_SECONDS,
+            )
+        else:
+            log.info("audio output: %s at %d Hz", self.device_name, samplerate)
+        self.probe_seconds = PROBE_SECONDS
+        """How soon an output that does not work is tried again (0: only when a clip comes)."""
+        self._probe_wait = PROBE_SECONDS
+        self.on_restored: Callable[[], None] | None = None
+        """Called in the player thread when the output works again after it failed (or
+        was missing at the start): what was said meanwhile was not heard."""
+        self._next_probe = time.monotonic() + PROBE_SECONDS
         self._tones = {kind: self._done(self.adapt(_tone(kind, samplerate), samplerate)) for kind in TONES}
         self.last_audio_started: float | None = None
         """``time.monotonic()`` when the first block of the latest clip was written."""
@@ -407,8 +490,9 @@ class Player:
         self._generation = 0
         self._closed = False
         self._running = False  # whether the stream is started
-        self._failing = False  # whether the last clip hit a device error
+        self._failing = bool(problem)  # whether the output does not work (a device error, or missing)
         self._reopen_wanted = False  # the stream must be opened again before the next clip
+        self._forget_rescans = devices.on_rescan(self.reopen)
         self._thread = threading.Thread(target=self._run, name="speech-player", daemon=True)
         self._thread.start()
 
@@ -422,6 +506,10 @@ class Player:
             data = np.interp(np.arange(count) * (rate / self.samplerate), np.arange(len(data)), data)
         data *= self.volume
         return np.clip(np.round(data), -32768, 32767).astype(np.int16)
+
+    def tone_samples(self, kind: str) -> Samples:
+        """The samples of a tone as this player plays it (stream rate, volume applied)."""
+        return self._tones[kind].result()
 
     @staticmethod
     def _done(samples: Samples) -> Future[Samples]:
@@ -471,6 +559,11 @@ class Player:
                 lambda: self._current is None or self._current.generation == generation, timeout
             )
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
     def busy(self) -> bool:
         """Whether a clip plays or waits."""
         with self._cond:
@@ -483,6 +576,7 @@ class Player:
 
     def close(self) -> None:
         """Cut, end the thread and close the stream."""
+        self._forget_rescans()
         with self._cond:
             if self._closed:
                 return
@@ -501,7 +595,8 @@ class Player:
             self._cond.notify_all()
 
     def _next(self) -> _Clip | None:
-        """The next clip once its audio is ready; None when closing."""
+        """The next clip once its audio is ready; None when closing, :data:`_PROBE` when
+        a failing output is due to be tried again."""
         with self._cond:
             while True:
                 if self._closed:
@@ -509,12 +604,21 @@ class Player:
                 if self._next_ready():
                     self._current = self._queue.popleft()
                     return self._current
-                self._cond.wait()
+                if self._failing and self.probe_seconds > 0:
+                    left = self._next_probe - time.monotonic()
+                    if left <= 0:
+                        return _PROBE
+                    self._cond.wait(left)
+                else:
+                    self._cond.wait()
 
     def _run(self) -> None:
         clock = _Timeline()
         try:
             while (clip := self._next()) is not None:
+                if clip is _PROBE:
+                    self._probe()
+                    continue
                 try:
                     self._play(clip, clock)
                 except Exception:  # a bug here must not silence the rest of the session
@@ -526,10 +630,12 @@ class Player:
                         self._cond.notify_all()
         finally:
             self._halt(abort=True)
-            try:
-                self._stream.close()
-            except self._sd.PortAudioError as exc:
-                log.debug("closing the audio stream: %s", exc)
+            if self._stream is not None:
+                try:
+                    with devices.lock:
+                        self._stream.close()
+                except self._sd.PortAudioError as exc:
+                    log.debug("closing the audio stream: %s", exc)
 
     def _play(self, clip: _Clip, clock: _Timeline) -> None:
         exc = clip.audio.exception()
@@ -539,27 +645,40 @@ class Player:
         samples = clip.audio.result()
         if self._cut(clip):
             return
-        if (self._failing or self._reopen_wanted) and not self._open_again():
-            log.debug("%s dropped: the audio output is still unusable", clip.label)
+        if self._failing and len(samples) < self._probe_frames():
+            # A short clip (a tone) may fit in the device's buffers before a lost device
+            # reports its error: it counts as back only after the probe's silence played.
+            self._probe()
+            if self._failing:
+                log.debug("%s dropped: the audio output is still unusable", clip.label)
+                return
+        elif (self._failing or self._reopen_wanted) and not self._open_again():
+            log.debug("%s dropped: the audio output cannot be opened", clip.label)
             return
         try:
             if not self._running:
-                self._stream.start()
+                with devices.lock:
+                    self._stream.start()
                 self._running = True
                 clock.restart()
+            before = clock.frames
             cut = self._write(clip, samples, clock)
+            written = clock.frames - before
             if not cut:
                 cut = self._wait_end(clip, clock)
         except self._sd.PortAudioError as error:
             if not self._failing:
-                log.warning("audio output failed (%s); %s was dropped", error, clip.label)
+                log.warning(
+                    "audio output failed (%s); %s was dropped. Announcements only go to the log until the "
+                    "output is back; trying it again after %g s, then less often", error, clip.label, self.probe_seconds,
+                )
             else:
                 log.debug("audio output failed again (%s); %s was dropped", error, clip.label)
-            self._failing = True
-            self._halt(abort=True)
+            self._failed()
             self.last_audio_ended = time.monotonic()
             return
-        self._failing = False
+        if written >= self._probe_frames():  # less (a clip cut off at once) proves nothing
+            self._works()
         if cut:
             self._halt(abort=True)
             self.last_audio_ended = time.monotonic()
@@ -580,7 +699,8 @@ class Player:
             ahead = clock.seconds_written(self.samplerate) + len(block) / self.samplerate - clock.elapsed()
             if self._pause(clip, ahead - MAX_AHEAD_SECONDS):
                 return True
-            self._stream.write(block.tobytes())
+            with devices.lock:
+                self._stream.write(block.tobytes())
             clock.frames += len(block)
             if first:
                 first = False
@@ -612,43 +732,112 @@ class Player:
 
     def _new_stream(self, index: int) -> Any:
         """An output stream on device ``index`` at the player's rate and block size."""
-        return self._sd.RawOutputStream(
-            samplerate=self.samplerate, channels=1, dtype="int16", device=index, blocksize=self._block
-        )
+        with devices.lock:
+            return devices.track(
+                self._sd.RawOutputStream(
+                    samplerate=self.samplerate, channels=1, dtype="int16", device=index, blocksize=self._block
+                )
+            )
 
     def _open_again(self) -> bool:
-        """Replace the stream by a new one on the same device; False if that fails."""
+        """Replace the stream by a new one on the same device; False if that fails.
+
+        When the device is not in PortAudio's list and the sound hardware changed since
+        it was made (a USB speaker plugged in), the list is made again first.
+        """
         sd = self._sd
         self._reopen_wanted = False
         self._running = False
+        if self._stream is not None:
+            try:
+                with devices.lock:
+                    self._stream.close()
+            except sd.PortAudioError as exc:
+                log.debug("closing the old audio stream: %s", exc)
+            self._stream = None
         try:
-            self._stream.close()
-        except sd.PortAudioError as exc:
-            log.debug("closing the old audio stream: %s", exc)
-        try:
-            self._stream = self._new_stream(_find_output(sd, self._device))
+            try:
+                index = _find_output(sd, self._device)
+            except AudioDeviceError:
+                if not devices.rescan_if_changed():
+                    raise
+                index = _find_output(sd, self._device)
+            self._stream = self._new_stream(index)
         except (AudioDeviceError, sd.PortAudioError, ValueError) as exc:
             if not self._failing:
                 log.warning("the audio output cannot be opened again (%s)", exc)
-            self._failing = True
+            else:
+                log.debug("the audio output still cannot be opened (%s)", exc)
+            self._failed()
             return False
-        if self._failing:
-            log.info("the audio output works again")
-        self._failing = False
         return True
+
+    def _probe_frames(self) -> int:
+        return max(1, round(PROBE_AUDIO_SECONDS / BLOCK_SECONDS)) * self._block
+
+    def _probe(self) -> None:
+        """Try a failing output with a moment of silence; it works again if that plays."""
+        if self._open_again() and self._silence_plays():
+            self._halt(abort=False)
+            self._works()
+            return
+        # Not yet: wait longer next time (each failed try makes ALSA print a few lines).
+        self._probe_wait = min(PROBE_MAX_SECONDS, 2 * self._probe_wait)
+        self._next_probe = time.monotonic() + self._probe_wait
+
+    def _silence_plays(self) -> bool:
+        """Write :data:`PROBE_AUDIO_SECONDS` of silence to the new stream; False on a device error."""
+        silence = np.zeros(self._block, dtype=np.int16).tobytes()
+        try:
+            with devices.lock:
+                self._stream.start()
+            self._running = True
+            for _ in range(max(1, round(PROBE_AUDIO_SECONDS / BLOCK_SECONDS))):
+                with devices.lock:
+                    self._stream.write(silence)
+        except self._sd.PortAudioError as exc:
+            log.debug("the audio output still fails (%s)", exc)
+            self._failed()
+            return False
+        return True
+
+    def _failed(self) -> None:
+        if not self._failing:
+            self._probe_wait = self.probe_seconds
+        self._failing = True
+        self._next_probe = time.monotonic() + self._probe_wait
+        self._halt(abort=True)
+
+    def _works(self) -> None:
+        """A clip or a probe played: if the output was failing, say that it is back."""
+        if not self._failing:
+            return
+        self._failing = False
+        log.info("the audio output %s works again", self.device_name)
+        if self.on_restored is not None:
+            try:
+                self.on_restored()
+            except Exception:  # noqa: BLE001 (a bug in the callback must not silence the player)
+                log.exception("the callback for the restored audio output failed")
 
     def _halt(self, abort: bool) -> None:
         """Stop the stream: abort drops what the device still holds, stop lets it play out."""
-        if not self._running:
+        if not self._running or self._stream is None:
+            self._running = False
             return
         self._running = False
         try:
-            if abort:
-                self._stream.abort()
-            else:
-                self._stream.stop()
+            with devices.lock:
+                if abort:
+                    self._stream.abort()
+                else:
+                    self._stream.stop()
         except self._sd.PortAudioError as exc:
             log.debug("stopping the audio stream: %s", exc)
+
+
+_PROBE: Any = _Clip(Future(), "probe", -1, is_tone=False)
+"""Returned by :meth:`Player._next` when a failing output is due to be tried again."""
 
 
 class _Timeline:
@@ -707,7 +896,13 @@ class AudioSpeaker:
     """Speech and tones on a real output device: a :class:`Renderer` and a :class:`Player`."""
 
     def __init__(
-        self, settings: SpeechSettings, language: str, *, samplerate: int | None = None, cache: bool = True
+        self,
+        settings: SpeechSettings,
+        language: str,
+        *,
+        samplerate: int | None = None,
+        cache: bool = True,
+        keep_trying: bool = False,
     ) -> None:
         """Start espeak-ng and open the output device.
 
@@ -715,17 +910,69 @@ class AudioSpeaker:
         :class:`AudioDeviceError` if the output device is. ``samplerate`` forces the
         stream's rate (see :class:`Player`). ``cache=False`` renders every text when it
         is said, prepared or not: only for comparison in the benchmark.
+
+        ``keep_trying`` (the daemon) raises neither: a missing voice falls back to the
+        language's own voice; without espeak-ng every announcement is a chime
+        (:data:`FALLBACK_TONE`) and espeak-ng is tried again every
+        :data:`SYNTHESIS_RETRY_SECONDS`; a missing output device is looked for again
+        (see :class:`Player`). Each problem is logged once, as a warning.
         """
         self._cache = cache
-        self.renderer = Renderer(settings.voice, settings.rate, language)
-        """Text to samples."""
-        self.player = Player(settings.output_device, settings.volume, samplerate)
-        """Samples to the device."""
+        self._settings = settings
+        self._language = language
+        self._keep_trying = keep_trying
         self._lock = threading.Lock()
+        self._synthesis_failing = False  # the latest rendering failed (warned once)
+        self._next_synthesis_try = 0.0
+        self._attempt: Future[Renderer] | None = None  # the latest attempt to start espeak-ng again
+        self._last_fallback = -FALLBACK_GAP_SECONDS
+        self.renderer: Renderer | None = None
+        """Text to samples; None while espeak-ng cannot start (only with ``keep_trying``)."""
+        try:
+            self.renderer = self._new_renderer()
+        except SpeechError as exc:
+            if not keep_trying:
+                raise
+            self._next_synthesis_try = time.monotonic() + SYNTHESIS_RETRY_SECONDS
+            self._synthesis_failed(exc)
+        self.player = Player(settings.output_device, settings.volume, samplerate, wait_for_device=keep_trying)
+        """Samples to the device."""
         self._prepared: dict[str, Future[Samples]] = {}
         self._heads: dict[str, tuple[str, str]] = {}  # prepared long phrase -> (head, rest)
         self._recent: collections.OrderedDict[str, Future[Samples]] = collections.OrderedDict()
-        log.info("speech: espeak-ng voice %s at %d words per minute", self.renderer.voice, self.renderer.rate)
+        if self.renderer is not None:
+            log.info("speech: espeak-ng voice %s at %d words per minute", self.renderer.voice, self.renderer.rate)
+
+    def _new_renderer(self) -> Renderer:
+        """A renderer with the configured voice, or (keep_trying) the language's own voice."""
+        voice, rate = self._settings.voice, self._settings.rate
+        try:
+            return Renderer(voice, rate, self._language)
+        except SpeechError as exc:
+            if not (self._keep_trying and voice and "no voice" in str(exc)):
+                raise
+            log.warning("%s: speaking with the %s voice of espeak-ng instead", exc, self._language)
+            return Renderer("", rate, self._language)
+
+    def _synthesis_failed(self, exc: BaseException) -> None:
+        """Log the first failure of a row as a warning, the others at debug level."""
+        with self._lock:
+            first = not self._synthesis_failing
+            self._synthesis_failing = True
+        if first:
+            log.warning(
+                "speech synthesis failed (%s): announcements are marked by a chime and go to the log; "
+                "trying espeak-ng again every %g s", exc, SYNTHESIS_RETRY_SECONDS,
+            )
+        else:
+            log.debug("speech synthesis failed again: %s", exc)
+
+    def _synthesis_works(self) -> None:
+        with self._lock:
+            was = self._synthesis_failing
+            self._synthesis_failing = False
+        if was:
+            log.info("speech synthesis works again")
 
     @property
     def last_audio_started(self) -> float | None:
@@ -739,7 +986,7 @@ class AudioSpeaker:
 
     def prepare(self, texts: Iterable[str]) -> None:
         """Render these phrases now and keep them for the whole run (blocks until done)."""
-        if not self._cache:
+        if not self._cache or self.renderer is None:
             return
         started = time.monotonic()
         wanted = [text.strip() for text in dict.fromkeys(texts) if text.strip()]
@@ -768,13 +1015,14 @@ class AudioSpeaker:
             return
         with self._lock:
             split = self._heads.get(text)
-        if split is None:
-            self.player.enqueue(self._clip(text, urgent=True), repr(text[:40]))
+        if split is None or self.renderer is None:
+            self.player.enqueue(self._or_chime(self._clip(text, urgent=True)), repr(text[:40]))
             return
         head, rest = split
-        self.player.enqueue(self._clip(head, urgent=True), repr(text[:40]))
+        self.player.enqueue(self._or_chime(self._clip(head, urgent=True)), repr(text[:40]))
         # Not cached: it renders now, while the head plays.
-        self.player.enqueue(_then(self.renderer.submit(rest, True), self.player.adapt), repr(rest[:40]))
+        rest_audio = _then(self.renderer.submit(rest, True), self.player.adapt)
+        self.player.enqueue(self._or_chime(rest_audio), repr(rest[:40]))
 
     def tone(self, kind: str) -> None:
         """Play a tone next, before queued speech (it does not cut what plays); a cue tone
@@ -809,19 +1057,107 @@ class AudioSpeaker:
 
     def _clip(self, text: str, urgent: bool) -> Future[Samples]:
         """The device-ready audio of ``text``: from the cache, or rendering now."""
+        renderer = self.renderer
+        if renderer is None:
+            return self._render_after_retry(text, urgent)
         if not self._cache:
-            return _then(self.renderer.submit(text, urgent), self.player.adapt)
+            return _then(renderer.submit(text, urgent), self.player.adapt)
         with self._lock:
             future = self._prepared.get(text) or self._recent.get(text)
             if future is not None and not (future.done() and future.exception() is not None):
                 if text in self._recent:
                     self._recent.move_to_end(text)
                 return future
-            future = _then(self.renderer.submit(text, urgent), self.player.adapt)
+            future = _then(renderer.submit(text, urgent), self.player.adapt)
             self._recent[text] = future
             while len(self._recent) > RECENT_CLIPS:
                 self._recent.popitem(last=False)
             return future
+
+
+    def _render_after_retry(self, text: str, urgent: bool) -> Future[Samples]:
+        """Without a renderer: start espeak-ng again (when due), then render ``text``.
+
+        Fails with :class:`SpeechError` while espeak-ng still cannot start (the player
+        then plays the chime). The attempt runs in a thread of its own (starting
+        espeak-ng takes a moment, and ``say`` returns at once); what is said while it
+        runs waits for it.
+        """
+        result: Future[Samples] = Future()
+        with self._lock:
+            attempt = self._attempt
+            if attempt is None or attempt.done():
+                if time.monotonic() < self._next_synthesis_try:
+                    result.set_exception(SpeechError("espeak-ng could not start (see the warning above)"))
+                    return result
+                self._next_synthesis_try = time.monotonic() + SYNTHESIS_RETRY_SECONDS
+                attempt = self._attempt = Future()
+                threading.Thread(target=self._start_renderer, args=(attempt,), name="speech-retry", daemon=True).start()
+
+        def render(started: Future[Renderer]) -> None:
+            exc = started.exception()
+            if exc is not None:
+                result.set_exception(exc)
+                return
+            audio = _then(started.result().submit(text, urgent), self.player.adapt)
+            audio.add_done_callback(lambda done: _copy_result(done, result))
+
+        attempt.add_done_callback(render)
+        return result
+
+    def _start_renderer(self, attempt: Future[Renderer]) -> None:
+        """Start espeak-ng again (in its own thread); the renderer, or the reason, goes to ``attempt``."""
+        try:
+            renderer = self.renderer or self._new_renderer()
+        except Exception as exc:  # noqa: BLE001 (handed on through the future)
+            attempt.set_exception(exc)
+            return
+        if self.renderer is None:
+            log.info("espeak-ng starts now: voice %s at %d words per minute", renderer.voice, renderer.rate)
+            self.renderer = renderer
+        attempt.set_result(renderer)
+
+    def _or_chime(self, audio: Future[Samples]) -> Future[Samples]:
+        """``audio``, or the fallback chime if it cannot be rendered (logged once).
+
+        Several failures close together (a phase change says several things) get one
+        chime: the later ones become silence.
+        """
+        if audio.done() and audio.exception() is None:
+            self._synthesis_works()
+            return audio  # the common case (a prepared phrase): nothing to wrap
+        result: Future[Samples] = Future()
+
+        def done(source: Future[Samples]) -> None:
+            exc = source.exception()
+            if exc is None:
+                self._synthesis_works()
+                result.set_result(source.result())
+                return
+            if self.player.closed:  # the speaker is closing: nothing plays any more
+                result.set_exception(exc)
+                return
+            self._synthesis_failed(exc)
+            now = time.monotonic()
+            with self._lock:
+                chime = now - self._last_fallback >= FALLBACK_GAP_SECONDS
+                if chime:
+                    self._last_fallback = now
+            if chime:
+                result.set_result(self.player.tone_samples(FALLBACK_TONE))
+            else:
+                result.set_result(np.zeros(0, dtype=np.int16))
+
+        audio.add_done_callback(done)
+        return result
+
+
+def _copy_result(source: Future[Any], target: Future[Any]) -> None:
+    exc = source.exception()
+    if exc is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())
 
 
 def split_head(text: str) -> tuple[str, str]:
@@ -904,10 +1240,15 @@ class ConsoleSpeaker:
         """Nothing to release."""
 
 
-def make_speaker(settings: SpeechSettings, language: str) -> Speaker:
-    """The real speaker, or the console with one warning when there is no usable one."""
+def make_speaker(settings: SpeechSettings, language: str, keep_trying: bool = False) -> Speaker:
+    """The real speaker, or the console with one warning when there is no usable one.
+
+    ``keep_trying`` (the daemon): the real speaker whenever PortAudio is there, even
+    without its output device or espeak-ng; it recovers when they come back (see
+    :class:`AudioSpeaker`). The console only when PortAudio itself is missing.
+    """
     try:
-        return AudioSpeaker(settings, language)
+        return AudioSpeaker(settings, language, keep_trying=keep_trying)
     except (AudioDeviceError, SpeechError) as exc:
         log.warning(
             "no usable audio output (%s): announcements go to the console; check `intervisie check`", exc

@@ -697,8 +697,8 @@ def test_a_microphone_lost_mid_note_delivers_the_note_and_comes_back(
     mic.settle()
     with mic.pumping():
         opened[0].stream.abort()  # what PortAudio does when the device goes away
+        events.state("no_microphone")  # first, so the session knows why the note ends
         heard = events.next(Heard)
-        events.state("no_microphone")
     assert heard.text == expected.result(PATIENCE)
     events.state("ready")
     assert len(opened) == 2

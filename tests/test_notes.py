@@ -313,10 +313,42 @@ def test_a_lost_microphone_is_said_once_and_the_brainstorm_listens_again_when_it
     group.to_phase(5)
     effects = group.do(ListenerState("no_microphone", "USB microphone gone"))
     assert said(effects) == ["note_unavailable"]
-    assert group.do(ListenerState("no_microphone")) == []
+    assert group.do(ListenerState("no_microphone")) == [], "said once while it is gone"
     effects = group.do(ListenerState("ready"))
+    assert texts(effects)[0] == "Ik kan weer aantekeningen maken."
     assert effects[-1] == Listen("ideas", continuous=True)
-    assert said(group.do(ListenerState("no_microphone"))) == [], "said once per session"
+    assert said(group.do(ListenerState("no_microphone"))) == ["note_unavailable"], "gone again: said again"
+
+
+def test_a_microphone_pulled_mid_note_keeps_what_was_heard_and_says_so_once(group: Group) -> None:
+    group.to_phase(2)
+    group.press()
+    effects = group.do(ListenerState("no_microphone", "the stream ended"))
+    assert said(effects) == ["note_unavailable"]
+    # The recogniser delivers what it heard before the microphone went.
+    effects = group.hear(LEERVRAAG)
+    assert said(effects)[0] == "note_heard"
+    group.press()
+    assert [i["accepted"] for i in group.session.record()["captures"]["leervraag"]] == [True]
+    assert said(group.do(ListenerState("no_microphone"))) == []
+    assert said(group.do(ListenerState("ready"))) == ["note_available"], "nothing waits: only that it works"
+
+
+def test_when_the_microphone_returns_the_device_says_so_and_offers_the_waiting_note() -> None:
+    group = Group(make_session(), listener="no_microphone")
+    group.to_phase(2)
+    group.press()  # the press that would have asked for the leervraag: cannot, and moves on
+    assert said(group.effects).count("note_unavailable") == 1
+    group.to_phase(4)
+    assert "note_hint" not in said(group.effects)
+    effects = group.do(ListenerState("ready"))
+    assert said(effects) == ["note_available", "note_hint"]
+    effects = group.press()
+    assert "note_invite" in said(effects) and effects[-1] == Listen("kernvraag")
+    group.hear("wat heb ik nodig om rustig te blijven", kind="kernvraag")
+    group.press()
+    kept = group.session.record()["captures"]["kernvraag"]
+    assert [(k["text"], k["accepted"]) for k in kept] == [("wat heb ik nodig om rustig te blijven", True)]
 
 
 def test_voice_commands_do_what_the_gestures_do(group: Group) -> None:

@@ -157,12 +157,12 @@ def test_the_daemon_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: P
         sock.close()
 
 
-def test_without_a_sound_card_announcements_go_to_the_console(tmp_path: Path) -> None:
+def test_without_a_sound_card_announcements_go_to_the_log(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n[speech]\noutput_device = "no such card"\n')
     daemon = Daemon(tmp_path)
     try:
-        daemon.expect("no usable audio output")
+        daemon.expect("no audio output (audio output device 'no such card' not found")
         daemon.key("")
         daemon.expect("say [phase]: Fase 1")
         daemon.key("q")
