@@ -408,12 +408,9 @@ def _add_model_parser(sub: Any) -> None:
 
 def _check_command_words(path: Path, settings: Settings) -> None:
     """Say which voice command phrases the model cannot hear (their words are not in it)."""
-    import vosk  # type: ignore[import-untyped]
+    from assistant.recognition import import_vosk, vocabulary_check
 
-    from assistant.recognition import vocabulary_check
-
-    vosk.SetLogLevel(-1)
-    model = vosk.Model(str(path))
+    model = import_vosk().Model(str(path))
     commands = load_phrases(settings.language).table("commands")
     checked = vocabulary_check(model, commands)
     missing = [(phrase, unknown) for phrase, _name, unknown in checked if unknown]

@@ -255,9 +255,9 @@ def load_with_vosk(path: Path) -> str | None:
     Raises ImportError when the vosk package is not there. Vosk's native code writes its
     errors to the process's stderr; they are caught and the last one becomes the reason.
     """
-    import vosk  # type: ignore[import-untyped]
+    from assistant.recognition import import_vosk
 
-    vosk.SetLogLevel(-1)
+    vosk = import_vosk()
     failure: str | None = None
     with _captured_stderr() as captured:
         try:

@@ -55,11 +55,31 @@ RecognizerFactory = Callable[[Any, float, str | None], Recognizer]
 """Makes a recogniser: (model, sample rate, grammar as a JSON list or None for free-form)."""
 
 
-def _vosk() -> Any:
-    import vosk
+def import_vosk() -> Any:
+    """The ``vosk`` module, imported without opening a socket; ImportError if it is missing.
 
+    vosk imports ``requests`` for a model downloader of its own (never used here), and
+    urllib3 then checks at import whether IPv6 works by binding a socket to ::1. The
+    device opens no network sockets at all, so that check is skipped: urllib3 takes
+    ``socket.has_ipv6`` as its answer, which is made False for the length of the import.
+    """
+    import socket
+    import sys
+
+    if "vosk" not in sys.modules:
+        saved = socket.has_ipv6
+        socket.has_ipv6 = False
+        try:
+            import vosk  # type: ignore[import-untyped]
+        finally:
+            socket.has_ipv6 = saved
+    vosk = sys.modules["vosk"]
     vosk.SetLogLevel(-1)  # Kaldi's own log lines would go to standard error otherwise
     return vosk
+
+
+def _vosk() -> Any:
+    return import_vosk()
 
 
 def load_model(path: Path) -> Any:

@@ -66,6 +66,10 @@ while the head plays (espeak-ng renders about fifty times faster than it speaks)
 long phase introductions would otherwise hold megabytes of audio all day."""
 RECENT_CLIPS = 32
 """On-demand renderings kept besides the prepared phrases (the latter are kept forever)."""
+RECENT_BYTES = 2_000_000
+"""...and at most this much audio of them (about 45 s at 22050 Hz): the summary at the end
+of a session is long and different every time, and 32 of them held 20 MB after a few
+weeks (found by the long-life test)."""
 TONE_LEVEL = 0.4
 """Peak level of the tones, as a fraction of full scale, before the volume setting."""
 PROBE_SECONDS = 5.0
@@ -193,6 +197,11 @@ class _Engine:
 
         self._jobs.put((priority, next(self._order), job))
         return result
+
+    @property
+    def closing(self) -> bool:
+        """Whether the process is ending (see :meth:`shutdown`)."""
+        return self._closing
 
     def shutdown(self, timeout: float = RENDER_TIMEOUT) -> None:
         """Drop the queued renderings and wait (at most ``timeout``) for the one under way.
@@ -1004,6 +1013,8 @@ class AudioSpeaker:
             try:
                 future.result(RENDER_TIMEOUT)
             except (SpeechError, FutureTimeout) as exc:
+                if _Engine.get().closing:
+                    return  # the process is ending: nothing is missing
                 failed += 1
                 log.warning("cannot prepare %r: %s", text[:40], exc)
         log.info("prepared %d phrases in %.1f s", len(futures) - failed, time.monotonic() - started)
@@ -1070,9 +1081,17 @@ class AudioSpeaker:
                 return future
             future = _then(renderer.submit(text, urgent), self.player.adapt)
             self._recent[text] = future
-            while len(self._recent) > RECENT_CLIPS:
+            while len(self._recent) > 1 and (
+                len(self._recent) > RECENT_CLIPS or self._recent_bytes() > RECENT_BYTES
+            ):
                 self._recent.popitem(last=False)
             return future
+
+    def _recent_bytes(self) -> int:
+        """Memory of the rendered clips among the recent ones (lock held)."""
+        return sum(
+            f.result().nbytes for f in self._recent.values() if f.done() and not f.cancelled() and f.exception() is None
+        )
 
 
     def _render_after_retry(self, text: str, urgent: bool) -> Future[Samples]:

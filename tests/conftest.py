@@ -136,3 +136,12 @@ def _no_network_from_the_project(request: pytest.FixtureRequest) -> Iterator[Non
     yield
     if request.node.get_closest_marker("network_guard_test") is None:
         assert network_violations[before:] == [], "the project's code opened a socket"
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Change a file in one step (a new file renamed over it), as an installer would: a
+    rescan of the sound devices never sees it half-written (an empty ``.asoundrc`` in
+    between would be a change of its own, and a second rescan)."""
+    new = path.with_name(path.name + ".new")
+    new.write_text(text)
+    new.replace(path)

@@ -39,11 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
-# vosk imports requests, whose urllib3 opens an IPv6 socket at import to see whether the
-# machine has IPv6. Imported here, by the tests, that happens before the listener's own
-# first import, so a network guard on the tests' process does not blame the project.
-import vosk  # noqa: F401
-
+from conftest import replace_text
 from assistant import filesound, speech
 from assistant.events import Heard
 from assistant.listening import Listener
@@ -250,8 +246,8 @@ def test_a_speaker_missing_at_start_is_found_when_plugged_in(tmp_path: Path) -> 
         time.sleep(1)
         assert not usb.exists()
         asoundrc = home / ".asoundrc"
-        asoundrc.write_text(
-            asoundrc.read_text() + f'pcm.usbspk {{ type file; slave.pcm "null"; file "{usb}"; format "raw" }}\n'
+        replace_text(
+            asoundrc, asoundrc.read_text() + f'pcm.usbspk {{ type file; slave.pcm "null"; file "{usb}"; format "raw" }}\n'
         )
         daemon.expect("audio devices changed: rescanned them", timeout=30)
         daemon.expect("the audio output usbspk works again")
@@ -530,7 +526,8 @@ def test_a_microphone_plugged_in_mid_session_takes_the_note_that_follows(tmp_pat
         assert len(warnings(daemon, "no_microphone")) == 1
 
         asoundrc = sound.home / ".asoundrc"
-        asoundrc.write_text(
+        replace_text(
+            asoundrc,
             asoundrc.read_text()
             + f'pcm.usbmic {{ type file; slave.pcm "null"; file "/dev/null"; infile "{fifo}"; format "raw" }}\n'
         )

@@ -64,6 +64,7 @@ import numpy.typing as npt
 import pytest
 import sounddevice as sd
 
+from conftest import replace_text
 from assistant.events import Event, Heard, ListenerState, VoiceCommand
 from assistant.listening import Listener, Microphone, input_devices, open_microphone
 from assistant.recognition import BLOCK_SECONDS, Transcriber, command_phrases, load_model
@@ -664,13 +665,13 @@ def test_a_microphone_that_appears_later_is_found(
         time.sleep(0.5)  # retries without a change do not rescan
         assert rescans == []
         usbmic = f'pcm.usbmic {{ type file; slave.pcm "null"; file "/dev/null"; infile "{mic.path}"; format "raw" }}'
-        asoundrc.write_text(original + usbmic + "\n")
+        replace_text(asoundrc, original + usbmic + "\n")
         ready = events.state("ready")
         assert "usbmic" in ready.detail and rescans == [1]
         mic.write(join(silence(0.3), speech("다음"), silence(0.8)))
         assert events.next(VoiceCommand).command == "next"
     finally:
-        asoundrc.write_text(original)
+        replace_text(asoundrc, original)
         with mic.pumping():
             listener.close()
         sd._terminate()

@@ -16,11 +16,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from conftest import network_violations
+from test_listening import KOREAN_MODEL
 from test_run import PROJECT, Daemon
 
 TRACED = "socket,socketpair,connect,bind,listen,accept,accept4,sendto,sendmsg"
@@ -76,6 +78,10 @@ def network_faults(calls: list[str], notify: Path | None) -> list[str]:
 
 
 def test_a_whole_session_in_the_daemon_opens_no_network_socket(tmp_path: Path, strace: list[str], alsa_files) -> None:
+    # With a real speech model: importing vosk (and its requests/urllib3) is on the path.
+    (tmp_path / "config.toml").write_text(
+        f'data_dir = "{tmp_path / "data"}"\nparticipants = 0\n[listening]\nmodel = "{KOREAN_MODEL}"\n'
+    )
     notify = tmp_path / "notify.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(notify))
@@ -89,10 +95,13 @@ def test_a_whole_session_in_the_daemon_opens_no_network_socket(tmp_path: Path, s
     )
     try:
         daemon.expect("say [ready]")
-        daemon.key("")
-        for number in range(1, 8):
-            daemon.expect(f"say [phase]: Fase {number}:")
+        daemon.expect("speech recognition: ready", timeout=60)
+        # Press on through the phases and the notes they invite (nobody speaks) to the end.
+        for _ in range(60):
+            if any("say [summary]" in line for line in daemon.log):
+                break
             daemon.key("")
+            time.sleep(0.3)
         daemon.expect("say [summary]")
         daemon.expect("report of session")
         daemon.key("q")
@@ -115,6 +124,7 @@ def test_the_commands_open_no_socket_at_all(tmp_path: Path, strace: list[str], a
         ["report", "--list"],
         ["model", "list"],
         ["model", "check"],
+        ["model", "check", str(KOREAN_MODEL)],  # loads the model with vosk
     ]
     for command in commands:
         trace = tmp_path / f"trace-{command[0]}"
@@ -159,3 +169,24 @@ def test_the_guard_stops_project_code_that_reaches_for_the_network() -> None:
     # The same from the tests' own code (a loopback server for the downloader) is allowed.
     socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
     assert len(network_violations) == before + 2
+
+
+def test_importing_vosk_opens_no_socket() -> None:
+    # vosk imports requests, and urllib3 probes IPv6 at import by binding a socket to ::1.
+    # A fresh interpreter, since the tests' own process imported vosk long ago.
+    probe = (
+        "import sys\n"
+        "made = []\n"
+        "sys.addaudithook(lambda event, args: made.append(args[1]) if event == 'socket.__new__' else None)\n"
+        "from assistant.recognition import import_vosk\n"
+        "import_vosk()\n"
+        "print(made)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    plain = subprocess.run(
+        [sys.executable, "-c", probe.replace("from assistant.recognition import import_vosk\nimport_vosk()", "import vosk")],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60,
+    )
+    assert plain.stdout.strip() == f"[{int(socket.AF_INET6)}]", "a plain import of vosk does open one (the check can fail)"
