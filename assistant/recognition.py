@@ -66,14 +66,13 @@ def import_vosk() -> Any:
     import socket
     import sys
 
+    saved = socket.has_ipv6
     if "vosk" not in sys.modules:
-        saved = socket.has_ipv6
         socket.has_ipv6 = False
-        try:
-            import vosk  # type: ignore[import-untyped]
-        finally:
-            socket.has_ipv6 = saved
-    vosk = sys.modules["vosk"]
+    try:
+        import vosk  # type: ignore[import-untyped]
+    finally:
+        socket.has_ipv6 = saved
     vosk.SetLogLevel(-1)  # Kaldi's own log lines would go to standard error otherwise
     return vosk
 

@@ -130,7 +130,8 @@ def test_two_hundred_sessions_in_one_process_keep_memory_files_and_threads_flat(
     assert len(records) == SESSIONS and len(reports) == SESSIONS, "every session was kept and reported"
     assert result["finished_records"] <= 10 and result["spoken"] <= 200, "what the daemon keeps in memory is bounded"
     assert fds_end == fds_start, "every session closes the files it opens"
-    assert threads_end == threads_start, "no thread is left behind per session"
+    # Fewer is fine: the thread that prepares the phrases may still run after session 20.
+    assert threads_end <= threads_start, "no thread is left behind per session"
     assert rss_end - rss_start < MAX_RSS_GROWTH_MB, f"memory grew {rss_end - rss_start:.1f} MB"
     assert rss_end <= MAX_RSS_MB, f"{rss_end:.1f} MB resident after {SESSIONS} sessions"
 

@@ -11,8 +11,10 @@ server that ALSA and PortAudio look for (PulseAudio, PipeWire, JACK).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +39,18 @@ def strace() -> list[str]:
         pytest.fail("strace is missing: scripts/setup.sh --test installs it (apt-get install strace)")
     # seccomp-bpf: only the traced calls stop the process, so it runs at nearly full speed.
     return [found, "-f", "-qq", "--seccomp-bpf", "-e", f"trace={TRACED}"]
+
+
+def kill_traced(pid: int) -> None:
+    """Kill strace and the daemon it traces: killing strace alone leaves the daemon running
+    (busy, its traced calls failing) after the test."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        os.kill(int(child), signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
 
 
 def socket_calls(trace: Path) -> list[str]:
@@ -108,7 +122,7 @@ def test_a_whole_session_in_the_daemon_opens_no_network_socket(tmp_path: Path, s
         assert daemon.finish(timeout=30) == 0
     finally:
         if daemon.proc.poll() is None:
-            daemon.proc.kill()
+            kill_traced(daemon.proc.pid)
         listener.close()
     calls = socket_calls(trace)
     assert any("READY=1" in call for call in calls), "strace saw the daemon's sockets"
