@@ -40,6 +40,7 @@ from assistant.notes import first_person
 from assistant.phrases import load_phrases
 from assistant.session import Session
 from assistant.settings import Settings
+from test_resume import Recorder
 
 MIN = 60.0
 LEERVRAAG = "hoe kan ik rustig blijven als een leerling mij uitdaagt"
@@ -381,23 +382,6 @@ def test_english_notes() -> None:
 
 
 # --- through the daemon: the journal keeps every note -------------------------------
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.said: list[str] = []
-
-    def prepare(self, texts: Any) -> None:
-        pass
-
-    def say(self, text: str) -> None:
-        self.said.append(text)
-
-    def tone(self, kind: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 class ScriptedListener:

@@ -35,28 +35,10 @@ from assistant.journal import Journal
 from assistant.method import Method, load_method
 from assistant.phrases import Phrases, load_phrases
 from assistant.settings import Settings
+from test_resume import Recorder
 
 LEERVRAAG = "hoe blijf ik rustig als mijn klas onrustig wordt"
 WALL0 = 1_800_000_000.0
-
-
-class Recorder:
-    """Stands in for the speaker in the in-process tests: what was said."""
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-
-    def prepare(self, texts: Any) -> None:
-        pass
-
-    def say(self, text: str) -> None:
-        self.said.append(text)
-
-    def tone(self, kind: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 class Listener:

@@ -22,6 +22,7 @@ from assistant.phrases import load_phrases
 from assistant.report import build_report, write_report
 from assistant.session import Session
 from assistant.settings import ScheduleSettings, Settings
+from test_resume import Recorder
 
 MIN = 60.0
 # 2027-01-15 08:00 UTC, 09:00 in Amsterdam.
@@ -378,25 +379,6 @@ def test_no_sessions_is_one_line_and_exit_code_1(config: Path, capsys: pytest.Ca
 
 
 # --- the daemon keeps the report ------------------------------------------------------
-
-
-class Recorder:
-    """Stands in for the speaker."""
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-
-    def prepare(self, texts: Any) -> None:
-        pass
-
-    def say(self, text: str) -> None:
-        self.said.append(text)
-
-    def tone(self, kind: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 def run_daemon_session(data: Path) -> Daemon:

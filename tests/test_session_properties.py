@@ -54,6 +54,7 @@ from assistant.method import CAPTURE_KINDS, SINGLE_NOTES, Method, Phase, load_me
 from assistant.phrases import load_phrases
 from assistant.session import FINISHED, IDLE, RUNNING, Session
 from assistant.settings import ScheduleSettings, SessionSettings, Settings
+from test_resume import Recorder
 
 
 def _phase(number: int, key: str, minutes: float, **kw: Any) -> Phase:
@@ -81,25 +82,6 @@ PHRASES = load_phrases("nl")
 RESUME_WITHIN = 60 * 60.0
 EPS = 1e-6
 GESTURES = (ButtonDown, Press, DoublePress, LongPress, VoiceCommand)
-
-
-class Recorder:
-    """The speaker: what is said, so the test can see announcements."""
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-
-    def prepare(self, texts: Any) -> None:
-        pass
-
-    def say(self, text: str) -> None:
-        self.said.append(text)
-
-    def tone(self, kind: str) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 def replayed(data: Path, live: Session) -> Session | None:
