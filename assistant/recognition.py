@@ -77,10 +77,6 @@ def import_vosk() -> Any:
     return vosk
 
 
-def _vosk() -> Any:
-    return import_vosk()
-
-
 def load_model(path: Path) -> Any:
     """The ``vosk.Model`` in the folder ``path``, loaded once per process and then shared.
 
@@ -93,7 +89,7 @@ def load_model(path: Path) -> Any:
             return _models[path]
         if not path.is_dir():
             raise ModelError(f"no speech model at {path}: run `intervisie model install`")
-        vosk = _vosk()
+        vosk = import_vosk()
         try:
             # Only ever the path form: Model(lang=...) and Model(model_name=...) download.
             model = vosk.Model(str(path))
@@ -118,7 +114,7 @@ def load_model(path: Path) -> Any:
 
 def vosk_recognizer(model: Any, rate: float, grammar: str | None) -> Recognizer:
     """A new ``vosk.KaldiRecognizer``: free-form, or restricted to ``grammar``."""
-    vosk = _vosk()
+    vosk = import_vosk()
     if grammar is None:
         recognizer: Recognizer = vosk.KaldiRecognizer(model, rate)
     else:
