@@ -174,6 +174,10 @@ class _Note:
     listened: float = 0.0
     """Audio captured with the microphone open: the wait for a first word counts only this,
     so the device's own invitation does not eat into the group's time to start."""
+    opened: float | None = None
+    """``elapsed`` at the first block heard with the microphone open (after the invitation):
+    the longest note counts from here, so announcements queued before the invitation do
+    not eat into it either."""
     said: bool = False
     """Whether anything was recognised yet."""
     last_voice: float = 0.0
@@ -305,6 +309,8 @@ class Transcriber:
         else:
             self._muted = False
             if note is not None:
+                if note.opened is None:
+                    note.opened = note.elapsed - seconds
                 note.listened += seconds
             if self._active is not None:
                 self._decode(block, note)
@@ -353,7 +359,8 @@ class Transcriber:
 
     def _note_over(self, note: _Note) -> bool:
         s = self._settings
-        if note.elapsed >= s.max_seconds:
+        # Never opened (the device kept talking): the whole note counts, so it still ends.
+        if note.elapsed - (note.opened or 0.0) >= s.max_seconds:
             return True
         if note.said:
             return note.elapsed - note.last_voice >= s.silence_seconds

@@ -151,7 +151,7 @@ class ListeningSettings:
     silence_seconds: float = field(default=2.5, metadata=_range(0.5, 30))
     """A capture ends after this much silence once something was said."""
     max_seconds: float = field(default=90, metadata=_range(5, 600))
-    """A capture ends after this long in any case."""
+    """A capture ends after this long in any case, counted from the end of its invitation."""
     wait_seconds: float = field(default=15, metadata=_range(2, 120))
     """A capture in which nobody starts speaking ends after this long."""
     mute_margin_seconds: float = field(default=0.3, metadata=_range(0, 3))

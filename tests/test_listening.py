@@ -754,3 +754,33 @@ def test_the_wait_for_a_first_word_counts_only_while_the_microphone_is_open(mode
     for _ in range(round(SETTINGS.wait_seconds / BLOCK_SECONDS)):
         transcriber.feed(block)
     assert events == [Heard(kind="leervraag", text="", words=[])]
+
+
+def test_the_longest_note_counts_from_the_end_of_its_invitation(model: Any) -> None:
+    # After a power cut the device may have a backlog to say before its invitation
+    # (resumed, model loading, halfway): the group still gets its whole note.
+    events: list[Event] = []
+    transcriber = Transcriber(model, SETTINGS, events.append)
+    transcriber.capture("actieplan", continuous=False)
+    muted = silence(BLOCK_SECONDS).astype("<i2").tobytes()
+    for _ in range(round((SETTINGS.max_seconds - 2) / BLOCK_SECONDS)):
+        transcriber.feed(muted, muted=True)
+    clip = join(silence(0.3), speech("안녕하세요 감사합니다"), silence(0.5))
+    expected = soon(lambda: bare_vosk(model, clip))
+    transcriber.feed_pcm(join(clip, silence(2.0)).tobytes())
+    assert len(events) == 1 and isinstance(events[0], Heard)
+    assert events[0].text == expected.result(PATIENCE) != ""
+
+
+def test_a_note_the_device_talks_over_throughout_still_ends(model: Any) -> None:
+    # A speaker that never stops (stuck) must not leave the note open for ever.
+    events: list[Event] = []
+    transcriber = Transcriber(model, SETTINGS, events.append)
+    transcriber.capture("actieplan", continuous=False)
+    muted = silence(BLOCK_SECONDS).astype("<i2").tobytes()
+    for _ in range(round((SETTINGS.max_seconds - 1) / BLOCK_SECONDS)):
+        transcriber.feed(muted, muted=True)
+    assert events == []
+    for _ in range(round(2 / BLOCK_SECONDS)):
+        transcriber.feed(muted, muted=True)
+    assert events == [Heard(kind="actieplan", text="", words=[])]
