@@ -124,7 +124,7 @@ def load_all(args: argparse.Namespace) -> tuple[Settings, Method, Phrases]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM, SIGINT or the quit key."""
     settings, method, phrases = load_all(args)
-    _fewer_malloc_arenas()
+    fewer_malloc_arenas()
     # Imported only now so that `--help` and configuration errors stay fast and light.
     from assistant.button import make_button
     from assistant.clock import SessionClock
@@ -171,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _fewer_malloc_arenas() -> None:
+def fewer_malloc_arenas() -> None:
     """Let glibc's malloc share two heap arenas between all of the daemon's threads.
 
     By default each thread that allocates (PortAudio's callback, the recogniser, the

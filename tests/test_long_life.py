@@ -6,14 +6,20 @@ reports on disk, and a fast session clock. The test is the button: it gives the 
 the presses a group gives, as quickly as the daemon takes them, so every phase is
 announced and cut short by the next press, as when a group knows the method well.
 
-Memory (resident set), open file descriptors and threads are read after 20 sessions,
-when everything that is made once has been made, and again at the end. They must stay
-flat. The figures are printed (``./run-tests tests/test_long_life.py -s``).
+Memory (resident set), open file descriptors and threads are read after each of the 20
+sessions that follow the first 20 (by then everything that is made once has been made),
+and after each of the last 20. They must stay flat. One reading of the resident set moves
+by up to 3 MB with the audio that happens to be in flight, so the medians of the two sets
+of readings are compared. The figures are printed (``./run-tests tests/test_long_life.py -s``).
+
+The absolute size is not judged here: it depends on the Python build (Debian's 3.11 keeps
+about 5 MB more than a pyenv build of the same version). The benchmark measures it.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import os
 import subprocess
 import sys
@@ -21,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from assistant.cli import fewer_malloc_arenas
 from assistant.clock import SessionClock
 from assistant.daemon import Daemon
 from assistant.events import ButtonDown, Press, Tick
@@ -33,12 +40,12 @@ from assistant.speech import AudioSpeaker
 
 SESSIONS = 200
 WARM_UP = 20
-MAX_RSS_MB = 60.0
-"""The daemon's memory target without a speech model (README, benchmark); the speech it
-keeps for reuse must not pile up to more over weeks of sessions."""
-MAX_RSS_GROWTH_MB = 8.0
-"""Room for the allocator's own fragmentation; a leak of one phrase's audio (~0.3 MB) per
-session would grow by 50 MB over the 180 measured sessions."""
+READINGS = 20
+"""Readings at the start (after the warm-up) and at the end."""
+MAX_RSS_GROWTH_MB = 4.0
+"""Room for the allocator's own fragmentation (about 0.5 MB was measured); a leak of one
+phrase's audio (~0.3 MB) per session would grow by 50 MB between the two sets of readings,
+one of 25 kB per session by 4 MB."""
 
 
 def resident_mb() -> float:
@@ -71,6 +78,7 @@ def one_session(daemon: Daemon, speaker: AudioSpeaker) -> None:
 
 def run_sessions(data: Path) -> dict[str, object]:
     """Run the sessions in this process; the figures, for the test to judge."""
+    fewer_malloc_arenas()  # as `intervisie run` does
     settings = Settings(data_dir=str(data), participants=0, listening=ListeningSettings(enabled=False))
     speaker = AudioSpeaker(settings.speech, settings.language)
     journal = Journal(settings.data_path())
@@ -88,7 +96,7 @@ def run_sessions(data: Path) -> dict[str, object]:
         started = time.monotonic()
         for number in range(1, SESSIONS + 1):
             one_session(daemon, speaker)
-            if number in (WARM_UP, SESSIONS // 2, SESSIONS):
+            if WARM_UP < number <= WARM_UP + READINGS or number > SESSIONS - READINGS:
                 speaker.stop()
                 time.sleep(0.2)  # the player's thread settles after the cut
                 figures[number] = (resident_mb(), open_fds(), threading.active_count())
@@ -121,11 +129,17 @@ def test_two_hundred_sessions_in_one_process_keep_memory_files_and_threads_flat(
     records = sorted((tmp_path / "data" / "records").glob("*.json"))
     reports = sorted((tmp_path / "data" / "reports").glob("*.md"))
     print(f"\n{SESSIONS} sessions in {elapsed:.1f} s ({elapsed / SESSIONS * 1000:.0f} ms each)")
-    for number, (rss, fds, threads) in figures.items():
-        print(f"after session {number:3d}: resident {rss:6.1f} MB, {fds} open files, {threads} threads")
-    rss_start, fds_start, threads_start = figures[WARM_UP]
-    rss_end, fds_end, threads_end = figures[SESSIONS]
-    print(f"growth over {SESSIONS - WARM_UP} sessions: {rss_end - rss_start:+.1f} MB, {fds_end - fds_start:+d} files")
+    first = [figures[n] for n in range(WARM_UP + 1, WARM_UP + READINGS + 1)]
+    last = [figures[n] for n in range(SESSIONS - READINGS + 1, SESSIONS + 1)]
+    rss_start = statistics.median(rss for rss, _, _ in first)
+    rss_end = statistics.median(rss for rss, _, _ in last)
+    fds_start, threads_start = max(f for _, f, _ in first), max(t for _, _, t in first)
+    fds_end, threads_end = max(f for _, f, _ in last), max(t for _, _, t in last)
+    for name, readings in (("first", first), ("last", last)):
+        print(f"resident after each of the {name} {READINGS} (MB):", " ".join(f"{r:.1f}" for r, _, _ in readings))
+    span = f"sessions {WARM_UP + 1}-{WARM_UP + READINGS} against {SESSIONS - READINGS + 1}-{SESSIONS}"
+    print(f"median resident, {span}: {rss_start:.1f} MB, {rss_end:.1f} MB ({rss_end - rss_start:+.1f} MB)")
+    print(f"most open files: {fds_start}, {fds_end}; most threads: {threads_start}, {threads_end}")
 
     assert len(records) == SESSIONS and len(reports) == SESSIONS, "every session was kept and reported"
     assert result["finished_records"] <= 10 and result["spoken"] <= 200, "what the daemon keeps in memory is bounded"
@@ -133,7 +147,6 @@ def test_two_hundred_sessions_in_one_process_keep_memory_files_and_threads_flat(
     # Fewer is fine: the thread that prepares the phrases may still run after session 20.
     assert threads_end <= threads_start, "no thread is left behind per session"
     assert rss_end - rss_start < MAX_RSS_GROWTH_MB, f"memory grew {rss_end - rss_start:.1f} MB"
-    assert rss_end <= MAX_RSS_MB, f"{rss_end:.1f} MB resident after {SESSIONS} sessions"
 
 
 if __name__ == "__main__":
