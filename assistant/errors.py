@@ -34,6 +34,20 @@ def _one_line(text: str) -> str:
     return "".join(out)
 
 
+def check_text(value: str, path: Path | str | None, key: str | None, *, lines: bool = False) -> None:
+    """Raise :class:`ConfigError` when ``value`` holds a control character.
+
+    Texts are spoken and printed (reports, ``intervisie`` output): a NUL stops the speech
+    engine, an escape sequence would steer the terminal, others are read out as noise.
+    Tabs, and line breaks where ``lines`` is true (TOML's multi-line strings), are fine.
+    """
+    allowed = "\t\n\r" if lines else "\t"
+    for char in value:
+        if unicodedata.category(char) == "Cc" and char not in allowed:
+            code = f"\\u{ord(char):04x}"
+            raise ConfigError(path, key, f"text cannot contain the control character {code}; remove it")
+
+
 class AssistantError(Exception):
     """Base class of every error the assistant raises on purpose."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, check_text
 from assistant.settings import CONFIG_DIR, read_toml, shown
 
 CAPTURE_KINDS = ("leervraag", "kernvraag", "ideas", "actieplan", "takeaways")
@@ -143,8 +143,7 @@ def _text(table: dict[str, Any], key: str, path: Path, dotted: str) -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(path, dotted, f"expected non-empty text, got {shown(value)}")
-    if "\0" in value:  # it would be spoken: the speech engine takes no NUL
-        raise ConfigError(path, dotted, f"text cannot contain a NUL character (\\u0000), got {shown(value)}")
+    check_text(value, path, dotted, lines=True)
     return value.strip()
 
 

@@ -6,7 +6,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, check_text
 from assistant.settings import CONFIG_DIR, PROJECT_DIR, read_toml, shown
 
 _REQUIRED_UNITS = ("minutes", "seconds", "minutes_seconds", "half_minute")
@@ -84,9 +84,8 @@ def _check_against(texts: dict[str, Any], reference: dict[str, Any], path: Path,
             _check_against(value, ref, path, f"{dotted}.")
         elif not isinstance(value, str):
             raise ConfigError(path, dotted, f"expected text, got {shown(value)}")
-        elif "\0" in value:
-            raise ConfigError(path, dotted, f"text cannot contain a NUL character (\\u0000), got {shown(value)}")
         else:
+            check_text(value, path, dotted, lines=True)
             fields = _fields(value, path, dotted)
             if fields - _fields(ref, path, dotted) - {"n"}:
                 extra = ", ".join(sorted(fields - _fields(ref, path, dotted)))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, check_text
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 """The checkout the package runs from (it is installed in editable mode)."""
@@ -379,6 +379,6 @@ def _scalar(value: Any, kind: Any, meta: typing.Mapping[str, Any], path: Path | 
 
 
 def _check_text(value: str, path: Path | str, key: str) -> None:
-    # A NUL can be written in TOML ("\u0000") but no path, device name or voice holds one.
-    if "\0" in value:
-        raise ConfigError(path, key, f"text cannot contain a NUL character (\\u0000), got {shown(value)}")
+    # TOML can write any character ("\u001b"), but no path, device name, voice or name
+    # holds a control character, and a line break would split the log line it is shown in.
+    check_text(value, path, key)

@@ -85,6 +85,15 @@ PHASE = '[[phases]]\nkey = "a"\nminutes = 5\nname.nl = "een"\nname.en = "one"\ng
         (METHOD_HEAD + PHASE + "colour = 'red'\n", "phases[1].colour: unknown key"),
         ('name.nl = "x"\n' + PHASE, "id: expected non-empty text"),
         (METHOD_HEAD.replace('name.nl = "test"\n', "") + PHASE, "name.nl: expected non-empty text"),
+        # Spoken and printed in reports: an escape sequence would steer the terminal.
+        (
+            METHOD_HEAD + PHASE.replace('guidance.nl = "doe"', 'guidance.nl = "doe \\u001b[2J"'),
+            "phases[1].guidance.nl: text cannot contain the control character \\u001b; remove it",
+        ),
+        (
+            METHOD_HEAD + PHASE.replace('name.nl = "een"', 'name.nl = "een\\u0000"'),
+            "phases[1].name.nl: text cannot contain the control character \\u0000",
+        ),
     ],
 )
 def test_a_wrong_method_file_is_one_clear_line_with_exit_code_2(
@@ -95,6 +104,14 @@ def test_a_wrong_method_file_is_one_clear_line_with_exit_code_2(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
     assert str(method) in err and expected in err
+
+
+def test_a_guidance_over_several_lines_is_spoken_as_one_text(tmp_path: Path) -> None:
+    from assistant.method import load_method
+
+    content = METHOD_HEAD + PHASE.replace('guidance.nl = "doe"', 'guidance.nl = """doe\neerst\tdit"""')
+    method = load_method(str(write(tmp_path / "m.toml", content)), "nl")
+    assert method.phases[0].guidance == "doe\neerst\tdit"
 
 
 def test_an_unknown_method_name_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:

@@ -60,7 +60,7 @@ CLEAR_PROBLEM = re.compile(
     r"|no method named .+; known methods: .*"
     r"|every phase needs its own key; .+ is used twice"
     r"|only phases that capture .+ invite to a note"
-    r"|text cannot contain a NUL character .+"
+    r"|text cannot contain the control character \\u[0-9a-f]{4}; remove it"
     r"|cannot find the home folder in .+; write the full path"
     r"|missing text|uses fields the device does not fill in: .+"
     r"|a field is written as \{name\}, got .+|unmatched \{ or \} .+)$"
