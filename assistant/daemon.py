@@ -38,7 +38,7 @@ from assistant.events import (
     VoiceCommand,
     event_from_dict,
 )
-from assistant.journal import Journal, Pending
+from assistant.journal import Journal, JournalCutAtStart, Pending
 from assistant.method import Method
 from assistant.phrases import Phrases
 from assistant.privacy import apply_retention, make_masker
@@ -482,6 +482,10 @@ class Daemon:
             return False
         try:
             pending = self.journal.pending()
+        except JournalCutAtStart as exc:
+            log.warning("%s; starting a new session", exc)
+            self.journal.discard()
+            return False
         except JournalError as exc:
             log.error("%s; starting a new session", exc)
             self.journal.discard()

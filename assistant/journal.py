@@ -134,6 +134,10 @@ def _strerror(exc: BaseException) -> str:
     return str(exc)
 
 
+class JournalCutAtStart(JournalError):
+    """The journal holds no whole line: the power went as its session started."""
+
+
 class Journal:
     """Journal and records in one data directory."""
 
@@ -360,6 +364,13 @@ class Journal:
             parsed.append(item)
             kept.append(line + b"\n")
         torn = bool(tail) or len(body) != len(raw)
+        if not lines:
+            # Nothing but a first line cut short: the power went as the session started.
+            what = f"{len(tail)} bytes" if tail else f"{len(raw)} zero bytes" if raw else "an empty file"
+            raise JournalCutAtStart(
+                f"the journal {self.path} was cut off as its session started (power cut while writing "
+                f"its first line: {what}); nothing of that session was kept"
+            )
         if not parsed:
             raise JournalError(f"the journal {self.path} has no valid header")
         if torn and not dropped:

@@ -168,6 +168,34 @@ def test_a_journal_torn_at_any_byte_resumes_from_the_line_before_and_says_what_w
     assert phase_cut.state()["phase"] == 2 and phase_cut.daemon.session.captures["leervraag"][0]["accepted"]
 
 
+def test_a_journal_cut_off_in_its_first_line_greets_again_and_says_why_once(
+    tmp_path: Path, dutch: tuple[Method, Phrases], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The power went as the group pressed to start: nothing of the session is on disk
+    # but part of its first line (or nothing, or the zeros an SD card leaves).
+    method, phrases = dutch
+    live = Device(tmp_path / "live", method, phrases)
+    live.do(Press())
+    journal = (tmp_path / "live" / "current.jsonl").read_bytes()
+    first = journal.index(b"\n")
+    tears = [journal[:cut] for cut in range(0, first)] + [b"\0" * 64]
+    for number, torn in enumerate(tears):
+        caplog.clear()
+        data = tmp_path / f"torn-{number}"
+        data.mkdir()
+        (data / "current.jsonl").write_bytes(torn)
+        device = Device(data, method, phrases)
+        assert device.state()["phase"] is None
+        assert device.speaker.said[0].startswith("Hallo, ik ben klaar"), f"greets again (first {len(torn)} bytes)"
+        said = [r.getMessage() for r in caplog.records if "as its session started" in r.getMessage()]
+        assert len(said) == 1 and "starting a new session" in said[0], f"said once why (first {len(torn)} bytes)"
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "a power cut is no error"
+        assert not (data / "current.jsonl").exists()
+        device.do(Press())
+        assert device.state()["phase"] == 1, "the group starts again with one press"
+    print(f"{len(tears)} journals cut off in their first line")
+
+
 def _restart(data: Path, journal: bytes, method: Method, phrases: Phrases) -> Device:
     """A new process after the power came back, 5 s after the last complete line."""
     data.mkdir(parents=True)
