@@ -31,6 +31,9 @@ MODEL_RATE = 16000
 """The rate Vosk models are trained on; other rates are resampled by Vosk itself."""
 BLOCK_SECONDS = 0.1
 """Audio is handled in blocks of this length (also the microphone's block size)."""
+STUCK_SPEAKER_SECONDS = 120.0
+"""A note whose microphone never opened, because the device kept speaking this long, ends."""
+
 UNKNOWN_WORD = "[unk]"
 """The grammar entry that stands for any word outside the grammar, if the model has it."""
 MODEL_PARTS = ("am/final.mdl", "conf/mfcc.conf")
@@ -359,8 +362,11 @@ class Transcriber:
 
     def _note_over(self, note: _Note) -> bool:
         s = self._settings
-        # Never opened (the device kept talking): the whole note counts, so it still ends.
-        if note.elapsed - (note.opened or 0.0) >= s.max_seconds:
+        if note.opened is None:
+            # The device is still saying what it queued before the invitation (up to about
+            # 25 s after a power cut). A speaker that never stops is stuck: end the note.
+            return note.elapsed >= max(s.max_seconds, STUCK_SPEAKER_SECONDS)
+        if note.elapsed - note.opened >= s.max_seconds:
             return True
         if note.said:
             return note.elapsed - note.last_voice >= s.silence_seconds

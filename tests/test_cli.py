@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from assistant.errors import ConfigError
 from assistant.settings import load_settings
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -61,7 +61,7 @@ from test_listening import (  # noqa: F401 (mic, model and model_path are fixtur
 from test_listening import bare_vosk as bare_vosk_blocks
 from test_listening import speech as korean_speech
 from test_run import PROJECT, Daemon
-from test_run_notes import Microphone, bare_vosk, wait_until_quiet
+from test_run_notes import Microphone, bare_vosk, say_when_invited, spoken_note
 
 if TYPE_CHECKING:
     from conftest import AlsaFiles
@@ -505,8 +505,7 @@ def test_a_microphone_plugged_in_mid_session_takes_the_note_that_follows(tmp_pat
     fifo = tmp_path / "usbmic.raw"
     mic = Microphone(fifo)
     model = no_dither_model(tmp_path / "model")
-    clip = np.concatenate([np.frombuffer(mic.quiet, np.int16)] * 3 + [join(korean_speech(SPOKEN))])
-    heard_by_bare_vosk = np.concatenate([clip, *[np.frombuffer(mic.quiet, np.int16)] * 20])
+    clip, heard_by_bare_vosk = spoken_note(mic, SPOKEN)
     config(
         tmp_path, "[listening]", f'model = "{model}"', 'input_device = "usbmic"',
         "silence_seconds = 1.0", "wait_seconds = 7.0", "max_seconds = 20",
@@ -540,12 +539,7 @@ def test_a_microphone_plugged_in_mid_session_takes_the_note_that_follows(tmp_pat
         daemon.key("")
         daemon.expect("say [phase]: Fase 4:")
         daemon.expect("say [note_hint]")
-        mic.hold()
-        before = sound.out.stat().st_size
-        daemon.key("")
-        daemon.expect("say [note_invite]")
-        wait_until_quiet(sound.out, before, at_least=1.5)
-        mic.say(clip)
+        say_when_invited(daemon, mic, sound.out, clip)
         daemon.expect("say [note_heard]")
         daemon.key("")
         daemon.expect("say [note_saved]")

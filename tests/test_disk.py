@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from test_powercut import PLANNED, read_journal, time_left_error
+from test_powercut import read_journal, time_left_error
 from test_run import PROJECT, Daemon
 
 SPEED = 60.0

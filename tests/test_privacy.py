@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -468,20 +467,17 @@ def test_forget_all_through_the_installed_command(tmp_path: Path) -> None:
 
 
 def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Path) -> None:
-    import numpy as np
-
     from assistant import filesound
-    from test_listening import join, no_dither_model, speech
+    from test_listening import no_dither_model
     from test_run import Daemon as DaemonProcess
-    from test_run_notes import HANGUL, SPOKEN, Microphone, bare_vosk, wait_until_quiet
+    from test_run_notes import HANGUL, SPOKEN, Microphone, bare_vosk, say_when_invited, spoken_note
 
     sound = filesound.write_asoundrc(tmp_path / "home")
     mic = Microphone(sound.inp)
     model = no_dither_model(tmp_path / "model")
-    quiet = np.frombuffer(mic.quiet, np.int16)
-    clip = np.concatenate([quiet] * 3 + [join(speech(SPOKEN))])
+    clip, heard_by_bare_vosk = spoken_note(mic, SPOKEN)
     # What bare Vosk hears in the same samples; one of its words is made a participant's name.
-    text, _words = bare_vosk(model, np.concatenate([clip, *[quiet] * 20]))
+    text, _words = bare_vosk(model, heard_by_bare_vosk)
     name = max(text.split(), key=len)
     assert len(name) >= 2 and HANGUL.search(name), text
     masked = " ".join("[naam]" if word == name else word for word in text.split())
@@ -501,12 +497,7 @@ def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Pa
         daemon.key("")
         daemon.expect("say [phase]: Fase 2:")
         daemon.expect("say [note_hint]")
-        mic.hold()
-        before = sound.out.stat().st_size
-        daemon.key("")
-        daemon.expect("say [note_invite]")
-        wait_until_quiet(sound.out, before, at_least=1.5)
-        mic.say(clip)
+        say_when_invited(daemon, mic, sound.out, clip)
         daemon.expect("say [note_heard]")
         journal = (data / "current.jsonl").read_text(encoding="utf-8")
         assert masked in journal and name not in journal, "the journal on disk never holds the name"

@@ -167,6 +167,27 @@ def wait_until_quiet(out: Path, since: int, at_least: float, quiet: float = 0.8,
         time.sleep(0.05)
 
 
+def spoken_note(mic: Microphone, text: str) -> tuple[Audio, Audio]:
+    """``text`` said after a moment of the quiet room, and what the note's recogniser gets
+    of it (the clip, then the quiet room until the note ends), for bare Vosk to hear."""
+    quiet = np.frombuffer(mic.quiet, np.int16)
+    clip = np.concatenate([quiet] * 3 + [join(speech(text))])
+    return clip, np.concatenate([clip, *[quiet] * 20])
+
+
+def say_when_invited(daemon: Daemon, mic: Microphone, out: Path, clip: Audio) -> float:
+    """Press for the note, wait until the device has said its invitation, and say ``clip``
+    into the microphone as a group member would; the time the clip began."""
+    mic.hold()
+    before = out.stat().st_size
+    daemon.key("")
+    daemon.expect("say [note_invite]")
+    wait_until_quiet(out, before, at_least=1.5)
+    spoken_at = time.monotonic()
+    mic.say(clip)
+    return spoken_at
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -177,9 +198,7 @@ def test_a_leervraag_said_into_the_microphone_is_kept_in_the_record_and_report(t
     sound = filesound.write_asoundrc(tmp_path / "home")
     mic = Microphone(sound.inp)
     model = no_dither_model(tmp_path / "model")
-    clip = np.concatenate([np.frombuffer(mic.quiet, np.int16)] * 3 + [join(speech(SPOKEN))])
-    # What the note's recogniser gets: the clip, then the quiet room until the note ends.
-    heard_by_bare_vosk = np.concatenate([clip, *[np.frombuffer(mic.quiet, np.int16)] * 20])
+    clip, heard_by_bare_vosk = spoken_note(mic, SPOKEN)
     over_the_device = join(silence(0.2), speech(SPOKEN), silence(0.2))
     pool = ThreadPoolExecutor(1)
     expected: Future[tuple[str, list[dict[str, Any]]]] = pool.submit(bare_vosk, model, heard_by_bare_vosk)
@@ -200,13 +219,7 @@ def test_a_leervraag_said_into_the_microphone_is_kept_in_the_record_and_report(t
         daemon.expect("say [note_hint]")
 
         # The leervraag: invited on a press, said when the device is quiet.
-        mic.hold()
-        before = sound.out.stat().st_size
-        daemon.key("")
-        daemon.expect("say [note_invite]")
-        wait_until_quiet(sound.out, before, at_least=1.5)
-        spoken_at = time.monotonic()
-        mic.say(clip)
+        spoken_at = say_when_invited(daemon, mic, sound.out, clip)
         line = daemon.expect("say [note_heard]")
         heard_after = time.monotonic() - spoken_at
         daemon.expect("say [note_first_person]")  # Korean has no "ik", "mij", "mijn"...

@@ -337,7 +337,6 @@ class SessionMachine(RuleBasedStateMachine):
         self.note_made = self.listener != "off" and bool(self.method.phases[self.index].capture)
         run = self.session.current
         assert run is not None
-        phase = self.method.phases[self.index]
         assert run.planned == self._expected_length(), "the plan of the phase that begins"
 
     def _expected_length(self) -> float:
