@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from assistant import __version__
+from assistant import __version__, memory
 from assistant.errors import AssistantError, ConfigError, JournalError
 from assistant.method import Method, load_method
 from assistant.phrases import Phrases, load_phrases
@@ -124,7 +124,7 @@ def load_all(args: argparse.Namespace) -> tuple[Settings, Method, Phrases]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM, SIGINT or the quit key."""
     settings, method, phrases = load_all(args)
-    fewer_malloc_arenas()
+    memory.fewer_malloc_arenas()
     # Imported only now so that `--help` and configuration errors stay fast and light.
     from assistant.button import make_button
     from assistant.clock import SessionClock
@@ -169,23 +169,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             journal.close()
         notifier.close()
     return EXIT_OK
-
-
-def fewer_malloc_arenas() -> None:
-    """Let glibc's malloc share two heap arenas between all of the daemon's threads.
-
-    By default each thread that allocates (PortAudio's callback, the recogniser, the
-    renderer, the player...) may get an arena of its own, and each keeps the memory it
-    freed; two arenas are plenty for this workload and keep about 1 MB less resident
-    (see the benchmark). Does nothing where the C library has no mallopt.
-    """
-    import ctypes
-
-    m_arena_max = -8  # from glibc's malloc.h
-    try:
-        ctypes.CDLL(None).mallopt(m_arena_max, 2)
-    except (OSError, AttributeError):
-        pass
 
 
 def _make_listener(settings: Settings, phrases: Phrases, post: Any, speaker: Any) -> Any:

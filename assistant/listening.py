@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant import devices
+from assistant import devices, memory
 from assistant.errors import AudioDeviceError, ModelError
 from assistant.events import Event, Heard, ListenerState
 from assistant.recognition import BLOCK_SECONDS, Transcriber, load_model
@@ -318,13 +318,15 @@ class Listener:
             return None
         log.info("speech model loaded from %s", self._model_path)
         try:
-            return Transcriber(model, self._settings, self._post, self._commands, rate=self._settings.samplerate)
+            transcriber = Transcriber(model, self._settings, self._post, self._commands, rate=self._settings.samplerate)
         except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception when a recogniser cannot be made)
             self._no_model(
                 f"cannot make a recogniser from the speech model at {self._model_path} ({exc}); "
                 "reinstall it with `intervisie model install`"
             )
             return None
+        memory.give_back_free_memory("loading the speech model")
+        return transcriber
 
     def _no_model(self, why: str) -> None:
         self._model_seen = model_files(self._model_path)

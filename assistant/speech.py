@@ -35,7 +35,7 @@ from typing import Any, Protocol, TextIO, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from assistant import devices
+from assistant import devices, memory
 from assistant.errors import AudioDeviceError, SpeechError
 from assistant.settings import SpeechSettings
 
@@ -1018,6 +1018,7 @@ class AudioSpeaker:
                 failed += 1
                 log.warning("cannot prepare %r: %s", text[:40], exc)
         log.info("prepared %d phrases in %.1f s", len(futures) - failed, time.monotonic() - started)
+        memory.give_back_free_memory("rendering the phrases")
 
     def say(self, text: str) -> None:
         """Queue ``text`` after whatever plays or is queued; returns at once."""

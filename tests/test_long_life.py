@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from assistant.cli import fewer_malloc_arenas
+from assistant.memory import fewer_malloc_arenas
 from assistant.clock import SessionClock
 from assistant.daemon import Daemon
 from assistant.events import ButtonDown, Press, Tick
