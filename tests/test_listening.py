@@ -786,3 +786,31 @@ def test_a_note_the_device_talks_over_throughout_still_ends(model: Any) -> None:
     for _ in range(round(2 / BLOCK_SECONDS)):
         transcriber.feed(muted, muted=True)
     assert events == [Heard(kind="actieplan", text="", words=[])]
+
+
+def test_between_notes_no_free_form_recogniser_is_kept(model: Any) -> None:
+    # Its decoding state is tens of MB with a large model: on a Pi that memory is wanted
+    # back between notes. Each note gets a fresh one, and hears what bare Vosk hears.
+    import gc
+    import weakref
+
+    from assistant.recognition import vosk_recognizer
+
+    made: list[weakref.ref[Any]] = []
+
+    def factory(model: Any, rate: float, grammar: str | None) -> Any:
+        recognizer = vosk_recognizer(model, rate, grammar)
+        made.append(weakref.ref(recognizer))
+        return recognizer
+
+    events: list[Event] = []
+    transcriber = Transcriber(model, SETTINGS, events.append, recognizer_factory=factory)
+    assert made == [], "no note yet, no recogniser (voice commands are off)"
+    clip = join(silence(0.3), speech("안녕하세요 감사합니다"), silence(0.5))
+    expected = soon(lambda: bare_vosk(model, clip))
+    for note in range(2):
+        transcriber.capture("leervraag", continuous=False)
+        transcriber.feed_pcm(join(clip, silence(2.0)).tobytes())
+        assert len(events) == note + 1 and events[-1].text == expected.result(PATIENCE) != ""
+        gc.collect()
+        assert len(made) == note + 1 and made[-1]() is None, "the note's recogniser is let go after it"
