@@ -510,6 +510,15 @@ class Daemon:
             log.error("the journal %s could not be replayed (%s); starting a new session", self.journal.path, exc)
             self.journal.discard()
             return False
+        if not session.runs:
+            # The power went as the group pressed to start, before the press was written:
+            # nothing happened in this session, so there is nothing to keep.
+            log.warning(
+                "the journal %s holds a session that never started (power cut as it started); "
+                "starting a new session", self.journal.path,
+            )
+            self.journal.discard()
+            return False
         gap = max(0.0, self._wall() - last_wall)
         header = pending.header
         same_method = header.get("method") == self.method.id and header.get("language") == self.phrases.language

@@ -194,6 +194,17 @@ def test_a_journal_cut_off_in_its_first_line_greets_again_and_says_why_once(
         device.do(Press())
         assert device.state()["phase"] == 1, "the group starts again with one press"
     print(f"{len(tears)} journals cut off in their first line")
+    # The first line whole, the press not yet written: nothing happened, nothing is kept.
+    caplog.clear()
+    data = tmp_path / "header-only"
+    data.mkdir()
+    (data / "current.jsonl").write_bytes(journal[: first + 1])
+    device = Device(data, method, phrases)
+    assert device.speaker.said[0].startswith("Hallo, ik ben klaar") and device.state()["phase"] is None
+    said = [r.getMessage() for r in caplog.records if "never started" in r.getMessage()]
+    assert len(said) == 1 and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not (data / "current.jsonl").exists()
+    assert not list(data.glob("records/*.json")) and not list(data.glob("reports/*")), "no record of nothing"
 
 
 def _restart(data: Path, journal: bytes, method: Method, phrases: Phrases) -> Device:
@@ -418,6 +429,11 @@ class PowerCuts:
             assert len(reported) == 1 and "dropped" in reported[0], f"a torn line is reported once {where}"
         else:
             assert not reported, f"nothing torn, nothing reported {where}"
+        if "say [ready]" in line and self.phase == 0:
+            # The start press did not get to disk: nothing of the session is kept.
+            assert in_flight and not presses, f"a session that started was not resumed {where}"
+            assert not list((self.data / "records").glob("*.json")), f"a session that never started was kept {where}"
+            return
         if "say [ready]" in line:
             # The last press got to disk before the cut: the session is over, its record kept.
             assert in_flight and self.phase == 7, f"a new session instead of a resumed one {where}"
