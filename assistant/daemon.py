@@ -483,9 +483,7 @@ class Daemon:
         try:
             pending = self.journal.pending()
         except JournalCutAtStart as exc:
-            log.warning("%s; starting a new session", exc)
-            self.journal.discard()
-            return False
+            return self._never_started(str(exc))
         except JournalError as exc:
             log.error("%s; starting a new session", exc)
             self.journal.discard()
@@ -511,14 +509,10 @@ class Daemon:
             self.journal.discard()
             return False
         if not session.runs:
-            # The power went as the group pressed to start, before the press was written:
-            # nothing happened in this session, so there is nothing to keep.
-            log.warning(
-                "the journal %s holds a session that never started (power cut as it started); "
-                "starting a new session", self.journal.path,
+            # The start press was not written: nothing happened, so there is nothing to keep.
+            return self._never_started(
+                f"the journal {self.journal.path} holds a session that never started (power cut as it started)"
             )
-            self.journal.discard()
-            return False
         gap = max(0.0, self._wall() - last_wall)
         header = pending.header
         same_method = header.get("method") == self.method.id and header.get("language") == self.phrases.language
@@ -551,6 +545,13 @@ class Daemon:
             self._storage_failed(JournalError(f"cannot repair the journal {self.journal.path}"))
             self._storage_warning()
         return True
+
+    def _never_started(self, why: str) -> bool:
+        """The power went as the group pressed to start: drop the journal, greet again."""
+        assert self.journal is not None
+        log.warning("%s; starting a new session", why)
+        self.journal.discard()
+        return False
 
     def _close_abandoned(self, pending: Pending, session: Session) -> None:
         assert self.journal is not None

@@ -6,6 +6,7 @@ Both calls do nothing where the C library is not glibc.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 
 log = logging.getLogger(__name__)
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 _M_ARENA_MAX = -8  # from glibc's malloc.h
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL(None)

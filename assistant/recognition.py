@@ -307,8 +307,9 @@ class Transcriber:
         return self._free
 
     def _drop_free_form(self) -> None:
-        """After a note: let the free-form recogniser go, with the memory it decoded in."""
-        if self._free is not None and self._free is not self._active:
+        """After a note (:meth:`stop` has switched away from it): let the free-form
+        recogniser go, with the memory it decoded in."""
+        if self._free is not None:
             self._free = None
             memory.give_back_free_memory("a note")
 

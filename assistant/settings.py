@@ -339,7 +339,7 @@ def _convert(value: Any, hint: Any, meta: typing.Mapping[str, Any], path: Path |
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ConfigError(path, key, f"expected a device name or number, got {shown(value)}")
         if isinstance(value, str):
-            _check_text(value, path, key)
+            check_text(value, path, key)
             if value.strip().isdigit() and not value.strip().isascii():
                 # "²" counts as a digit to Python but is no device number.
                 raise ConfigError(path, key, f"expected a device name or a number written with 0-9, got {shown(value)}")
@@ -368,7 +368,7 @@ def _scalar(value: Any, kind: Any, meta: typing.Mapping[str, Any], path: Path | 
         choices = meta.get("choices")
         if choices and value not in choices:
             raise ConfigError(path, key, f"expected one of {', '.join(repr(c) for c in choices)}, got {shown(value)}")
-        _check_text(value, path, key)
+        check_text(value, path, key)
         if meta.get("path"):
             try:
                 Path(value).expanduser()
@@ -376,9 +376,3 @@ def _scalar(value: Any, kind: Any, meta: typing.Mapping[str, Any], path: Path | 
                 raise ConfigError(path, key, f"cannot find the home folder in {shown(value)}; write the full path") from None
         return value
     raise TypeError(f"unsupported setting type {kind!r}")  # a programming error, not user input
-
-
-def _check_text(value: str, path: Path | str, key: str) -> None:
-    # TOML can write any character ("\u001b"), but no path, device name, voice or name
-    # holds a control character, and a line break would split the log line it is shown in.
-    check_text(value, path, key)

@@ -179,32 +179,29 @@ def test_a_journal_cut_off_in_its_first_line_greets_again_and_says_why_once(
     journal = (tmp_path / "live" / "current.jsonl").read_bytes()
     first = journal.index(b"\n")
     tears = [journal[:cut] for cut in range(0, first)] + [b"\0" * 64]
-    for number, torn in enumerate(tears):
+
+    def greets_again(name: str, content: bytes, why: str) -> Device:
         caplog.clear()
-        data = tmp_path / f"torn-{number}"
+        data = tmp_path / name
         data.mkdir()
-        (data / "current.jsonl").write_bytes(torn)
+        (data / "current.jsonl").write_bytes(content)
         device = Device(data, method, phrases)
         assert device.state()["phase"] is None
-        assert device.speaker.said[0].startswith("Hallo, ik ben klaar"), f"greets again (first {len(torn)} bytes)"
-        said = [r.getMessage() for r in caplog.records if "as its session started" in r.getMessage()]
-        assert len(said) == 1 and "starting a new session" in said[0], f"said once why (first {len(torn)} bytes)"
+        assert device.speaker.said[0].startswith("Hallo, ik ben klaar"), f"greets again ({name})"
+        said = [r.getMessage() for r in caplog.records if why in r.getMessage()]
+        assert len(said) == 1 and "starting a new session" in said[0], f"said once why ({name})"
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "a power cut is no error"
         assert not (data / "current.jsonl").exists()
+        assert not list(data.glob("records/*.json")) and not list(data.glob("reports/*")), "no record of nothing"
+        return device
+
+    for number, torn in enumerate(tears):
+        device = greets_again(f"torn-{number}", torn, "as its session started")
         device.do(Press())
         assert device.state()["phase"] == 1, "the group starts again with one press"
     print(f"{len(tears)} journals cut off in their first line")
     # The first line whole, the press not yet written: nothing happened, nothing is kept.
-    caplog.clear()
-    data = tmp_path / "header-only"
-    data.mkdir()
-    (data / "current.jsonl").write_bytes(journal[: first + 1])
-    device = Device(data, method, phrases)
-    assert device.speaker.said[0].startswith("Hallo, ik ben klaar") and device.state()["phase"] is None
-    said = [r.getMessage() for r in caplog.records if "never started" in r.getMessage()]
-    assert len(said) == 1 and not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not (data / "current.jsonl").exists()
-    assert not list(data.glob("records/*.json")) and not list(data.glob("reports/*")), "no record of nothing"
+    greets_again("header-only", journal[: first + 1], "never started")
 
 
 def _restart(data: Path, journal: bytes, method: Method, phrases: Phrases) -> Device:
