@@ -52,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant import filesound  # noqa: E402  (the path is set just above)
+from assistant.testing import filesound  # noqa: E402  (the path is set just above)
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PARTS = ("press", "schedule", "daemon", "recognition")
@@ -117,13 +117,13 @@ def bench_press(work: Path, presses: int) -> dict[str, Any]:
 
 
 def _press_run(data: Path, presses: int, cache: bool) -> dict[str, Any]:
-    from assistant.clock import SessionClock
-    from assistant.daemon import Daemon
-    from assistant.events import ButtonDown, Press
-    from assistant.method import load_method
-    from assistant.phrases import load_phrases
-    from assistant.settings import load_settings
-    from assistant.speech import AudioSpeaker
+    from assistant.core.clock import SessionClock
+    from assistant.service.daemon import Daemon
+    from assistant.core.events import ButtonDown, Press
+    from assistant.config import load_method
+    from assistant.config import load_phrases
+    from assistant.config import load_settings
+    from assistant.audio.speaker import AudioSpeaker
 
     settings = load_settings(None, {"data_dir": str(data)})
     method = load_method(settings.method, settings.language)
@@ -220,13 +220,13 @@ def bench_schedule(work: Path, phases: int) -> dict[str, Any]:
 
     The marks are far enough apart that no announcement has to wait for the one before.
     """
-    from assistant.clock import SessionClock
-    from assistant.daemon import Daemon
-    from assistant.events import Press, Tick
-    from assistant.method import load_method
-    from assistant.phrases import load_phrases
-    from assistant.settings import load_settings
-    from assistant.speech import AudioSpeaker
+    from assistant.core.clock import SessionClock
+    from assistant.service.daemon import Daemon
+    from assistant.core.events import Press, Tick
+    from assistant.config import load_method
+    from assistant.config import load_phrases
+    from assistant.config import load_settings
+    from assistant.audio.speaker import AudioSpeaker
 
     path = work / "bench-method.toml"
     path.write_text(_SCHEDULE_METHOD.format(phases="".join(_SCHEDULE_PHASE.format(n=n) for n in range(phases))))
@@ -541,7 +541,7 @@ def _without_dither(model: Path, folder: Path) -> Path:
 
 def _pick_model(wanted: Path | None) -> tuple[Path, str, str]:
     """(model folder, language of espeak-ng's voice, what it is)."""
-    from assistant.settings import load_settings
+    from assistant.config import load_settings
 
     if wanted is not None:
         return wanted, "nl", f"given: {wanted}"
@@ -559,10 +559,10 @@ def bench_recognition(
 ) -> dict[str, Any]:
     import numpy as np
 
-    from assistant.events import Heard
-    from assistant.listening import Listener
-    from assistant.recognition import load_model
-    from assistant.settings import ListeningSettings
+    from assistant.core.events import Heard
+    from assistant.audio.listener import Listener
+    from assistant.audio.recognition import load_model
+    from assistant.core.settings import ListeningSettings
 
     path, voice, what = _pick_model(model)
     if voice == "ko":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import filesound
+from assistant.testing import filesound
 
 # ---------------------------------------------------------------------------------------
 # Audio: real PortAudio and ALSA without a sound card.
@@ -80,8 +80,8 @@ def alsa_files() -> Iterator[AlsaFiles]:
 
 # ---------------------------------------------------------------------------------------
 # No network: the project's code may open a socket in two places only, the model download
-# (assistant/models.py, run by `intervisie model install`) and the systemd notify socket
-# (assistant/systemd.py, AF_UNIX). An audit hook watches every socket the tests' own
+# (assistant/vosk_models/catalog.py, run by `intervisie model install`) and the systemd notify
+# socket (assistant/service/systemd.py, AF_UNIX). An audit hook watches every socket the tests' own
 # process opens, connects, binds or sends on, and every name lookup; when the project's
 # code is on the stack anywhere else, the call fails with PermissionError and the test
 # that caused it fails too (see ``_no_network_from_the_project``), even where the code
@@ -94,8 +94,8 @@ import sys as _sys  # noqa: E402
 
 _PROJECT_CODE = str(Path(__file__).resolve().parent.parent / "assistant") + "/"
 _ALLOWED_SOCKET_CODE = {
-    _PROJECT_CODE + "models.py": "the model download",
-    _PROJECT_CODE + "systemd.py": "the systemd notify socket",
+    _PROJECT_CODE + "vosk_models/catalog.py": "the model download",
+    _PROJECT_CODE + "service/systemd.py": "the systemd notify socket",
 }
 _NETWORK_EVENTS = {"socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"}
 network_violations: list[str] = []

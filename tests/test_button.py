@@ -15,10 +15,10 @@ from gpiozero import Device
 from gpiozero.exc import BadPinFactory, PinFactoryFallback
 from gpiozero.pins.mock import MockFactory
 
-from assistant.button import KEY_HELP, GpioButton, KeyboardButton, make_button
+from assistant.hardware.button import KEY_HELP, GpioButton, KeyboardButton, make_button
 from assistant.errors import ButtonError, DeviceError
-from assistant.events import ButtonDown, DoublePress, Event, LongPress, Press
-from assistant.settings import ButtonSettings
+from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
+from assistant.core.settings import ButtonSettings
 
 HOLD = 0.5
 WINDOW = 0.2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from assistant.settings import load_settings
+from assistant.config import load_settings
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +106,7 @@ def test_a_wrong_method_file_is_one_clear_line_with_exit_code_2(
 
 
 def test_a_guidance_over_several_lines_is_spoken_as_one_text(tmp_path: Path) -> None:
-    from assistant.method import load_method
+    from assistant.config import load_method
 
     content = METHOD_HEAD + PHASE.replace('guidance.nl = "doe"', 'guidance.nl = """doe\neerst\tdit"""')
     method = load_method(str(write(tmp_path / "m.toml", content)), "nl")
@@ -119,14 +119,14 @@ def test_an_unknown_method_name_lists_the_known_ones(capsys: pytest.CaptureFixtu
 
 
 def test_another_method_is_another_file(tmp_path: Path) -> None:
-    from assistant.method import load_method
+    from assistant.config import load_method
 
     method = load_method(str(write(tmp_path / "kort.toml", METHOD_HEAD + PHASE)), "en")
     assert [p.name for p in method.phases] == ["one"] and method.seconds == 300
 
 
 def test_the_english_locale_has_every_text_of_the_dutch_one() -> None:
-    from assistant.phrases import load_phrases
+    from assistant.config import load_phrases
 
     nl, en = load_phrases("nl"), load_phrases("en")
     assert en.say("time_left", duration=en.duration(60)) == "1 minute left."

@@ -40,11 +40,13 @@ import numpy as np
 import pytest
 
 from conftest import replace_text
-from assistant import filesound, speech
-from assistant.events import Heard
-from assistant.listening import Listener
-from assistant.settings import SpeechSettings
-from assistant.speech import RENDER_RATE, AudioSpeaker
+from assistant.testing import filesound
+from assistant.audio import speaker, synthesis, tones
+from assistant.core.events import Heard
+from assistant.audio.listener import Listener
+from assistant.core.settings import SpeechSettings
+from assistant.audio.synthesis import RENDER_RATE
+from assistant.audio.speaker import AudioSpeaker
 from test_listening import (  # noqa: F401 (mic, model and model_path are fixtures)
     BLOCK,
     KOREAN_MODEL,
@@ -70,7 +72,7 @@ PATIENCE = 30.0
 """Longest wait for any log line or sound; generous for a loaded 2-core machine."""
 SPEAKER_BYTES_PER_SECOND = RENDER_RATE * 2
 """The daemon's output stream on the file sound card: int16 mono at 22050 Hz."""
-CHIME = np.clip(np.round(speech._tone(speech.FALLBACK_TONE, RENDER_RATE)), -32768, 32767).astype("<i2").tobytes()
+CHIME = np.clip(np.round(tones.tone_samples(speaker.FALLBACK_TONE, RENDER_RATE)), -32768, 32767).astype("<i2").tobytes()
 """The fallback chime exactly as the player writes it at volume 1.0."""
 
 
@@ -284,7 +286,7 @@ def test_without_espeak_data_phase_changes_are_chimes_and_speech_returns_with_th
         assert " WARNING " in line and "espeak-ng cannot start" in line
         daemon.expect("say [ready]")
         eventually(lambda: CHIME in sound.out.read_bytes(), what="the chime for the greeting")
-        time.sleep(speech.FALLBACK_GAP_SECONDS)
+        time.sleep(speaker.FALLBACK_GAP_SECONDS)
         daemon.key("")
         daemon.expect("say [phase]: Fase 1:")
         eventually(lambda: sound.out.read_bytes().count(CHIME) == 2, what="the chime for the phase")
@@ -295,7 +297,7 @@ def test_without_espeak_data_phase_changes_are_chimes_and_speech_returns_with_th
         assert sound.out.stat().st_size < 4 * SPEAKER_BYTES_PER_SECOND, "chimes and press tones, no speech"
 
         (voices / "espeak-ng-data").symlink_to(espeak_data())
-        time.sleep(max(0.0, started + speech.SYNTHESIS_RETRY_SECONDS + 1.0 - time.monotonic()))
+        time.sleep(max(0.0, started + speaker.SYNTHESIS_RETRY_SECONDS + 1.0 - time.monotonic()))
         before = sound.out.stat().st_size
         daemon.key("")
         pressed = time.monotonic()
@@ -325,7 +327,7 @@ def played(path: Path) -> bytes:
 def test_a_rendering_that_fails_at_run_time_is_a_chime_and_speech_comes_back(
     keep_trying: AudioSpeaker, alsa_files: AlsaFiles, caplog: pytest.LogCaptureFixture
 ) -> None:
-    folder = speech._Engine.get().folder
+    folder = synthesis.Engine.get().folder
     shutil.rmtree(folder)
     folder.write_bytes(b"")  # its private folder cannot be made: every rendering fails
     try:
@@ -333,7 +335,7 @@ def test_a_rendering_that_fails_at_run_time_is_a_chime_and_speech_comes_back(
             keep_trying.say("Fase 2: introductie van de kwestie.")
             assert keep_trying.wait_idle(PATIENCE)
             eventually(lambda: played(alsa_files.out).count(CHIME) == 1, what="the group hears the chime instead")
-            time.sleep(speech.FALLBACK_GAP_SECONDS)
+            time.sleep(speaker.FALLBACK_GAP_SECONDS)
             keep_trying.say("Nog 1 minuut.")
             keep_trying.say("De helft van de tijd is om.")  # close together: one chime for both
             assert keep_trying.wait_idle(PATIENCE)
@@ -356,7 +358,7 @@ def test_a_rendering_that_fails_at_run_time_is_a_chime_and_speech_comes_back(
 
 def test_a_speech_folder_cleaned_out_of_tmp_is_made_again(keep_trying: AudioSpeaker, alsa_files: AlsaFiles) -> None:
     # systemd-tmpfiles removes old folders in /tmp; a device on for weeks must go on speaking.
-    folder = speech._Engine.get().folder
+    folder = synthesis.Engine.get().folder
     shutil.rmtree(folder)
     started = time.monotonic()
     keep_trying.say("Nog 1 minuut.")
@@ -571,7 +573,7 @@ def test_after_a_rescan_the_speaker_never_closes_a_stream_opened_since(keep_tryi
     # the daemon: "the microphone 'usbmic' stopped" right after it was found).
     import sounddevice as sd
 
-    from assistant import devices
+    from assistant.audio import devices
 
     keep_trying.say("Een.")
     assert keep_trying.wait_idle(PATIENCE)
@@ -598,15 +600,15 @@ def test_a_microphone_pulled_mid_note_keeps_what_was_said_and_the_daemon_says_so
     # microphone is pulled), with the real speaker, listener and model.
     from dataclasses import replace
 
-    from assistant.clock import SessionClock
-    from assistant.daemon import Daemon as Loop
-    from assistant.events import ButtonDown, ListenerState, Press
-    from assistant.journal import Journal
-    from assistant.listening import Microphone as Opened
-    from assistant.listening import open_microphone
-    from assistant.method import load_method
-    from assistant.phrases import load_phrases
-    from assistant.settings import Settings
+    from assistant.core.clock import SessionClock
+    from assistant.service.daemon import Daemon as Loop
+    from assistant.core.events import ButtonDown, ListenerState, Press
+    from assistant.storage.journal import Journal
+    from assistant.audio.listener import Microphone as Opened
+    from assistant.audio.listener import open_microphone
+    from assistant.config import load_method
+    from assistant.config import load_phrases
+    from assistant.core.settings import Settings
 
     phrases = load_phrases("nl")
     speaker = AudioSpeaker(SpeechSettings(), "nl", keep_trying=True)

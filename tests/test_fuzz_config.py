@@ -28,13 +28,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import assistant.phrases
+import assistant.config
 from assistant.errors import ConfigError
-from assistant.events import DoublePress, LongPress, Press, Tick
-from assistant.method import CAPTURE_KINDS, SINGLE_NOTES, Method, load_method
-from assistant.phrases import Phrases, load_phrases
-from assistant.session import FINISHED, Session
-from assistant.settings import DEFAULT_CONFIG, PROJECT_DIR, Settings, load_settings
+from assistant.core.events import DoublePress, LongPress, Press, Tick
+from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES, Method
+from assistant.config import load_method
+from assistant.core.phrases import Phrases
+from assistant.config import load_phrases
+from assistant.core.session import FINISHED, Session
+from assistant.config import DEFAULT_CONFIG, load_settings
+from assistant.core.settings import PROJECT_DIR, Settings
 
 FUZZ = settings(
     max_examples=120,
@@ -445,7 +448,7 @@ def test_wrong_texts_in_a_locale_file_load_or_give_one_clear_line(
             node[key] = data.draw(values)
         path.write_text(toml_document(mutation), encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(assistant.phrases, "CONFIG_DIR", config)
+        patch.setattr(assistant.config, "CONFIG_DIR", config)
         phrases = loads_or_says_one_clear_line(lambda: load_phrases(language), path)
     if phrases is not None:
         render_everything(phrases)
@@ -469,7 +472,7 @@ def test_a_text_the_device_cannot_fill_in_is_refused_at_start_not_mid_session(
     content = tomllib.loads(path.read_text(encoding="utf-8"))
     content[key] = text
     path.write_text(toml_document(content), encoding="utf-8")
-    monkeypatch.setattr(assistant.phrases, "CONFIG_DIR", tmp_path)
+    monkeypatch.setattr(assistant.config, "CONFIG_DIR", tmp_path)
     with pytest.raises(ConfigError) as caught:
         load_phrases(language)
     assert str(caught.value).startswith(f"{path}: {key}: {problem}")

@@ -16,11 +16,11 @@ import queue
 
 import pytest
 
-from assistant.button import GpioButton
-from assistant.events import ButtonDown, DoublePress, Event, LongPress, Press
-from assistant.phrases import load_phrases
-from assistant.settings import load_settings, user_config_path
-from assistant.speech import AudioSpeaker
+from assistant.hardware.button import GpioButton
+from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
+from assistant.config import load_phrases
+from assistant.config import load_settings, user_config_path
+from assistant.audio.speaker import AudioSpeaker
 
 pytestmark = pytest.mark.hardware
 
@@ -67,7 +67,7 @@ def test_the_gpio_button_gives_all_three_gestures() -> None:
 def test_the_dutch_model_knows_every_voice_command_word() -> None:
     import vosk
 
-    from assistant.recognition import vocabulary_check
+    from assistant.audio.recognition import vocabulary_check
 
     settings = _settings()
     path = settings.model_path()
@@ -80,8 +80,8 @@ def test_the_dutch_model_knows_every_voice_command_word() -> None:
 
 
 def test_a_leervraag_said_into_the_microphone_is_written_down() -> None:
-    from assistant.events import Heard, ListenerState
-    from assistant.listening import Listener
+    from assistant.core.events import Heard, ListenerState
+    from assistant.audio.listener import Listener
 
     settings = _settings()
     events: queue.Queue[Event] = queue.Queue()

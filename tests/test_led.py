@@ -12,8 +12,8 @@ from gpiozero import Device
 from gpiozero.exc import BadPinFactory, PinFactoryFallback
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from assistant.led import StatusLed, make_led
-from assistant.settings import LedSettings
+from assistant.hardware.led import StatusLed, make_led
+from assistant.core.settings import LedSettings
 
 PATIENCE = 2.0
 

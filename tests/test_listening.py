@@ -65,10 +65,10 @@ import pytest
 import sounddevice as sd
 
 from conftest import replace_text
-from assistant.events import Event, Heard, ListenerState, VoiceCommand
-from assistant.listening import Listener, Microphone, input_devices, open_microphone
-from assistant.recognition import BLOCK_SECONDS, STUCK_SPEAKER_SECONDS, Transcriber, command_phrases, load_model
-from assistant.settings import PROJECT_DIR, ListeningSettings
+from assistant.core.events import Event, Heard, ListenerState, VoiceCommand
+from assistant.audio.listener import Listener, Microphone, input_devices, open_microphone
+from assistant.audio.recognition import BLOCK_SECONDS, STUCK_SPEAKER_SECONDS, Transcriber, command_phrases, load_model
+from assistant.core.settings import PROJECT_DIR, ListeningSettings
 
 if TYPE_CHECKING:
     from conftest import AlsaFiles
@@ -486,8 +486,8 @@ def test_commands_are_not_taken_during_a_note(listen: Any, mic: Feeder) -> None:
 # first part would have failed this test rather than passed unnoticed.
 _SWITCH_SCRIPT = r"""
 import json, sys
-from assistant.recognition import Transcriber, load_model, vosk_recognizer
-from assistant.settings import ListeningSettings
+from assistant.audio.recognition import Transcriber, load_model, vosk_recognizer
+from assistant.core.settings import ListeningSettings
 
 calls = []
 
@@ -794,7 +794,7 @@ def test_between_notes_no_free_form_recogniser_is_kept(model: Any) -> None:
     import gc
     import weakref
 
-    from assistant.recognition import vosk_recognizer
+    from assistant.audio.recognition import vosk_recognizer
 
     made: list[weakref.ref[Any]] = []
 

@@ -27,16 +27,16 @@ import threading
 import time
 from pathlib import Path
 
-from assistant.memory import fewer_malloc_arenas
-from assistant.clock import SessionClock
-from assistant.daemon import Daemon
-from assistant.events import ButtonDown, Press, Tick
-from assistant.journal import Journal
-from assistant.method import load_method
-from assistant.phrases import load_phrases
-from assistant.session import IDLE
-from assistant.settings import ListeningSettings, Settings
-from assistant.speech import AudioSpeaker
+from assistant.service.memory import fewer_malloc_arenas
+from assistant.core.clock import SessionClock
+from assistant.service.daemon import Daemon
+from assistant.core.events import ButtonDown, Press, Tick
+from assistant.storage.journal import Journal
+from assistant.config import load_method
+from assistant.config import load_phrases
+from assistant.core.session import IDLE
+from assistant.core.settings import ListeningSettings, Settings
+from assistant.audio.speaker import AudioSpeaker
 
 SESSIONS = 200
 WARM_UP = 20

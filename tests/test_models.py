@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant import models
 from assistant.cli import main
 from assistant.errors import AssistantError, ModelError
-from assistant.models import TEMP_PREFIX, ProgressBar, check_structure, install_model, parse_model_list
+from assistant.vosk_models.install import TEMP_PREFIX, ProgressBar, install_model, remove_stale
+from assistant.vosk_models.check import check_structure, megabytes
+from assistant.vosk_models.catalog import parse_model_list
 
 NAME = "vosk-model-small-nl-0.22"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -438,7 +439,7 @@ def test_stale_temporaries_of_dead_installs_are_removed_and_live_ones_kept(model
     kept = models_dir / "my-own-model"
     kept.mkdir()
 
-    assert sorted(models.remove_stale(models_dir)) == sorted(dead)
+    assert sorted(remove_stale(models_dir)) == sorted(dead)
     assert live.exists() and kept.exists()
     assert not any(p.exists() for p in dead)
 
@@ -556,7 +557,7 @@ def test_model_list_shows_installed_models_their_size_and_state(
         "INCOMPLETE: missing conf/mfcc.conf; missing conf/model.conf; "
         "missing graph/HCLG.fst (or graph/HCLr.fst with graph/Gr.fst)",
     ]
-    size = models.megabytes(sum(len(d) for d in model_files().values()))
+    size = megabytes(sum(len(d) for d in model_files().values()))
     assert lines[2].split() == [NAME, *size.split(), "in", "use", "complete"]
 
 

@@ -14,32 +14,15 @@ from typing import Any
 
 import pytest
 
-from assistant.clock import FakeClock, SessionClock
-from assistant.daemon import Daemon
-from assistant.events import (
-    ButtonDown,
-    DoublePress,
-    Effect,
-    Event,
-    Finished,
-    Heard,
-    Listen,
-    ListenerState,
-    LongPress,
-    Press,
-    Say,
-    StopListening,
-    StopSpeech,
-    Tick,
-    Tone,
-    VoiceCommand,
-)
-from assistant.journal import Journal
-from assistant.method import load_method
-from assistant.notes import first_person
-from assistant.phrases import load_phrases
-from assistant.session import Session
-from assistant.settings import Settings
+from assistant.core.clock import FakeClock, SessionClock
+from assistant.service.daemon import Daemon
+from assistant.core.events import ButtonDown, DoublePress, Effect, Event, Finished, Heard, Listen, ListenerState, LongPress, Press, Say, StopListening, StopSpeech, Tick, Tone, VoiceCommand
+from assistant.storage.journal import Journal
+from assistant.config import load_method
+from assistant.core.notes import first_person
+from assistant.config import load_phrases
+from assistant.core.session import Session
+from assistant.core.settings import Settings
 from test_resume import Recorder
 
 MIN = 60.0
@@ -543,7 +526,7 @@ def test_replaying_the_journal_gives_the_live_notes(tmp_path: Path, cut_after: i
     assert pending is not None
     session = replayed._new_session()
     session.notes.listener = str(pending.header.get("listener", "off"))
-    from assistant.events import event_from_dict
+    from assistant.core.events import event_from_dict
 
     for entry in pending.entries:
         session.handle(event_from_dict(entry), float(entry["t"]))

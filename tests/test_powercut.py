@@ -28,13 +28,15 @@ from typing import Any
 
 import pytest
 
-from assistant.clock import FakeClock, SessionClock
-from assistant.daemon import Daemon
-from assistant.events import Event, Heard, ListenerState, Press, Tick
-from assistant.journal import Journal
-from assistant.method import Method, load_method
-from assistant.phrases import Phrases, load_phrases
-from assistant.settings import Settings
+from assistant.core.clock import FakeClock, SessionClock
+from assistant.service.daemon import Daemon
+from assistant.core.events import Event, Heard, ListenerState, Press, Tick
+from assistant.storage.journal import Journal
+from assistant.core.method import Method
+from assistant.config import load_method
+from assistant.core.phrases import Phrases
+from assistant.config import load_phrases
+from assistant.core.settings import Settings
 from test_resume import Recorder
 
 LEERVRAAG = "hoe blijf ik rustig als mijn klas onrustig wordt"
@@ -340,7 +342,7 @@ class PowerCuts:
     """The session under test: one daemon process after the other on the same data."""
 
     def __init__(self, tmp_path: Path, rng: random.Random, seed: int) -> None:
-        from assistant import filesound
+        from assistant.testing import filesound
         from test_listening import join, no_dither_model, speech
         from test_run_notes import Microphone
 

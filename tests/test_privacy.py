@@ -22,15 +22,17 @@ from typing import Any
 import pytest
 
 from assistant.cli import main
-from assistant.clock import FakeClock, SessionClock
-from assistant.daemon import Daemon
+from assistant.core.clock import FakeClock, SessionClock
+from assistant.service.daemon import Daemon
 from assistant.errors import ConfigError
-from assistant.events import ButtonDown, Heard, ListenerState, Press
-from assistant.journal import Journal
-from assistant.method import load_method
-from assistant.phrases import load_phrases
-from assistant.privacy import NAMES_FILE, NameMasker, fold, make_masker, read_names
-from assistant.settings import PrivacySettings, Settings, load_settings
+from assistant.core.events import ButtonDown, Heard, ListenerState, Press
+from assistant.storage.journal import Journal
+from assistant.config import load_method
+from assistant.config import load_phrases
+from assistant.config import NAMES_FILE, make_masker, read_names
+from assistant.core.masking import NameMasker, fold
+from assistant.core.settings import PrivacySettings, Settings
+from assistant.config import load_settings
 from test_notes import ScriptedListener
 from test_resume import Recorder
 
@@ -467,7 +469,7 @@ def test_forget_all_through_the_installed_command(tmp_path: Path) -> None:
 
 
 def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Path) -> None:
-    from assistant import filesound
+    from assistant.testing import filesound
     from test_listening import no_dither_model
     from test_run import Daemon as DaemonProcess
     from test_run_notes import HANGUL, SPOKEN, Microphone, bare_vosk, say_when_invited, spoken_note

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from assistant.cli import main
-from assistant.clock import FakeClock, SessionClock
-from assistant.daemon import Daemon
-from assistant.events import Captured, Event, LongPress, Press, Tick
-from assistant.journal import Journal
-from assistant.method import load_method
-from assistant.phrases import load_phrases
-from assistant.report import build_report, write_report
-from assistant.session import Session
-from assistant.settings import ScheduleSettings, Settings
+from assistant.core.clock import FakeClock, SessionClock
+from assistant.service.daemon import Daemon
+from assistant.core.events import Captured, Event, LongPress, Press, Tick
+from assistant.storage.journal import Journal
+from assistant.config import load_method
+from assistant.config import load_phrases
+from assistant.storage.report import build_report, write_report
+from assistant.core.session import Session
+from assistant.core.settings import ScheduleSettings, Settings
 from test_resume import Recorder
 
 MIN = 60.0

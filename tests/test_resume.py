@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from assistant.clock import FakeClock, SessionClock
-from assistant.daemon import Daemon
-from assistant.events import Captured, DoublePress, Event, LongPress, Press, Tick
-from assistant.journal import Journal
-from assistant.method import load_method
-from assistant.phrases import load_phrases
-from assistant.session import Session
-from assistant.settings import Settings, SessionSettings
+from assistant.core.clock import FakeClock, SessionClock
+from assistant.service.daemon import Daemon
+from assistant.core.events import Captured, DoublePress, Event, LongPress, Press, Tick
+from assistant.storage.journal import Journal
+from assistant.config import load_method
+from assistant.config import load_phrases
+from assistant.core.session import Session
+from assistant.core.settings import Settings, SessionSettings
 
 MIN = 60.0
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant import filesound
+from assistant.testing import filesound
 from test_listening import BLOCK, RATE, Audio, join, no_dither_model, silence, speech
 from test_run import Daemon
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.events import ButtonDown, Captured, DoublePress, Finished, LongPress, Press, Say, StopSpeech, Tick, Tone
-from assistant.method import load_method
-from assistant.phrases import load_phrases
-from assistant.session import FINISHED, IDLE, RUNNING, Session
-from assistant.settings import AnnouncementSettings, ScheduleSettings
+from assistant.core.events import ButtonDown, Captured, DoublePress, Finished, LongPress, Press, Say, StopSpeech, Tick, Tone
+from assistant.config import load_method
+from assistant.config import load_phrases
+from assistant.core.session import FINISHED, IDLE, RUNNING, Session
+from assistant.core.settings import AnnouncementSettings, ScheduleSettings
 
 MIN = 60.0
 SEED_PHASES = [

@@ -33,27 +33,15 @@ from hypothesis import event as observe
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from assistant.clock import FakeClock, SessionClock
-from assistant.daemon import Daemon
-from assistant.events import (
-    LISTENER_STATES,
-    ButtonDown,
-    Captured,
-    DoublePress,
-    Event,
-    Heard,
-    ListenerState,
-    LongPress,
-    Press,
-    Tick,
-    VoiceCommand,
-    event_from_dict,
-)
-from assistant.journal import Journal
-from assistant.method import CAPTURE_KINDS, SINGLE_NOTES, Method, Phase, load_method
-from assistant.phrases import load_phrases
-from assistant.session import FINISHED, IDLE, RUNNING, Session
-from assistant.settings import ScheduleSettings, SessionSettings, Settings
+from assistant.core.clock import FakeClock, SessionClock
+from assistant.service.daemon import Daemon
+from assistant.core.events import LISTENER_STATES, ButtonDown, Captured, DoublePress, Event, Heard, ListenerState, LongPress, Press, Tick, VoiceCommand, event_from_dict
+from assistant.storage.journal import Journal
+from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES, Method, Phase
+from assistant.config import load_method
+from assistant.config import load_phrases
+from assistant.core.session import FINISHED, IDLE, RUNNING, Session
+from assistant.core.settings import ScheduleSettings, SessionSettings, Settings
 from test_resume import Recorder
 
 

@@ -20,15 +20,9 @@ import pytest
 import sounddevice as sd
 
 from assistant.errors import AudioDeviceError, SpeechError
-from assistant.settings import SpeechSettings
-from assistant.speech import (
-    RENDER_RATE,
-    AudioSpeaker,
-    ConsoleSpeaker,
-    Renderer,
-    make_speaker,
-    split_head,
-)
+from assistant.core.settings import SpeechSettings
+from assistant.audio.synthesis import RENDER_RATE, Renderer
+from assistant.audio.speaker import AudioSpeaker, ConsoleSpeaker, make_speaker, split_head
 
 if TYPE_CHECKING:
     from conftest import AlsaFiles

@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from assistant.clock import SessionClock
-from assistant.daemon import Daemon
-from assistant.method import load_method
-from assistant.phrases import load_phrases
-from assistant.settings import PROJECT_DIR, Settings, load_settings
-from assistant.systemd import Notifier
+from assistant.core.clock import SessionClock
+from assistant.service.daemon import Daemon
+from assistant.config import load_method
+from assistant.config import load_phrases
+from assistant.core.settings import PROJECT_DIR, Settings
+from assistant.config import load_settings
+from assistant.service.systemd import Notifier
 
 UNIT = PROJECT_DIR / "systemd" / "intervisie.service"
 INSTALLER = PROJECT_DIR / "systemd" / "install.sh"

@@ -14,29 +14,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.events import (
-    ButtonDown,
-    Captured,
-    DoublePress,
-    Effect,
-    Event,
-    Finished,
-    Heard,
-    ListenerState,
-    LongPress,
-    Press,
-    Resume,
-    Say,
-    StopListening,
-    StopSpeech,
-    Tick,
-    Tone,
-    VoiceCommand,
-)
-from assistant.method import Method, Phase
-from assistant.notes import NoteRun, NoteTaker
-from assistant.phrases import Phrases
-from assistant.settings import AnnouncementSettings, ScheduleSettings
+from assistant.core.events import ButtonDown, Captured, DoublePress, Effect, Event, Finished, Heard, ListenerState, LongPress, Press, Resume, Say, StopListening, StopSpeech, Tick, Tone, VoiceCommand
+from assistant.core.method import Method, Phase
+from assistant.core.notes import NoteRun, NoteTaker
+from assistant.core.phrases import Phrases
+from assistant.core.settings import AnnouncementSettings, ScheduleSettings
 
 IDLE, RUNNING, FINISHED = "idle", "running", "finished"
 

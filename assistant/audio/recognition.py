@@ -1,8 +1,8 @@
 """Speech to text with Vosk: the part of listening that never touches a microphone.
 
 :func:`load_model` loads a model folder (never downloading anything) and
-:class:`Transcriber` turns blocks of 16-bit mono audio into :class:`~assistant.events.Heard`
-and :class:`~assistant.events.VoiceCommand` events. The transcriber measures every
+:class:`Transcriber` turns blocks of 16-bit mono audio into :class:`~assistant.core.events.Heard`
+and :class:`~assistant.core.events.VoiceCommand` events. The transcriber measures every
 length in audio time (samples fed), so the same audio always gives the same events,
 whether it comes from a microphone (:mod:`assistant.listening`), a test or a benchmark
 (:meth:`Transcriber.feed_pcm`).
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant import memory
+from assistant.service import memory
 from assistant.errors import ModelError
-from assistant.events import VOICE_COMMANDS, Event, Heard, VoiceCommand
-from assistant.settings import ListeningSettings
+from assistant.core.events import VOICE_COMMANDS, Event, Heard, VoiceCommand
+from assistant.core.settings import ListeningSettings
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,12 @@ Both turn what the hand does into gestures, posted as events through ``post`` (t
 daemon's thread-safe queue put). They run in their own threads (gpiozero's, a timer's,
 a reader's) and do nothing there but post:
 
-- :class:`~assistant.events.ButtonDown` at once whenever the button goes down, so the
+- :class:`~assistant.core.events.ButtonDown` at once whenever the button goes down, so the
   daemon can answer with a tone and cut speech before the gesture is known;
-- :class:`~assistant.events.Press` for a short press, once no second press followed
+- :class:`~assistant.core.events.Press` for a short press, once no second press followed
   within ``double_press_seconds`` of its release;
-- :class:`~assistant.events.DoublePress` when the second of two quick presses is released;
-- :class:`~assistant.events.LongPress` the moment the button has been held for
+- :class:`~assistant.core.events.DoublePress` when the second of two quick presses is released;
+- :class:`~assistant.core.events.LongPress` the moment the button has been held for
   ``hold_seconds``; the release after it posts nothing.
 
 :func:`make_button` chooses the input once, at start-up.
@@ -29,8 +29,8 @@ from collections.abc import Callable
 from typing import TextIO, TypeVar
 
 from assistant.errors import ButtonError, DeviceError
-from assistant.events import ButtonDown, DoublePress, Event, LongPress, Press
-from assistant.settings import ButtonSettings
+from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
+from assistant.core.settings import ButtonSettings
 
 log = logging.getLogger(__name__)
 

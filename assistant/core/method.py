@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError, check_text
-from assistant.settings import CONFIG_DIR, read_toml, shown
+from assistant.core.settings import shown
 
 CAPTURE_KINDS = ("leervraag", "kernvraag", "ideas", "actieplan", "takeaways")
 """What a phase can have the device write down."""
@@ -70,20 +70,9 @@ class Method:
         return sum(p.seconds for p in self.phases)
 
 
-def method_path(name_or_path: str) -> Path:
-    """A method given by name (a file in config/methods) or by path."""
-    if "/" in name_or_path or name_or_path.endswith(".toml"):
-        return Path(name_or_path).expanduser()
-    return CONFIG_DIR / "methods" / f"{name_or_path}.toml"
-
-
-def load_method(name_or_path: str, language: str) -> Method:
-    """Read and check a method file; raise ConfigError naming the key that is wrong."""
-    path = method_path(name_or_path)
-    if not path.is_file() and "/" not in name_or_path:
-        known = sorted(p.stem for p in (CONFIG_DIR / "methods").glob("*.toml"))
-        raise ConfigError(path, None, f"no method named {shown(name_or_path)}; known methods: {', '.join(known)}")
-    raw = read_toml(path)
+def method_from_toml(raw: dict[str, Any], path: Path, language: str) -> Method:
+    """Check a parsed method file and build the method in ``language``; raise ConfigError
+    naming the key that is wrong."""
     ident = _text(raw, "id", path, "id")
     name = _localised(raw, "name", language, path, "name")
     phases_raw = raw.get("phases")

@@ -1,10 +1,10 @@
 """Listening: the microphone, offline speech recognition, notes and voice commands.
 
 :class:`Listener` opens the microphone with sounddevice and hands its audio to a
-:class:`~assistant.recognition.Transcriber` in one recogniser thread. The session asks
+:class:`~assistant.audio.recognition.Transcriber` in one recogniser thread. The session asks
 for notes through the daemon (:meth:`Listener.capture`, :meth:`Listener.stop`) and gets
-:class:`~assistant.events.Heard`, :class:`~assistant.events.VoiceCommand` and
-:class:`~assistant.events.ListenerState` events back through ``post``.
+:class:`~assistant.core.events.Heard`, :class:`~assistant.core.events.VoiceCommand` and
+:class:`~assistant.core.events.ListenerState` events back through ``post``.
 
 The device never hears itself: audio captured while the speaker plays, or within
 ``mute_margin_seconds`` after it stopped, is dropped. A missing or broken model, or a
@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant import devices, memory
+from assistant.audio import devices
+from assistant.service import memory
 from assistant.errors import AudioDeviceError, ModelError
-from assistant.events import Event, Heard, ListenerState
-from assistant.recognition import BLOCK_SECONDS, Transcriber, load_model
-from assistant.settings import ListeningSettings
+from assistant.core.events import Event, Heard, ListenerState
+from assistant.audio.recognition import BLOCK_SECONDS, Transcriber, load_model
+from assistant.core.settings import ListeningSettings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ _TICK = 0.05
 
 
 class SpeakerState(Protocol):
-    """What the listener needs of the speaker (see :class:`assistant.speech.AudioSpeaker`)."""
+    """What the listener needs of the speaker (see :class:`assistant.audio.speaker.AudioSpeaker`)."""
 
     def is_speaking(self) -> bool:
         """Whether something plays or is queued."""
@@ -178,7 +179,7 @@ class Listener:
     ) -> None:
         """Nothing is opened or loaded until :meth:`start`.
 
-        ``commands`` maps a voice command (one of :data:`assistant.events.VOICE_COMMANDS`)
+        ``commands`` maps a voice command (one of :data:`assistant.core.events.VOICE_COMMANDS`)
         to its phrases separated by "|", from the locale. ``clock`` must tell the time
         the way the speaker's ``last_audio_ended`` does (``time.monotonic``).
         """
@@ -211,7 +212,7 @@ class Listener:
 
     @property
     def state(self) -> str:
-        """One of :data:`assistant.events.LISTENER_STATES`."""
+        """One of :data:`assistant.core.events.LISTENER_STATES`."""
         with self._lock:
             return self._state
 
@@ -437,7 +438,7 @@ class Listener:
         """Let PortAudio list the devices again, if the sound hardware or ALSA's files changed.
 
         A rescan stops every stream of the process, the speaker's too: so it waits while
-        the speaker plays (see :func:`assistant.devices.rescan_if_changed`), and the
+        the speaker plays (see :func:`assistant.audio.devices.rescan_if_changed`), and the
         speaker's owner is told through :attr:`on_rescan` so it can reopen its stream.
         """
         speaker = self._speaker

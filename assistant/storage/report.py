@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError, JournalError
-from assistant.journal import write_private
-from assistant.method import CAPTURE_KINDS, Method, load_method
-from assistant.phrases import Phrases, load_phrases
-from assistant.settings import LANGUAGES
+from assistant.storage.journal import write_private
+from assistant.core.method import CAPTURE_KINDS, Method
+from assistant.config import load_method
+from assistant.core.phrases import Phrases
+from assistant.config import load_phrases
+from assistant.core.settings import LANGUAGES
 
 log = logging.getLogger(__name__)
 

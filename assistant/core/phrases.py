@@ -1,4 +1,4 @@
-"""What the device says, from the locale files in ``config/locales``."""
+"""What the device says: the texts of one language, from a locale file in ``config/locales``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError, check_text
-from assistant.settings import CONFIG_DIR, PROJECT_DIR, read_toml, shown
+from assistant.core.settings import shown
 
 _REQUIRED_UNITS = ("minutes", "seconds", "minutes_seconds", "half_minute")
-SHIPPED_LOCALES = PROJECT_DIR / "config" / "locales"
-"""The locale files the program was written with: what every locale must provide."""
 
 
 class Phrases:
@@ -56,19 +54,16 @@ class Phrases:
         return str(table["one"] if n == 1 else table["other"])
 
 
-def load_phrases(language: str, reference: str = "nl") -> Phrases:
-    """Load a locale and check it has every key (with the same fields) as the reference.
+def phrases_from_toml(texts: dict[str, Any], reference: dict[str, Any], language: str, path: Path) -> Phrases:
+    """Check a parsed locale against the reference locale and build its :class:`Phrases`.
 
-    The reference is the shipped Dutch file, so a locale given in another configuration
-    folder (``INTERVISIE_CONFIG_DIR``), Dutch ones included, is checked against what the
-    program fills in; a wrong text is a ConfigError at start-up, not a crash mid-session.
+    Every key of the reference must be there, with the same {fields}; a wrong text is a
+    ConfigError at start-up, not a crash mid-session.
     """
-    path = CONFIG_DIR / "locales" / f"{language}.toml"
-    texts = read_toml(path)
     units = texts.get("units")
     if not isinstance(units, dict) or any(k not in units for k in _REQUIRED_UNITS):
         raise ConfigError(path, "units", f"expected a [units] table with {', '.join(_REQUIRED_UNITS)}")
-    _check_against(texts, read_toml(SHIPPED_LOCALES / f"{reference}.toml"), path, "")
+    _check_against(texts, reference, path, "")
     return Phrases(texts, language, str(path))
 
 
@@ -106,8 +101,3 @@ def _fields(template: str, path: Path, dotted: str) -> set[str]:
             raise ConfigError(path, dotted, f"a field is written as {{name}}, got {shown('{' + name + '}')} in {shown(template)}")
         names.add(name)
     return names
-
-
-def locale_path(language: str) -> Path:
-    """Where a language's texts are."""
-    return CONFIG_DIR / "locales" / f"{language}.toml"

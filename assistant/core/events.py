@@ -74,7 +74,7 @@ class Captured(Event):
 
     name: ClassVar[str] = "captured"
     kind: str = ""
-    """What it is: one of :data:`assistant.method.CAPTURE_KINDS`."""
+    """What it is: one of :data:`assistant.core.method.CAPTURE_KINDS`."""
     text: str = ""
     """The recognised text."""
     accepted: bool = True
@@ -94,7 +94,7 @@ class Heard(Event):
 
     name: ClassVar[str] = "heard"
     kind: str = ""
-    """The note it was heard for: one of :data:`assistant.method.CAPTURE_KINDS`."""
+    """The note it was heard for: one of :data:`assistant.core.method.CAPTURE_KINDS`."""
     text: str = ""
     """The recognised words, lower case, separated by spaces; "" when nothing was said."""
     words: list[dict[str, Any]] = field(default_factory=list)
@@ -177,7 +177,7 @@ class Listen(Effect):
     """Start taking a note: a single note, or a running one of one item per utterance."""
 
     kind: str
-    """What is noted: one of :data:`assistant.method.CAPTURE_KINDS`."""
+    """What is noted: one of :data:`assistant.core.method.CAPTURE_KINDS`."""
     continuous: bool = False
     """True: one :class:`Heard` per utterance until :class:`StopListening`."""
 

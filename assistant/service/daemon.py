@@ -17,35 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from assistant.clock import SessionClock
+from assistant.core.clock import SessionClock
 from assistant.errors import JournalError
-from assistant.events import (
-    ButtonDown,
-    DoublePress,
-    Effect,
-    Event,
-    Finished,
-    Listen,
-    ListenerState,
-    LongPress,
-    Press,
-    Resume,
-    Say,
-    StopListening,
-    StopSpeech,
-    Tick,
-    Tone,
-    VoiceCommand,
-    event_from_dict,
-)
-from assistant.journal import Journal, JournalCutAtStart, Pending
-from assistant.method import Method
-from assistant.phrases import Phrases
-from assistant.privacy import apply_retention, make_masker
-from assistant.report import write_report
-from assistant.report import reports_dir
-from assistant.session import FINISHED, IDLE, Session
-from assistant.settings import Settings
+from assistant.core.events import ButtonDown, DoublePress, Effect, Event, Finished, Listen, ListenerState, LongPress, Press, Resume, Say, StopListening, StopSpeech, Tick, Tone, VoiceCommand, event_from_dict
+from assistant.storage.journal import Journal, JournalCutAtStart, Pending
+from assistant.core.method import Method
+from assistant.core.phrases import Phrases
+from assistant.storage.retention import apply_retention
+from assistant.config import make_masker
+from assistant.storage.report import write_report
+from assistant.storage.report import reports_dir
+from assistant.core.session import FINISHED, IDLE, Session
+from assistant.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

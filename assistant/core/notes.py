@@ -2,7 +2,7 @@
 
 Pure like the session (it is one of its parts): events in, effects out, no audio.
 
-Two kinds of notes (see :data:`assistant.method.SINGLE_NOTES`):
+Two kinds of notes (see :data:`assistant.core.method.SINGLE_NOTES`):
 
 - A *single* note (leervraag, kernvraag, actieplan) is said in one go. The device
   invites it after a tone (on a press, or by itself when ``invite_minutes_left`` is
@@ -31,9 +31,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.events import Effect, Heard, Listen, Say, StopListening, Tone
-from assistant.method import SINGLE_NOTES, Phase
-from assistant.phrases import Phrases
+from assistant.core.events import Effect, Heard, Listen, Say, StopListening, Tone
+from assistant.core.method import SINGLE_NOTES, Phase
+from assistant.core.phrases import Phrases
 
 WAITING, LISTENING, ENDING, READING_BACK, DONE = "waiting", "listening", "ending", "reading_back", "done"
 """Stages of a single note."""
@@ -48,7 +48,7 @@ class NoteRun:
     """The note of one phase run."""
 
     kind: str
-    """What is noted: one of :data:`assistant.method.CAPTURE_KINDS`."""
+    """What is noted: one of :data:`assistant.core.method.CAPTURE_KINDS`."""
     phase: int
     """Number of the phase it belongs to."""
     continuous: bool
@@ -86,7 +86,7 @@ class NoteTaker:
     phrases: Phrases
     first_person_hint: bool = True
     listener: str = "off"
-    """The recogniser's latest state (see :data:`assistant.events.LISTENER_STATES`)."""
+    """The recogniser's latest state (see :data:`assistant.core.events.LISTENER_STATES`)."""
     told_unavailable: bool = False
     """Whether the device already said that it cannot take notes (once per session)."""
     captures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

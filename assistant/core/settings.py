@@ -1,8 +1,9 @@
 """Settings: parsed once, at start-up, into frozen dataclasses.
 
 The defaults live in ``config/default.toml``; a user's TOML file is merged over them
-key by key. Every value is checked here, so the rest of the program can trust it; a
-wrong value raises :class:`~assistant.errors.ConfigError` naming the file and key.
+key by key (:mod:`assistant.config` reads the files). Every value is checked here, so the
+rest of the program can trust it; a wrong value raises
+:class:`~assistant.errors.ConfigError` naming the file and key.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,13 +19,9 @@ from typing import Any
 
 from assistant.errors import ConfigError, check_text
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 """The checkout the package runs from (it is installed in editable mode)."""
 
-CONFIG_DIR = Path(os.environ.get("INTERVISIE_CONFIG_DIR", PROJECT_DIR / "config"))
-"""Where the shipped defaults, methods and locales are."""
-
-DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 LANGUAGES = ("nl", "en")
 
 
@@ -41,8 +37,6 @@ _PATH: dict[str, Any] = {"path": True}
 """A text that names a file or folder (a leading ``~`` is expanded)."""
 _SHOWN_CHARS = 60
 """A wrong value is quoted in an error message up to this many characters."""
-_MAX_FILE_BYTES = 1_000_000
-"""Configuration, method and locale files are small; a larger one is the wrong file."""
 
 
 def shown(value: Any) -> str:
@@ -234,62 +228,7 @@ class Settings:
         return self.models_path() / model
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file, turning every failure into a ConfigError."""
-    if "\0" in str(path):
-        raise ConfigError(shown(str(path)), None, "a file name cannot contain a NUL character; check the path")
-    try:
-        with open(path, "rb") as handle:
-            # Read a bounded amount: a device file such as /dev/zero would never end.
-            data = handle.read(_MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(path, None, "file not found") from None
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot read the file ({exc.strerror})") from None
-    if len(data) > _MAX_FILE_BYTES:
-        raise ConfigError(path, None, f"the file is larger than {_MAX_FILE_BYTES:,} bytes; check that it is the right file")
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(path, None, "not valid UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, None, f"not valid TOML ({exc})") from None
-    except RecursionError:
-        raise ConfigError(path, None, "not valid TOML (lists or tables are nested too deeply)") from None
-    except ValueError:  # tomllib reads a number of more than 4300 digits this way
-        raise ConfigError(path, None, "not valid TOML (a number is too long)") from None
-
-
-def user_config_path() -> Path | None:
-    """The user's configuration file when none is given on the command line."""
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    for candidate in (Path(xdg) / "intervisie" / "config.toml", Path("/etc/intervisie/config.toml")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_settings(user_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Defaults, then the user's file, then command-line overrides (dotted keys)."""
-    raw = read_toml(DEFAULT_CONFIG)
-    defaults = _build(Settings, raw, DEFAULT_CONFIG, "")
-    del defaults  # the shipped file must be valid on its own; this proves it early
-    if user_file is not None:
-        _merge(raw, read_toml(user_file), user_file, "")
-    settings = _build(Settings, raw, user_file or DEFAULT_CONFIG, "")
-    if not overrides:
-        return settings
-    for dotted, value in overrides.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    # The files were fine: what is wrong now was given on the command line.
-    return _build(Settings, raw, "command line", "")
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any], path: Path, prefix: str) -> None:
+def merge_settings(base: dict[str, Any], update: dict[str, Any], path: Path, prefix: str) -> None:
     for key, value in update.items():
         dotted = f"{prefix}{key}"
         if key not in base:
@@ -298,12 +237,12 @@ def _merge(base: dict[str, Any], update: dict[str, Any], path: Path, prefix: str
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(path, dotted, f"expected a table [{dotted}], got {shown(value)}")
-            _merge(base[key], value, path, f"{dotted}.")
+            merge_settings(base[key], value, path, f"{dotted}.")
         else:
             base[key] = value
 
 
-def _build(cls: type, raw: dict[str, Any], path: Path | str, prefix: str) -> Any:
+def build_settings(cls: type, raw: dict[str, Any], path: Path | str, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(cls)}
@@ -317,7 +256,7 @@ def _build(cls: type, raw: dict[str, Any], path: Path | str, prefix: str) -> Any
             sub = raw.get(fld.name, {})
             if not isinstance(sub, dict):
                 raise ConfigError(path, dotted, f"expected a table [{dotted}]")
-            values[fld.name] = _build(hint, sub, path, f"{dotted}.")
+            values[fld.name] = build_settings(hint, sub, path, f"{dotted}.")
         elif fld.name in raw:
             values[fld.name] = _convert(raw[fld.name], hint, fld.metadata, path, dotted)
     return cls(**values)

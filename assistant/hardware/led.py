@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from assistant.button import open_gpio
+from assistant.hardware.button import open_gpio
 from assistant.errors import DeviceError
-from assistant.settings import LedSettings
+from assistant.core.settings import LedSettings
 
 log = logging.getLogger(__name__)
 

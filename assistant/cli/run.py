@@ -1,0 +1,111 @@
+"""``intervisie run``, ``check`` and ``say``: the device itself, and its self-test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+
+from assistant.core.settings import Settings
+from assistant.cli.common import EXIT_FAILURE, EXIT_OK, load_all
+
+log = logging.getLogger(__name__)
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM, SIGINT or the quit key."""
+    settings, method, phrases = load_all(args)
+    # Imported only now so that `--help` and configuration errors stay fast and light.
+    from assistant.service.app import run_daemon
+
+    run_daemon(settings, method, phrases, args.speed)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Self-test: list audio devices, speak a test sentence, wait for a button press."""
+    settings, _method, phrases = load_all(args)
+    from assistant.hardware.button import make_button
+    from assistant.core.events import ButtonDown, Event
+    from assistant.audio.speaker import ConsoleSpeaker, make_speaker
+    from assistant.audio.player import output_devices
+
+    problems: list[str] = []
+    devices = output_devices()
+    print("Audio output devices:")
+    for line in devices or ["(none found)"]:
+        print(f"  {line}")
+
+    speaker = make_speaker(settings.speech, settings.language)
+    if isinstance(speaker, ConsoleSpeaker):
+        problems.append("no usable audio output: speech goes to the console")
+        print("Speech: NOT on a speaker (see the warning above); the test sentence follows as text.")
+    else:
+        print("Speech: speaking a test sentence now.")
+    speaker.say(phrases.say("test_sentence"))
+    speaker.wait_idle(30)
+    speaker.close()
+
+    problems.extend(_check_listening(settings))
+
+    gestures: queue.Queue[Event] = queue.Queue()
+    button = make_button(settings.button, gestures.put, lambda: None)
+    kind = type(button).__name__
+    print(f"Button: {kind}. Press it within {args.timeout:g} s ...", flush=True)
+    try:
+        while True:
+            event = gestures.get(timeout=args.timeout)
+            if not isinstance(event, ButtonDown):
+                print(f"Button: OK ({type(event).__name__} seen)")
+                break
+    except queue.Empty:
+        problems.append(f"no button press within {args.timeout:g} s")
+        print("Button: no press seen.")
+    finally:
+        button.close()
+
+    if problems:
+        print("Problems: " + "; ".join(problems))
+        return EXIT_FAILURE
+    print("All parts work.")
+    return EXIT_OK
+
+
+def _check_listening(settings: Settings) -> list[str]:
+    """Print the microphones and the speech model's state; the problems found."""
+    if not settings.listening.enabled:
+        print("Speech recognition: switched off ([listening] enabled = false).")
+        return []
+    from assistant.audio.listener import input_devices
+    from assistant.vosk_models.check import check_model
+
+    problems = []
+    microphones = input_devices()
+    print("Audio input devices (microphones):")
+    for line in microphones or ["(none found)"]:
+        print(f"  {line}")
+    if not microphones:
+        problems.append("no microphone: the device cannot take notes")
+    result = check_model(settings.model_path())
+    if result.problems:
+        print(f"Speech model: NOT usable at {result.path}:")
+        for line in result.problems:
+            print(f"  {line}")
+        problems.append("no usable speech model (install it with `intervisie model install`)")
+    else:
+        print(f"Speech model: OK ({result.path})")
+    return problems
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    """Say a sentence with the configured voice and wait until it is spoken."""
+    settings, _method, _phrases = load_all(args)
+    from assistant.audio.speaker import make_speaker
+
+    speaker = make_speaker(settings.speech, settings.language)
+    try:
+        speaker.say(" ".join(args.text))
+        speaker.wait_idle(120)
+    finally:
+        speaker.close()
+    return EXIT_OK

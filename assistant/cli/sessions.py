@@ -1,0 +1,84 @@
+"""``intervisie report`` and ``forget``: the kept sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from assistant.errors import JournalError
+from assistant.config import load_phrases
+from assistant.core.settings import LANGUAGES
+from assistant.config import load_settings, user_config_path
+from assistant.cli.common import EXIT_CONFIG, EXIT_OK
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print a kept session's report (rebuilt from its record), or list the kept sessions."""
+    # The report is in the language of the session, whatever --lang says now.
+    settings = load_settings(args.config or user_config_path())
+    import json
+
+    from assistant.storage.report import build_report, find_record, session_list
+
+    data = settings.data_path()
+    if args.list:
+        sessions = session_list(data)
+        if not sessions:
+            raise JournalError(f"no sessions have been kept yet (in {data / 'records'})")
+        if args.json:
+            print(json.dumps(sessions, ensure_ascii=False, indent=2))
+            return EXIT_OK
+        print(f"{'ID':<18}  {'STARTED':<16}  {'METHOD':<12}  {'STATUS':<10}  {'LEERVRAAG':<9}  ACTIEPLAN")
+        for item in sessions:
+            if item.get("damaged"):
+                print(f"{item['id']:<18}  (damaged record)")
+                continue
+            started = (item["started"] or "?")[:16].replace("T", " ")
+            status = "finished" if item["finished"] else "unfinished"
+            yes = {True: "yes", False: "no"}
+            print(
+                f"{item['id']:<18}  {started:<16}  {str(item['method']):<12}  {status:<10}  "
+                f"{yes[item['leervraag']]:<9}  {yes[item['actieplan']]}"
+            )
+        return EXIT_OK
+    record = find_record(data, args.which)
+    from assistant.config import make_masker
+
+    language = record.get("language") if record.get("language") in LANGUAGES else "nl"
+    masker = make_masker(settings.privacy, load_phrases(str(language)).say("name_mask"))
+    if masker is not None:
+        record = masker.record(record)  # a record kept before masking was switched on
+    report = build_report(record, settings.report.low_confidence)
+    if args.json:
+        print(json.dumps(report.data(), ensure_ascii=False, indent=2))
+    else:
+        print(report.markdown(), end="")
+    return EXIT_OK
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Delete one kept session, or all of them, and say which (ids and dates only)."""
+    if bool(args.which) == bool(args.all):
+        print(
+            "intervisie forget: give the id of one session ('intervisie report --list' shows them) or --all",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    settings = load_settings(args.config or user_config_path())
+    from assistant.storage.retention import forget, forget_all, running_session
+
+    data = settings.data_path()
+    deleted, failed = ([forget(data, args.which)], []) if args.which else forget_all(data)
+    for session in deleted:
+        print(f"Deleted session {session.id} (started {session.date()}): {session.kinds()}.")
+    if failed:
+        ids = ", ".join(s.id for s in failed)
+        raise JournalError(f"sessions {ids} could not be deleted (see the errors above); check the rights on {data}")
+    if args.all:
+        if not deleted:
+            print(f"No sessions are kept in {data}: nothing to delete.")
+        running = running_session(data)
+        if running is not None:
+            print(f"Session {running} is still running (or will be resumed after a restart) and was not deleted; "
+                  "forget it when it has ended.")
+    return EXIT_OK

@@ -1,0 +1,167 @@
+"""The installer's files, read at the edge: settings, methods, locales and name lists.
+
+Everything read here is checked and turned into the pure objects of :mod:`assistant.core`
+(frozen settings, a :class:`~assistant.core.method.Method`, :class:`~assistant.core.phrases.Phrases`,
+a :class:`~assistant.core.masking.NameMasker`); a file that cannot be read or is wrong
+raises :class:`~assistant.errors.ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from assistant.core.masking import NameMasker, participant_patterns
+from assistant.core.method import Method, method_from_toml
+from assistant.core.phrases import Phrases, phrases_from_toml
+from assistant.core.settings import PROJECT_DIR, PrivacySettings, Settings, build_settings, merge_settings, shown
+from assistant.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(os.environ.get("INTERVISIE_CONFIG_DIR", PROJECT_DIR / "config"))
+"""Where the shipped defaults, methods and locales are."""
+
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+"""The shipped defaults, with a comment on every key."""
+
+SHIPPED_LOCALES = PROJECT_DIR / "config" / "locales"
+"""The locale files the program was written with: what every locale must provide."""
+
+_MAX_FILE_BYTES = 1_000_000
+"""Configuration, method and locale files are small; a larger one is the wrong file."""
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning every failure into a ConfigError."""
+    if "\0" in str(path):
+        raise ConfigError(shown(str(path)), None, "a file name cannot contain a NUL character; check the path")
+    try:
+        with open(path, "rb") as handle:
+            # Read a bounded amount: a device file such as /dev/zero would never end.
+            data = handle.read(_MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(path, None, "file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read the file ({exc.strerror})") from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise ConfigError(path, None, f"the file is larger than {_MAX_FILE_BYTES:,} bytes; check that it is the right file")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "not valid UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(path, None, "not valid TOML (lists or tables are nested too deeply)") from None
+    except ValueError:  # tomllib reads a number of more than 4300 digits this way
+        raise ConfigError(path, None, "not valid TOML (a number is too long)") from None
+
+
+def user_config_path() -> Path | None:
+    """The user's configuration file when none is given on the command line."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    for candidate in (Path(xdg) / "intervisie" / "config.toml", Path("/etc/intervisie/config.toml")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(user_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Defaults, then the user's file, then command-line overrides (dotted keys)."""
+    raw = read_toml(DEFAULT_CONFIG)
+    defaults = build_settings(Settings, raw, DEFAULT_CONFIG, "")
+    del defaults  # the shipped file must be valid on its own; this proves it early
+    if user_file is not None:
+        merge_settings(raw, read_toml(user_file), user_file, "")
+    settings = build_settings(Settings, raw, user_file or DEFAULT_CONFIG, "")
+    if not overrides:
+        return settings
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    # The files were fine: what is wrong now was given on the command line.
+    return build_settings(Settings, raw, "command line", "")
+
+
+def method_path(name_or_path: str) -> Path:
+    """A method given by name (a file in config/methods) or by path."""
+    if "/" in name_or_path or name_or_path.endswith(".toml"):
+        return Path(name_or_path).expanduser()
+    return CONFIG_DIR / "methods" / f"{name_or_path}.toml"
+
+
+def load_method(name_or_path: str, language: str) -> Method:
+    """Read and check a method file; raise ConfigError naming the key that is wrong."""
+    path = method_path(name_or_path)
+    if not path.is_file() and "/" not in name_or_path:
+        known = sorted(p.stem for p in (CONFIG_DIR / "methods").glob("*.toml"))
+        raise ConfigError(path, None, f"no method named {shown(name_or_path)}; known methods: {', '.join(known)}")
+    return method_from_toml(read_toml(path), path, language)
+
+
+def load_phrases(language: str, reference: str = "nl") -> Phrases:
+    """Load a locale and check it has every key (with the same fields) as the reference.
+
+    The reference is the shipped Dutch file, so a locale given in another configuration
+    folder (``INTERVISIE_CONFIG_DIR``), Dutch ones included, is checked against what the
+    program fills in; a wrong text is a ConfigError at start-up, not a crash mid-session.
+    """
+    path = CONFIG_DIR / "locales" / f"{language}.toml"
+    texts = read_toml(path)
+    return phrases_from_toml(texts, read_toml(SHIPPED_LOCALES / f"{reference}.toml"), language, path)
+
+
+NAMES_FILE = CONFIG_DIR / "names" / "nl.txt"
+"""The shipped list of common Dutch first names."""
+
+
+def read_names(path: Path) -> list[str]:
+    """The names in a name file: one per line, ``#`` starts a comment.
+
+    Raises ConfigError (naming the file) when it cannot be read.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "name file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read the name file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "the name file is not valid UTF-8 text") from None
+    names = []
+    for line in text.splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names
+
+
+def make_masker(settings: PrivacySettings, default_mask: str, names_file: Path = NAMES_FILE) -> NameMasker | None:
+    """The masker the settings ask for, or None when masking is switched off.
+
+    A name file that cannot be read is logged as one error and left out: the other
+    names are still masked and the session goes on.
+    """
+    if not settings.mask_names:
+        log.info("names in notes are not masked ([privacy] mask_names = false)")
+        return None
+    names: list[Iterable[str] | str] = []
+    files = [names_file] + ([Path(settings.names_file).expanduser()] if settings.names_file else [])
+    for path in files:
+        try:
+            names.extend(read_names(path))
+        except ConfigError as exc:
+            log.error("%s; names from this file are not masked", exc)
+    for participant in settings.participants:
+        names.extend(participant_patterns(participant))
+    masker = NameMasker(names, settings.mask or default_mask)
+    log.debug("names in notes are masked (%d names)", masker.size)
+    return masker

@@ -1,0 +1,220 @@
+"""Kept sessions deleted after a while or on request.
+
+- **Retention.** Records and reports of sessions that started more than
+  ``retention_days`` ago are deleted when the daemon starts and after each session.
+  A session's date is its record's ``started_wall``; without a readable record (a
+  damaged one, or a report whose record is gone), the date in its id (the local start
+  time, ``YYYYmmdd-HHMMSS``); failing that, the newest modification time of its files.
+- **Forgetting.** ``intervisie forget ID`` and ``intervisie forget --all`` delete kept
+  sessions at once. The session that is still running, or waiting in ``current.jsonl``
+  to be resumed after a restart, is never deleted here: the daemon holds its journal
+  open and would write its record at the end anyway, so deleting it would only look
+  done. It can be forgotten once it has ended.
+
+The logs name sessions by id and date only, never by what was said.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from assistant.errors import JournalError
+
+log = logging.getLogger(__name__)
+
+_DAY = 24 * 3600
+_ID_DATE = re.compile(r"^(\d{8}-\d{6})(?:-\d+)?$")
+_RUNNING_JOURNAL = "current.jsonl"
+
+
+@dataclass(frozen=True)
+class KeptSession:
+    """A kept session as files on disk: its record and reports."""
+
+    id: str
+    started: float | None
+    """When it started (seconds since the epoch), or None when no date was found."""
+    dated_by: str
+    """Where the date came from: "record", "id" or "file" (modification time)."""
+    files: tuple[Path, ...]
+
+    def date(self) -> str:
+        """The start as local date and time ("2026-11-29 14:03"), or "date unknown"."""
+        if self.started is None:
+            return "date unknown"
+        return datetime.fromtimestamp(self.started).strftime("%Y-%m-%d %H:%M")
+
+    def kinds(self) -> str:
+        """What is kept, for messages: "record, report" (never the contents)."""
+        names = {p.parent.name for p in self.files if not p.name.startswith(".")}
+        parts = [label for folder, label in (("records", "record"), ("reports", "report")) if folder in names]
+        return ", ".join(parts) or "unfinished writes"
+
+
+def _session_id(path: Path) -> str:
+    name = path.name
+    if name.startswith("."):
+        # Left over by an atomic write that was cut off: ".ID.json.tmp", ".ID.md.x1y2.tmp".
+        return name[1:].split(".", 1)[0]
+    return path.stem
+
+
+def kept_sessions(data_dir: Path) -> list[KeptSession]:
+    """Every kept session in the data directory (records, reports), oldest id first."""
+    groups: dict[str, list[Path]] = {}
+    for folder, suffixes in (("records", (".json", ".tmp")), ("reports", (".md", ".json", ".tmp"))):
+        path = data_dir / folder
+        try:
+            entries = [p for p in path.iterdir() if p.is_file() and p.suffix in suffixes]
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise JournalError(f"cannot read {path}: {exc.strerror}") from exc
+        for entry in entries:
+            groups.setdefault(_session_id(entry), []).append(entry)
+    return [_dated(sid, sorted(files)) for sid, files in sorted(groups.items())]
+
+
+def _dated(session_id: str, files: list[Path]) -> KeptSession:
+    record = next((p for p in files if p.parent.name == "records" and p.name == f"{session_id}.json"), None)
+    if record is not None:
+        try:
+            started = json.loads(record.read_text(encoding="utf-8")).get("started_wall")
+            if isinstance(started, (int, float)) and not isinstance(started, bool):
+                return KeptSession(session_id, float(started), "record", tuple(files))
+        except (OSError, ValueError, AttributeError):
+            pass  # a damaged record: dated by its id or its files below
+    match = _ID_DATE.match(session_id)
+    if match:
+        try:
+            started = time.mktime(time.strptime(match.group(1), "%Y%m%d-%H%M%S"))
+            return KeptSession(session_id, started, "id", tuple(files))
+        except (ValueError, OverflowError):
+            pass
+    try:
+        newest = max(p.stat().st_mtime for p in files)
+    except OSError:
+        return KeptSession(session_id, None, "file", tuple(files))
+    return KeptSession(session_id, newest, "file", tuple(files))
+
+
+def running_session(data_dir: Path) -> str | None:
+    """The id of the session that is running or waiting to be resumed, if any."""
+    path = data_dir / _RUNNING_JOURNAL
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal {path}: {exc.strerror}") from exc
+    try:
+        header = json.loads(first)
+        return str(header["id"]) if isinstance(header, dict) and header.get("id") else "(unknown id)"
+    except ValueError:
+        return "(unknown id)"
+
+
+def delete_session(session: KeptSession, sync: bool = True) -> list[Path]:
+    """Delete a kept session's files; returns the ones that could not be deleted.
+
+    ``sync``: make the deletion durable now (callers deleting many sessions sync once).
+    """
+    failed = []
+    for path in session.files:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("cannot delete %s: %s", path, exc.strerror)
+            failed.append(path)
+    if sync:
+        _sync_folders({p.parent for p in session.files})
+    return failed
+
+
+def _sync_folders(folders: Iterable[Path]) -> None:
+    for folder in folders:
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # the deletion itself succeeded; only its durability is not forced
+
+
+def expired(sessions: Iterable[KeptSession], retention_days: int, now: float) -> list[KeptSession]:
+    """The sessions that started more than ``retention_days`` before ``now``."""
+    limit = now - retention_days * _DAY
+    return [s for s in sessions if s.started is not None and s.started < limit]
+
+
+def apply_retention(data_dir: Path, retention_days: int, now: float | None = None) -> list[KeptSession]:
+    """Delete the sessions older than the retention period; returns those deleted.
+
+    Problems are logged, never raised: the group's session goes on whatever happens.
+    """
+    now = time.time() if now is None else now
+    try:
+        old = expired(kept_sessions(data_dir), retention_days, now)
+    except JournalError as exc:
+        log.error("%s; old sessions were not deleted", exc)
+        return []
+    deleted = []
+    for session in old:
+        if delete_session(session, sync=False):
+            continue
+        deleted.append(session)
+        log.info(
+            "deleted session %s (started %s, dated by its %s): older than %d days",
+            session.id, session.date(), session.dated_by, retention_days,
+        )
+    _sync_folders({p.parent for s in old for p in s.files})
+    return deleted
+
+
+def forget(data_dir: Path, session_id: str) -> KeptSession:
+    """Delete one kept session now; JournalError when there is no such session (or it runs)."""
+    if session_id == running_session(data_dir):
+        raise JournalError(
+            f"session {session_id} is still running (or will be resumed after a restart) and was not deleted; "
+            "forget it when it has ended"
+        )
+    for session in kept_sessions(data_dir):
+        if session.id == session_id:
+            _delete_or_raise(session)
+            log.info("deleted session %s (started %s) on request", session.id, session.date())
+            return session
+    raise JournalError(f"no session with id {session_id!r}; 'intervisie report --list' shows the kept sessions")
+
+
+def forget_all(data_dir: Path) -> tuple[list[KeptSession], list[KeptSession]]:
+    """Delete every kept session now (the running one is left alone); (deleted, failed).
+
+    A file that cannot be deleted is logged; the other sessions are deleted all the same.
+    """
+    sessions = kept_sessions(data_dir)
+    deleted, failed = [], []
+    for session in sessions:
+        if delete_session(session, sync=False):
+            failed.append(session)
+            continue
+        deleted.append(session)
+        log.info("deleted session %s (started %s) on request", session.id, session.date())
+    _sync_folders({p.parent for s in sessions for p in s.files})
+    return deleted, failed
+
+
+def _delete_or_raise(session: KeptSession) -> None:
+    failed = delete_session(session)
+    if failed:
+        raise JournalError(f"could not delete {', '.join(str(p) for p in failed)} of session {session.id}")
