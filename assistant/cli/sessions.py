@@ -18,7 +18,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = load_settings(args.config or user_config_path())
     import json
 
-    from assistant.storage.report import build_report, find_record, session_list
+    from assistant.storage.records import find_record, session_list
+    from assistant.storage.report import build_report
 
     data = settings.data_path()
     if args.list:

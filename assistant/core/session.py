@@ -10,63 +10,17 @@ Time inside a phase is *active* time: it stands still while the session is pause
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.core.events import ButtonDown, Captured, DoublePress, Effect, Event, Finished, Heard, ListenerState, LongPress, Press, Resume, Say, StopListening, StopSpeech, Tick, Tone, VoiceCommand
-from assistant.core.method import Method, Phase
+from assistant.core.method import Method
 from assistant.core.notes import NoteRun, NoteTaker
 from assistant.core.phrases import Phrases
+from assistant.core.record import SessionRecord, phase_records
+from assistant.core.schedule import PhaseRun, balanced_length, mark_text, marks_for, phase_intro
 from assistant.core.settings import AnnouncementSettings, ScheduleSettings
 
 IDLE, RUNNING, FINISHED = "idle", "running", "finished"
-
-# Two announcements closer together than this are one too many: keep the later one.
-_MIN_MARK_GAP = 30.0
-
-
-@dataclass
-class Mark:
-    """A moment in a phase (active seconds from its start) at which the device speaks."""
-
-    at: float
-    kind: str
-    """"halfway", "left", "time_up" or "overtime"."""
-    done: bool = False
-
-
-@dataclass
-class PhaseRun:
-    """What happened in one phase."""
-
-    phase: Phase
-    planned: float
-    """Length in seconds for this run (shorter than the method's when time was balanced)."""
-    started: float
-    """Session time the phase began."""
-    active_before: float = 0.0
-    """Active seconds accumulated before the current (un)paused stretch."""
-    stretch_start: float | None = None
-    """Session time the current running stretch began; None while paused or ended."""
-    ended: float | None = None
-    paused_total: float = 0.0
-    person: int = 1
-    """Whose turn it is in a round phase (1-based); one past the last when all have spoken."""
-    marks: list[Mark] = field(default_factory=list)
-    note: NoteRun | None = None
-    """What the device writes down in this phase, if anything."""
-
-    def active(self, now: float) -> float:
-        """Active seconds spent in the phase up to ``now``."""
-        if self.stretch_start is None:
-            return self.active_before
-        return self.active_before + max(0.0, now - self.stretch_start)
-
-    def left(self, now: float) -> float:
-        """Seconds left (negative in overtime)."""
-        return self.planned - self.active(now)
-
 
 class Session:
     """One intervision session, from the first press to the summary."""
@@ -169,10 +123,10 @@ class Session:
         texts.append(f"{p.say('next_person')} {p.say('last_person')}")
         texts.extend(self.notes.fixed_phrases(self.method.phases))
         for number, phase in enumerate(self.method.phases, start=1):
-            texts.append(self._phase_intro(phase, number, phase.seconds))
-            for mark in self._marks(phase.seconds):
+            texts.append(phase_intro(self.phrases, phase, number, phase.seconds))
+            for mark in marks_for(self.announcements, phase.seconds):
                 if mark.kind in ("halfway", "left", "overtime"):
-                    texts.append(self._mark_text(mark, phase.seconds))
+                    texts.append(mark_text(self.phrases, mark, phase.seconds, last_phase=False))
         return list(dict.fromkeys(texts))
 
     # --- events -------------------------------------------------------------------
@@ -341,7 +295,7 @@ class Session:
             mark = due[-1]  # after a stall, only the latest announcement is still true
             if mark.kind == "time_up":
                 effects.append(Tone("time_up"))
-            effects.append(Say(self._mark_text(mark, run.planned), mark.kind))
+            effects.append(Say(mark_text(self.phrases, mark, run.planned, run.phase.number == len(self.method.phases)), mark.kind))
         if invite:
             assert note is not None
             note.invite_at = None
@@ -387,10 +341,10 @@ class Session:
     def _begin_phase(self, index: int, now: float) -> list[Effect]:
         phase = self.method.phases[index]
         planned = self._balanced_length(index)
-        run = PhaseRun(phase=phase, planned=planned, started=now, stretch_start=now, marks=self._marks(planned))
+        run = PhaseRun(phase=phase, planned=planned, started=now, stretch_start=now, marks=marks_for(self.announcements, planned))
         self.runs.append(run)
         self.changes += 1
-        effects: list[Effect] = [Say(self._phase_intro(phase, phase.number, planned), "phase")]
+        effects: list[Effect] = [Say(phase_intro(self.phrases, phase, phase.number, planned), "phase")]
         if phase.round and self.participants > 1:
             per_person = self.phrases.duration(planned / self.participants)
             effects.append(Say(self.phrases.say("round_intro", per_person=per_person), "round_intro"))
@@ -443,70 +397,9 @@ class Session:
 
     def _balanced_length(self, index: int) -> float:
         """This phase's length, shortened if earlier phases overran and the plan keeps the end time."""
-        phase = self.method.phases[index]
-        if self.schedule.mode != "keep_end" or not phase.flexible:
-            return phase.seconds
-        overrun = sum(r.active_before - r.phase.seconds for r in self.runs)
-        if overrun <= 0:
-            return phase.seconds
-        still_to_come = self.method.phases[index:]
-        budget = sum(p.seconds for p in still_to_come) - overrun
-        fixed = sum(p.seconds for p in still_to_come if not p.flexible)
-        flexible = sum(p.seconds for p in still_to_come if p.flexible)
-        factor = max(0.0, budget - fixed) / flexible
-        floor_minutes = math.ceil(phase.minutes * self.schedule.floor_fraction)
-        minutes = max(floor_minutes, math.floor(phase.minutes * factor))
-        return float(min(phase.minutes, minutes)) * 60.0
-
-    def _marks(self, planned: float) -> list[Mark]:
-        a = self.announcements
-        marks: list[Mark] = []
-        if a.halfway and planned >= a.halfway_min_minutes * 60:
-            marks.append(Mark(planned / 2, "halfway"))
-        for minutes in a.minutes_left:
-            at = planned - minutes * 60
-            if at >= _MIN_MARK_GAP:
-                marks.append(Mark(at, "left"))
-        marks.sort(key=lambda m: m.at)
-        # Drop an announcement that would come right before another one.
-        kept: list[Mark] = []
-        for mark in marks:
-            if kept and mark.at - kept[-1].at < _MIN_MARK_GAP:
-                kept.pop()
-            kept.append(mark)
-        if a.time_up:
-            kept.append(Mark(planned, "time_up"))
-        if a.overtime_reminder_minutes > 0:
-            step = a.overtime_reminder_minutes * 60
-            kept.extend(Mark(planned + step * k, "overtime") for k in range(1, a.overtime_max_reminders + 1))
-        return kept
+        return balanced_length(self.method, self.runs, self.schedule, index)
 
     # --- texts --------------------------------------------------------------------
-
-    def _phase_intro(self, phase: Phase, number: int, planned: float) -> str:
-        p = self.phrases
-        if planned < phase.seconds:
-            head = p.say(
-                "phase_shortened",
-                number=number,
-                name=phase.name,
-                duration=p.duration(planned),
-                planned=p.duration(phase.seconds),
-            )
-        else:
-            head = p.say("phase", number=number, name=phase.name, duration=p.duration(planned))
-        return f"{head} {phase.guidance}"
-
-    def _mark_text(self, mark: Mark, planned: float) -> str:
-        p = self.phrases
-        if mark.kind == "halfway":
-            return p.say("halfway", duration=p.duration(planned - mark.at))
-        if mark.kind == "left":
-            return p.say("time_left", duration=p.duration(planned - mark.at))
-        if mark.kind == "time_up":
-            last = self.current is not None and self.current.phase.number == len(self.method.phases)
-            return p.say("time_up_last" if last else "time_up")
-        return p.say("overtime", duration=p.duration(mark.at - planned))
 
     def _left_text(self, run: PhaseRun, now: float) -> str:
         return self.phrases.duration(max(0.0, run.left(now)))
@@ -532,27 +425,13 @@ class Session:
 
     # --- record -------------------------------------------------------------------
 
-    def record(self, now: float | None = None) -> dict[str, Any]:
+    def record(self, now: float | None = None) -> SessionRecord:
         """What is kept of the session: the plan against what happened, and what was captured.
 
         ``now`` counts the running phase up to that time, for a session that is closed
         before it finished.
         """
-        phases = []
-        for run in self.runs:
-            active = run.active(now if now is not None else run.started) if run.ended is None else run.active_before
-            phases.append(
-                {
-                    "number": run.phase.number,
-                    "key": run.phase.key,
-                    "name": run.phase.name,
-                    "planned_seconds": run.phase.seconds,
-                    "adjusted_seconds": run.planned,
-                    "actual_seconds": round(active, 3),
-                    "overtime_seconds": round(max(0.0, active - run.planned), 3),
-                    "paused_seconds": round(run.paused_total, 3),
-                }
-            )
+        phases = phase_records(self.runs, now)
         return {
             "method": self.method.id,
             "language": self.phrases.language,

@@ -7,7 +7,6 @@ events it sleeps until the next announcement is due, so a phase costs no CPU.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import queue
@@ -23,12 +22,11 @@ from assistant.core.events import ButtonDown, DoublePress, Effect, Event, Finish
 from assistant.storage.journal import Journal, JournalCutAtStart, Pending
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
-from assistant.storage.retention import apply_retention
 from assistant.config import make_masker
-from assistant.storage.report import write_report
-from assistant.storage.report import reports_dir
 from assistant.core.session import FINISHED, IDLE, Session
+from assistant.core.record import SessionRecord
 from assistant.core.settings import Settings
+from assistant.service.store import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +34,6 @@ log = logging.getLogger(__name__)
 _MAX_WAIT = 5.0
 # How often a status LED is refreshed while a phase runs.
 _LED_PERIOD = 1.0
-# How often a failing data disk is tried again, in real seconds (quietly).
-_STORAGE_RETRY = 2.0
 # Phrases that repeat what the group said: never written to the log.
 _LAST_WORDS = 2.0
 """Seconds (real time) the record of a finished session waits for the recogniser's last
@@ -109,6 +105,8 @@ class Daemon:
         self.phrases = phrases
         self.speaker = speaker
         self.journal = journal
+        self.store = SessionStore(journal, settings, phrases, method, wall)
+        """Journal, records, reports and retention; keeps going when the disk fails."""
         self.clock = clock
         self.notifier = notifier
         self.led = led
@@ -122,14 +120,7 @@ class Daemon:
         self.session = self._new_session()
         self.session_id: str | None = None
         self._started_wall: float | None = None
-        self._storage_down = False
-        """A journal, record or report write failed: kept in memory, retried quietly."""
-        self._storage_retry_at = 0.0
-        self._storage_warn = False
-        """The storage warning is due (said after the effects of the current event)."""
-        self._unwritten_reports: list[dict[str, Any]] = []
-        """Records whose report could not be written yet."""
-        self.finished_records: list[dict[str, Any]] = []
+        self.finished_records: list[SessionRecord] = []
         """Records of the sessions finished by this process (newest last)."""
         self.spoken: list[str] = []
         """Everything said, for the console and tests (bounded)."""
@@ -156,13 +147,13 @@ class Daemon:
     def start_up(self) -> None:
         """Say the first words: resume an unfinished session or greet the group."""
         if not self._resume_pending():
-            self._report_missing()
+            self.store.report_missing()
             self._say(self.phrases.say("ready", method=self.method.name), "ready")
             self._say(self.phrases.say("gestures"), "gestures")
         self._storage_warning()  # an abandoned session's record could not be written
         if self.notifier is not None:
             self.notifier.ready("speaking")
-        self._forget_expired()
+        self.store.forget_expired()
         # The rest of the fixed phrases render in the background, after the first words.
         threading.Thread(
             target=self.speaker.prepare, args=(self.session.fixed_phrases(),), name="prepare", daemon=True
@@ -178,7 +169,7 @@ class Daemon:
                 self.notifier.watchdog()
                 next_ping = time.monotonic() + watchdog / 2
             self._show_led()
-            if self._storage_down and time.monotonic() >= self._storage_retry_at:
+            if self.store.down and time.monotonic() >= self.store.retry_at:
                 self._retry_storage()
             try:
                 event = self._events.get(timeout=self._wait_time(next_ping if watchdog else None))
@@ -190,7 +181,7 @@ class Daemon:
                 self._speaker_back()
                 continue
             self.step(event)
-        if self._storage_down:
+        if self.store.down:
             self._retry_storage(final=True)
         if self.notifier is not None:
             self.notifier.stopping()
@@ -218,7 +209,7 @@ class Daemon:
                 self._start_journal(now)
             # The wall clock at `now` (not a moment later): a resume ties session time to it.
             wall = self._wall() - self.clock.real_seconds(self.clock.now() - now)
-            self._journal({**event.to_dict(), "t": now, "wall": wall})
+            self.store.append({**event.to_dict(), "t": now, "wall": wall})
         for effect in effects:
             self._apply(effect)
         self._storage_warning()
@@ -243,30 +234,11 @@ class Daemon:
             s.schedule,
             s.participants,
             first_person_hint=s.listening.first_person_hint,
-            previous_actieplan=self._previous_actieplan() if s.listening.read_back_previous else "",
+            previous_actieplan=self.store.previous_actieplan() if s.listening.read_back_previous else "",
             last_words_seconds=_LAST_WORDS * self.clock.speed,
         )
         session.notes.listener = self._listener_state
         return session
-
-    def _previous_actieplan(self) -> str:
-        """The accepted actieplan of the newest kept session that has one, or ""."""
-        if self.journal is None:
-            return ""
-        try:
-            paths = self.journal.records()
-        except OSError:
-            return ""
-        for path in reversed(paths[-20:]):
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-                items = record.get("captures", {}).get("actieplan", [])
-                accepted = [i["text"] for i in items if i.get("accepted") and i.get("text")]
-            except (OSError, ValueError, AttributeError, KeyError, TypeError):
-                continue
-            if accepted:
-                return str(accepted[-1])
-        return ""
 
     def _wait_time(self, next_ping: float | None) -> float:
         waits = [_MAX_WAIT]
@@ -275,8 +247,8 @@ class Daemon:
             waits.append(self.clock.real_seconds(deadline - self.clock.now()))
         if next_ping is not None:
             waits.append(next_ping - time.monotonic())
-        if self._storage_down:
-            waits.append(self._storage_retry_at - time.monotonic())
+        if self.store.down:
+            waits.append(self.store.retry_at - time.monotonic())
         if self.led is not None and self.session.current is not None:
             waits.append(_LED_PERIOD)
         return max(0.0, min(waits))
@@ -332,81 +304,23 @@ class Daemon:
         }
 
     def _start_journal(self, now: float) -> None:
-        self._started_wall = self._wall()
-        if self.journal is None:
-            return
         header = self._header(now)
         self._started_wall = header["wall"]
-        try:
-            self.session_id = self.journal.start(header)
-        except JournalError as exc:
-            self.session_id = self.journal.session_id  # the session is kept in memory under it
-            self._storage_failed(exc)
-
-    def _journal(self, entry: dict[str, Any]) -> None:
-        if self.journal is None:
-            return
-        try:
-            self.journal.append(entry)
-        except JournalError as exc:
-            self._storage_failed(exc)
-
-    # --- a failing data disk ------------------------------------------------------
-
-    def _storage_failed(self, exc: JournalError) -> None:
-        """A write failed: say so once, keep everything in memory, retry quietly."""
-        self._storage_retry_at = time.monotonic() + _STORAGE_RETRY
-        if self._storage_down:
-            log.debug("still cannot save: %s", exc)
-            return
-        self._storage_down = True
-        self._storage_warn = True
-        # The session goes on: the group keeps its timekeeper, and nothing is dropped.
-        log.error(
-            "cannot save the session: %s; it goes on and keeps everything in memory, and saves it when the "
-            "disk works again (until then it cannot be resumed after a power cut)", exc,
-        )
+        self.session_id = self.store.start(header)
 
     def _storage_warning(self) -> None:
         """Say the storage warning, after what the event itself made the device say."""
-        if self._storage_warn:
-            self._storage_warn = False
+        if self.store.warning_due:
+            self.store.warning_due = False
             self._say(self.phrases.say("storage_failed"), "storage_failed")
 
     def _retry_storage(self, final: bool = False) -> None:
         """Try to write what was kept in memory; say when saving works again."""
-        assert self.journal is not None
-        lines, records = self.journal.unsaved_lines, len(self.journal.unsaved_records)
-        try:
-            self.journal.flush()
-            while self._unwritten_reports:
-                record = self._unwritten_reports[0]
-                write_report(
-                    self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method
-                )
-                self._unwritten_reports.pop(0)
-        except JournalError as exc:
-            self._storage_retry_at = time.monotonic() + _STORAGE_RETRY
-            if final:
-                log.error(
-                    "stopping while the disk still fails (%s): %d journal lines, %d records and %d reports "
-                    "were not saved", exc, self.journal.unsaved_lines, len(self.journal.unsaved_records),
-                    len(self._unwritten_reports),
-                )
-            else:
-                log.debug("still cannot save: %s", exc)
-            return
-        self._storage_down = False
-        self._storage_warn = False
-        log.info(
-            "saving works again: wrote what was missed (%d journal lines, %d records) to %s",
-            lines, records, self.journal.data_dir,
-        )
-        if not final:
+        if self.store.retry(final) and not final:
             self._say(self.phrases.say("storage_ok"), "storage_ok")
 
-    def _finish(self, record: dict[str, Any]) -> None:
-        full = {
+    def _finish(self, record: SessionRecord) -> None:
+        full: SessionRecord = {
             "id": self.session_id or time.strftime("%Y%m%d-%H%M%S"),
             "started_wall": self._started_wall,
             "ended_wall": self._wall(),
@@ -414,50 +328,10 @@ class Daemon:
         }
         self.finished_records.append(full)
         del self.finished_records[:-10]
-        if self.journal is not None:
-            try:
-                self.journal.finish(full)
-            except JournalError as exc:
-                self._storage_failed(exc)
-        self._write_report(full)
-        self._forget_expired()
+        self.store.keep(full)
+        self.store.forget_expired()
         self.session = self._new_session()
         self.session_id = None
-
-    def _report_missing(self) -> None:
-        """Write the newest session's report if the power went between its record and its report."""
-        if self.journal is None:
-            return
-        try:
-            newest = self.journal.records()[-1:]
-            if not newest or (reports_dir(self.journal.data_dir) / f"{newest[0].stem}.md").exists():
-                return
-            record = json.loads(newest[0].read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return  # a damaged record: `intervisie report` says so when asked
-        if isinstance(record, dict) and record.get("id") == newest[0].stem:
-            log.info("the report of session %s is missing (the power went before it was written)", record["id"])
-            self._write_report(record)
-
-    def _write_report(self, record: dict[str, Any]) -> None:
-        """Write the session's report next to its record (it can be rebuilt from the record)."""
-        if self.journal is None:
-            return
-        if self._storage_down:
-            self._unwritten_reports.append(record)
-            return
-        try:
-            write_report(self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method)
-        except JournalError as exc:
-            self._unwritten_reports.append(record)
-            self._storage_failed(exc)
-        except Exception:  # noqa: BLE001 - whatever goes wrong with the report, the group's next session goes on
-            log.exception("the report of session %s could not be written", record.get("id"))
-
-    def _forget_expired(self) -> None:
-        """Delete the records and reports older than the retention period."""
-        if self.journal is not None:
-            apply_retention(self.journal.data_dir, self.settings.privacy.retention_days, self._wall())
 
     def _resume_pending(self) -> bool:
         """Rebuild an unfinished session from the journal; True if it goes on."""
@@ -523,9 +397,9 @@ class Daemon:
             self.session_id, gap, run.phase.number if run else 0, run.left(at) if run else 0.0,
             " (paused)" if session.paused else "", ", ".join(kept) or "none",
         )
-        if self.journal.behind and not self._storage_down:
+        if self.journal.behind and not self.store.down:
             # The journal could not be repaired on disk: it is kept in memory until it can.
-            self._storage_failed(JournalError(f"cannot repair the journal {self.journal.path}"))
+            self.store.failed(JournalError(f"cannot repair the journal {self.journal.path}"))
             self._storage_warning()
         return True
 
@@ -538,16 +412,12 @@ class Daemon:
 
     def _close_abandoned(self, pending: Pending, session: Session) -> None:
         assert self.journal is not None
-        record = {
+        record: SessionRecord = {
             "id": str(pending.header.get("id")),
             "started_wall": pending.header.get("wall"),
             "ended_wall": pending.last_wall,
             **session.record(pending.last_t),
         }
         record["finished"] = session.status == FINISHED
-        try:
-            self.journal.finish(record)
+        if self.store.keep(record):
             log.info("an unfinished session (%s) was closed and kept as a record", record["id"])
-        except JournalError as exc:
-            self._storage_failed(exc)  # kept in memory and written when the disk works again
-        self._write_report(record)

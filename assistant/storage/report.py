@@ -1,6 +1,6 @@
 """The session report: what the group reads afterwards, in Markdown and JSON.
 
-A report is always built from a session record (see :mod:`assistant.journal`), never
+A report is always built from a session record (see :mod:`assistant.storage.records`), never
 kept as the only copy of anything, so it can be rebuilt at any time. When a session
 ends the daemon writes ``<data>/reports/<id>.md`` and ``<data>/reports/<id>.json``;
 ``intervisie report`` rebuilds and prints it.
@@ -20,16 +20,16 @@ from typing import Any
 
 from assistant.errors import ConfigError, JournalError
 from assistant.storage.journal import write_private
-from assistant.core.method import CAPTURE_KINDS, Method
+from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES, Method
 from assistant.config import load_method
 from assistant.core.phrases import Phrases
 from assistant.config import load_phrases
+from assistant.core.record import SessionRecord
 from assistant.core.settings import LANGUAGES
+from assistant.storage.records import reports_dir
 
 log = logging.getLogger(__name__)
 
-SINGLE_NOTES = ("leervraag", "kernvraag", "actieplan")
-"""Shown as one text (the kept attempt, the others listed after it)."""
 RUNNING_NOTES = tuple(kind for kind in CAPTURE_KINDS if kind not in SINGLE_NOTES)
 """Shown as a list of items (the brainstorm's ideas, the closing takeaways)."""
 
@@ -159,7 +159,7 @@ class Report:
 
     def __init__(
         self,
-        record: dict[str, Any],
+        record: SessionRecord,
         phrases: Phrases,
         low_confidence: float = 0.5,
         method: Method | None = None,
@@ -359,7 +359,7 @@ class Report:
 
 
 def build_report(
-    record: dict[str, Any],
+    record: SessionRecord,
     low_confidence: float = 0.5,
     phrases: Phrases | None = None,
     method: Method | None = None,
@@ -395,14 +395,9 @@ def _find_method(method_id: str, language: str) -> Method | None:
 # --- files ----------------------------------------------------------------------------
 
 
-def reports_dir(data_dir: Path) -> Path:
-    """Where the reports are kept."""
-    return data_dir / "reports"
-
-
 def write_report(
     data_dir: Path,
-    record: dict[str, Any],
+    record: SessionRecord,
     low_confidence: float = 0.5,
     phrases: Phrases | None = None,
     method: Method | None = None,
@@ -426,77 +421,3 @@ def write_report(
         raise JournalError(f"cannot write the report in {folder}: {exc.strerror or exc}") from exc
     log.info("report of session %s written to %s", session_id, md)
     return md, js
-
-
-# --- kept sessions --------------------------------------------------------------------
-
-
-def _order(path: Path) -> tuple[str, int]:
-    # Ids are "YYYYmmdd-HHMMSS", with "-2", "-3" ... for a second session in the same
-    # second; plain name order would put "-2" before the first one.
-    stem = path.stem
-    parts = stem.split("-")
-    if len(parts) == 3 and parts[2].isdigit():
-        return "-".join(parts[:2]), int(parts[2])
-    return stem, 1
-
-
-def record_paths(data_dir: Path) -> list[Path]:
-    """The kept records, oldest first."""
-    folder = data_dir / "records"
-    try:
-        return sorted((p for p in folder.glob("*.json") if not p.name.startswith(".")), key=_order)
-    except OSError as exc:
-        raise JournalError(f"cannot read the records in {folder}: {exc.strerror}") from exc
-
-
-def read_record(path: Path) -> dict[str, Any]:
-    """One record from its file; JournalError when it cannot be read or is damaged."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise JournalError(f"cannot read the record {path}: {exc.strerror}") from exc
-    except ValueError:
-        raise JournalError(f"the record {path} is damaged (not valid JSON)") from None
-    if not isinstance(record, dict):
-        raise JournalError(f"the record {path} is damaged (not a JSON object)")
-    record.setdefault("id", path.stem)
-    return record
-
-
-def find_record(data_dir: Path, which: str = "last") -> dict[str, Any]:
-    """The newest record ("last") or the one with this id; JournalError if there is none."""
-    paths = record_paths(data_dir)
-    if not paths:
-        raise JournalError(f"no sessions have been kept yet (in {data_dir / 'records'})")
-    if which == "last":
-        return read_record(paths[-1])
-    for path in paths:
-        if path.stem == which:
-            return read_record(path)
-    raise JournalError(f"no session with id {which!r}; 'intervisie report --list' shows the kept sessions")
-
-
-def session_list(data_dir: Path) -> list[dict[str, Any]]:
-    """A line of facts per kept session, oldest first (a damaged record says so)."""
-    out = []
-    for path in record_paths(data_dir):
-        try:
-            record = read_record(path)
-        except JournalError as exc:
-            log.warning("%s", exc)
-            out.append({"id": path.stem, "damaged": True})
-            continue
-        captures = record.get("captures") or {}
-        started = _local(record.get("started_wall"))
-        out.append(
-            {
-                "id": record.get("id", path.stem),
-                "started": started.isoformat(timespec="seconds") if started else None,
-                "method": record.get("method"),
-                "finished": bool(record.get("finished")),
-                "leervraag": single_note(captures.get("leervraag"))[0] is not None,
-                "actieplan": single_note(captures.get("actieplan"))[0] is not None,
-            }
-        )
-    return out

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from assistant.errors import JournalError
+from assistant.storage.records import read_record, session_order
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def _session_id(path: Path) -> str:
 
 
 def kept_sessions(data_dir: Path) -> list[KeptSession]:
-    """Every kept session in the data directory (records, reports), oldest id first."""
+    """Every kept session in the data directory (records, reports), oldest first."""
     groups: dict[str, list[Path]] = {}
     for folder, suffixes in (("records", (".json", ".tmp")), ("reports", (".md", ".json", ".tmp"))):
         path = data_dir / folder
@@ -80,17 +81,18 @@ def kept_sessions(data_dir: Path) -> list[KeptSession]:
             raise JournalError(f"cannot read {path}: {exc.strerror}") from exc
         for entry in entries:
             groups.setdefault(_session_id(entry), []).append(entry)
-    return [_dated(sid, sorted(files)) for sid, files in sorted(groups.items())]
+    ordered = sorted(groups.items(), key=lambda group: session_order(group[0]))
+    return [_dated(sid, sorted(files)) for sid, files in ordered]
 
 
 def _dated(session_id: str, files: list[Path]) -> KeptSession:
     record = next((p for p in files if p.parent.name == "records" and p.name == f"{session_id}.json"), None)
     if record is not None:
         try:
-            started = json.loads(record.read_text(encoding="utf-8")).get("started_wall")
-            if isinstance(started, (int, float)) and not isinstance(started, bool):
+            started = read_record(record).get("started_wall")
+            if started is not None:
                 return KeptSession(session_id, float(started), "record", tuple(files))
-        except (OSError, ValueError, AttributeError):
+        except JournalError:
             pass  # a damaged record: dated by its id or its files below
     match = _ID_DATE.match(session_id)
     if match:

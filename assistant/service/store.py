@@ -1,0 +1,193 @@
+"""The session store: where the daemon keeps sessions, and what it does when the disk fails.
+
+It owns the journal of the running session, writes the record and the report when a
+session ends, applies retention, and finds what the next session needs from earlier ones
+(the previous actieplan, a report the power cut off). A failing data disk (full,
+read-only, broken, not writable) never stops the session: the first failure is reported
+once (:attr:`SessionStore.warning_due`, which the daemon says), everything is kept in
+memory, and saving is retried quietly every :data:`RETRY_SECONDS` until it works again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from assistant.core.method import Method
+from assistant.core.phrases import Phrases
+from assistant.core.record import SessionRecord, accepted_text
+from assistant.core.settings import Settings
+from assistant.errors import JournalError
+from assistant.storage.journal import Journal
+from assistant.storage.records import read_records, reports_dir
+from assistant.storage.report import write_report
+from assistant.storage.retention import apply_retention
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 2.0
+"""How often a failing data disk is tried again, in real seconds (quietly)."""
+PREVIOUS_RECORDS = 20
+"""How many of the newest records are searched for the previous actieplan."""
+
+
+class SessionStore:
+    """The journal, records and reports of the daemon's sessions; works without a journal."""
+
+    def __init__(
+        self,
+        journal: Journal | None,
+        settings: Settings,
+        phrases: Phrases,
+        method: Method,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.journal = journal
+        """None when the data folder could not be opened: nothing is kept or resumed."""
+        self.settings = settings
+        self.phrases = phrases
+        self.method = method
+        self._wall = wall
+        self.down = False
+        """A journal, record or report write failed: kept in memory, retried quietly."""
+        self.retry_at = 0.0
+        """``time.monotonic()`` of the next quiet retry while :attr:`down`."""
+        self.warning_due = False
+        """The storage warning is due (the daemon says it after the current event's effects)."""
+        self._unwritten_reports: list[SessionRecord] = []
+        """Records whose report could not be written yet."""
+
+    # --- the running session ------------------------------------------------------
+
+    def start(self, header: dict[str, Any]) -> str | None:
+        """Start the journal of a new session; its id (also when only kept in memory)."""
+        if self.journal is None:
+            return None
+        try:
+            return self.journal.start(header)
+        except JournalError as exc:
+            self.failed(exc)
+            return self.journal.session_id  # the session is kept in memory under it
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Journal one event line."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.append(entry)
+        except JournalError as exc:
+            self.failed(exc)
+
+    def keep(self, record: SessionRecord) -> bool:
+        """A session ended: keep its record, drop its journal, write its report.
+
+        True when the record is on disk; False when it is only in memory (written when
+        the disk works again) or there is no journal.
+        """
+        saved = False
+        if self.journal is not None:
+            try:
+                self.journal.finish(record)
+                saved = True
+            except JournalError as exc:
+                self.failed(exc)  # kept in memory and written when the disk works again
+        self.write_report(record)
+        return saved
+
+    # --- reports and earlier sessions ---------------------------------------------
+
+    def write_report(self, record: SessionRecord) -> None:
+        """Write the session's report next to its record (it can be rebuilt from the record)."""
+        if self.journal is None:
+            return
+        if self.down:
+            self._unwritten_reports.append(record)
+            return
+        try:
+            write_report(self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method)
+        except JournalError as exc:
+            self._unwritten_reports.append(record)
+            self.failed(exc)
+        except Exception:  # noqa: BLE001 - whatever goes wrong with the report, the group's next session goes on
+            log.exception("the report of session %s could not be written", record.get("id"))
+
+    def report_missing(self) -> None:
+        """Write the newest session's report if the power went between its record and its report."""
+        if self.journal is None:
+            return
+        newest = read_records(self.journal.data_dir, newest=1)
+        if not newest:
+            return
+        path, record = newest[0]
+        try:
+            if (reports_dir(self.journal.data_dir) / f"{path.stem}.md").exists():
+                return
+        except OSError:
+            return
+        if record.get("id") == path.stem:
+            log.info("the report of session %s is missing (the power went before it was written)", path.stem)
+            self.write_report(record)
+
+    def previous_actieplan(self) -> str:
+        """The kept actieplan of the newest kept session that has one, or ""."""
+        if self.journal is None:
+            return ""
+        for _path, record in reversed(read_records(self.journal.data_dir, newest=PREVIOUS_RECORDS)):
+            text = accepted_text(record, "actieplan")
+            if text:
+                return text
+        return ""
+
+    def forget_expired(self) -> None:
+        """Delete the records and reports older than the retention period."""
+        if self.journal is not None:
+            apply_retention(self.journal.data_dir, self.settings.privacy.retention_days, self._wall())
+
+    # --- a failing data disk ------------------------------------------------------
+
+    def failed(self, exc: JournalError) -> None:
+        """A write failed: report it once, keep everything in memory, retry quietly."""
+        self.retry_at = time.monotonic() + RETRY_SECONDS
+        if self.down:
+            log.debug("still cannot save: %s", exc)
+            return
+        self.down = True
+        self.warning_due = True
+        # The session goes on: the group keeps its timekeeper, and nothing is dropped.
+        log.error(
+            "cannot save the session: %s; it goes on and keeps everything in memory, and saves it when the "
+            "disk works again (until then it cannot be resumed after a power cut)", exc,
+        )
+
+    def retry(self, final: bool = False) -> bool:
+        """Try to write what was kept in memory; True when saving works again."""
+        assert self.journal is not None
+        lines, records = self.journal.unsaved_lines, len(self.journal.unsaved_records)
+        try:
+            self.journal.flush()
+            while self._unwritten_reports:
+                record = self._unwritten_reports[0]
+                write_report(
+                    self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method
+                )
+                self._unwritten_reports.pop(0)
+        except JournalError as exc:
+            self.retry_at = time.monotonic() + RETRY_SECONDS
+            if final:
+                log.error(
+                    "stopping while the disk still fails (%s): %d journal lines, %d records and %d reports "
+                    "were not saved", exc, self.journal.unsaved_lines, len(self.journal.unsaved_records),
+                    len(self._unwritten_reports),
+                )
+            else:
+                log.debug("still cannot save: %s", exc)
+            return False
+        self.down = False
+        self.warning_due = False
+        log.info(
+            "saving works again: wrote what was missed (%d journal lines, %d records) to %s",
+            lines, records, self.journal.data_dir,
+        )
+        return True

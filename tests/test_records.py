@@ -1,0 +1,136 @@
+"""Kept records: one order and one reader for the daemon, the report command and retention."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.cli import main
+from assistant.config import load_method, load_phrases
+from assistant.core.record import RecordError, validate_record
+from assistant.core.settings import Settings
+from assistant.service.store import SessionStore
+from assistant.storage.journal import Journal
+from assistant.storage.records import find_record, read_records, record_paths, session_list
+from assistant.storage.retention import kept_sessions
+
+WALL = 1_800_000_000.0
+
+
+def record(session_id: str, actieplan: str = "", started: float = WALL) -> dict[str, Any]:
+    """A small finished record, as the daemon keeps it."""
+    captures = {"actieplan": [{"text": actieplan, "accepted": True, "attempt": 1}]} if actieplan else {}
+    return {
+        "id": session_id,
+        "started_wall": started,
+        "ended_wall": started + 60,
+        "method": "intervisie",
+        "language": "nl",
+        "finished": True,
+        "phases": [],
+        "captures": captures,
+    }
+
+
+def store(data: Path) -> SessionStore:
+    return SessionStore(Journal(data), Settings(data_dir=str(data)), load_phrases("nl"), load_method("intervisie", "nl"))
+
+
+@pytest.fixture
+def same_second(tmp_path: Path) -> Path:
+    """Three sessions started in one second ("-2", "-10" after the first), kept out of order."""
+    data = tmp_path / "data"
+    journal = Journal(data)
+    journal.finish(record("20270115-090000-10", "plan tien", WALL + 2))
+    journal.finish(record("20270115-090000", "plan een", WALL))
+    journal.finish(record("20270115-090000-2", "plan twee", WALL + 1))
+    journal.finish(record("20270114-170000", "plan gisteren", WALL - 57600))
+    return data
+
+
+def test_a_second_session_in_the_same_second_comes_after_the_first_everywhere(same_second: Path, tmp_path: Path) -> None:
+    order = ["20270114-170000", "20270115-090000", "20270115-090000-2", "20270115-090000-10"]
+    assert [p.stem for p in record_paths(same_second)] == order
+    assert [s["id"] for s in session_list(same_second)] == order
+    assert [s.id for s in kept_sessions(same_second)] == order
+    assert find_record(same_second)["id"] == "20270115-090000-10"
+    # The daemon reads back the newest session's actieplan at the next start.
+    assert store(same_second).previous_actieplan() == "plan tien"
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{same_second}"\n', encoding="utf-8")
+    assert main(["report", "--json", "--config", str(config)]) == 0
+
+
+def test_the_report_still_owed_is_the_newest_sessions(same_second: Path) -> None:
+    store(same_second).report_missing()
+    assert sorted(p.name for p in (same_second / "reports").iterdir()) == [
+        "20270115-090000-10.json",
+        "20270115-090000-10.md",
+    ]
+
+
+DAMAGED: list[Any] = [
+    {"phases": "x"},
+    {"captures": 5},
+    {"captures": {"actieplan": "x"}},
+    {"captures": {"actieplan": [5]}},
+    {"captures": {"actieplan": [{"text": 5, "accepted": True}]}},
+    {"started_wall": 1e300},
+    {"started_wall": -1e300},
+    {"started_wall": -1e20},
+    {"started_wall": "gisteren"},
+    {"phases": [{"actual_seconds": 1e308 * 10}]},
+    {"phases": [{"planned_seconds": "tien"}]},
+    {"phases": [5]},
+    {"participants": 2.5},
+    {"finished": "ja"},
+    {"language": ["nl"]},
+    [1, 2, 3],
+    "a text",
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGED, ids=[json.dumps(d, allow_nan=True)[:40] for d in DAMAGED])
+def test_a_damaged_record_is_skipped_with_one_log_line_and_the_others_still_count(
+    same_second: Path, damage: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = same_second / "records" / "20270116-080000.json"
+    content = {**record("20270116-080000", "beschadigd plan", WALL + 86400), **damage} if isinstance(damage, dict) else damage
+    bad.write_text(json.dumps(content, allow_nan=True), encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        kept = read_records(same_second)
+    assert [p.stem for p, _ in kept] == ["20270114-170000", "20270115-090000", "20270115-090000-2", "20270115-090000-10"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "20270116-080000.json is damaged" in warnings[0]
+    # The previous actieplan comes from the newest record that is whole.
+    assert store(same_second).previous_actieplan() == "plan tien"
+    # The list shows it as damaged; asking for it is one clear line, not a traceback.
+    assert session_list(same_second)[-1] == {"id": "20270116-080000", "damaged": True}
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{same_second}"\n', encoding="utf-8")
+    assert main(["report", "--list", "--config", str(config)]) == 0
+    assert main(["report", "20270116-080000", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is damaged" in err
+    # Retention dates it by its id instead of its damaged start time.
+    [dated] = [s for s in kept_sessions(same_second) if s.id == "20270116-080000"]
+    assert dated.dated_by == "id"
+
+
+def test_a_whole_record_passes_validation_unchanged() -> None:
+    whole = record("20270115-090000", "ik bel de ouders")
+    whole["phases"] = [{"number": 1, "key": "inventarisatie", "name": "inventarisatie", "planned_seconds": 300.0,
+                        "adjusted_seconds": 300.0, "actual_seconds": 301.5, "overtime_seconds": 1.5, "paused_seconds": 0.0}]
+    whole["captures"]["actieplan"][0]["words"] = [{"word": "ik", "conf": 0.9}]
+    assert validate_record(json.loads(json.dumps(whole))) == whole
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_record_time_that_is_not_a_number_is_damage(value: float) -> None:
+    with pytest.raises(RecordError, match="started_wall"):
+        validate_record({"started_wall": value})
