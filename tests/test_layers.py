@@ -35,7 +35,7 @@ ALLOWED = {
 
 CORE_STDLIB = {
     "__future__", "collections", "dataclasses", "enum", "functools", "itertools", "math", "re", "string",
-    "types", "typing", "unicodedata",
+    "types", "typing", "unicodedata", "_typeshed",
     "pathlib",  # paths as values, for error messages (reading is done in assistant.config)
     "os",  # os.environ only (the default data folder), checked below
 }

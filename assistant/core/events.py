@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from assistant.core.record import SessionRecord, WordRecord
 
 # --- events -------------------------------------------------------------------------
 
@@ -97,7 +98,7 @@ class Heard(Event):
     """The note it was heard for: one of :data:`assistant.core.method.CAPTURE_KINDS`."""
     text: str = ""
     """The recognised words, lower case, separated by spaces; "" when nothing was said."""
-    words: list[dict[str, Any]] = field(default_factory=list)
+    words: list[WordRecord] = field(default_factory=list)
     """Per word: {"word": str, "conf": float} (Vosk's confidence, 0 to 1)."""
 
 
@@ -194,4 +195,4 @@ class StopListening(Effect):
 class Finished(Effect):
     """The session ended; ``record`` is what is kept of it."""
 
-    record: dict[str, Any]
+    record: SessionRecord

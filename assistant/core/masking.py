@@ -17,9 +17,10 @@ import dataclasses
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from assistant.core.events import Captured, Event, Heard
+from assistant.core.record import CaptureItem, SessionRecord, WordRecord
 
 TUSSENVOEGSELS = frozenset(
     "van de der den het ter ten te t in op aan bij uit onder voor la le du da di del von vom zu".split()
@@ -103,13 +104,13 @@ class NameMasker:
         out.append(text[position:])
         return "".join(out)
 
-    def mask_words(self, words: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def mask_words(self, words: list[WordRecord]) -> list[WordRecord]:
         """The recogniser's per-word list, masked the same way as its text.
 
         A name of several words becomes one entry, with the lowest confidence of its words.
         """
         tokens = [_tokens(str(word.get("word", ""))) for word in words]
-        out: list[dict[str, Any]] = []
+        out: list[WordRecord] = []
         i = 0
         while i < len(words):
             last = -1
@@ -119,12 +120,12 @@ class NameMasker:
                 if joined and joined in self._names:
                     last = j
             if last < 0:
-                entry = dict(words[i])
+                entry = words[i].copy()
                 entry["word"] = self.mask(str(entry.get("word", "")))
                 out.append(entry)
                 i += 1
                 continue
-            merged = dict(words[i])
+            merged = words[i].copy()
             merged["word"] = self.mask_text
             confs = [w.get("conf") for w in words[i : last + 1]]
             numbers = [float(c) for c in confs if isinstance(c, (int, float)) and not isinstance(c, bool)]
@@ -146,33 +147,29 @@ class NameMasker:
         if isinstance(event, Captured):
             extra = dict(event.extra)
             if isinstance(extra.get("words"), list):
-                extra["words"] = self.mask_words([w for w in extra["words"] if isinstance(w, dict)])
+                extra["words"] = self.mask_words([cast(WordRecord, w) for w in extra["words"] if isinstance(w, dict)])
             return dataclasses.replace(event, text=self.mask(event.text), extra=extra)
         return event
 
-    def record(self, record: dict[str, Any]) -> dict[str, Any]:
+    def record(self, record: SessionRecord) -> SessionRecord:
         """A copy of a session record with the text of every note masked.
 
         For records kept before masking was switched on: their reports are masked too.
         """
-        captures = record.get("captures")
-        if not isinstance(captures, dict):
-            return record
-        masked: dict[str, Any] = {}
-        for kind, items in captures.items():
-            if not isinstance(items, list):
-                masked[kind] = items
-                continue
+        masked: dict[str, list[CaptureItem]] = {}
+        for kind, items in record.get("captures", {}).items():
             masked[kind] = []
             for item in items:
-                if isinstance(item, dict):
-                    item = dict(item)
-                    if isinstance(item.get("text"), str):
-                        item["text"] = self.mask(item["text"])
-                    if isinstance(item.get("words"), list):
-                        item["words"] = self.mask_words([w for w in item["words"] if isinstance(w, dict)])
-                masked[kind].append(item)
-        return {**record, "captures": masked}
+                copy = item.copy()
+                if "text" in copy:
+                    copy["text"] = self.mask(copy["text"])
+                if "words" in copy:
+                    copy["words"] = self.mask_words([w for w in copy["words"] if isinstance(w, dict)])
+                masked[kind].append(copy)
+        result = record.copy()
+        if "captures" in record:
+            result["captures"] = masked
+        return result
 
     def _match(self, folded: list[str], i: int, gap: Any) -> int:
         """Length (in tokens) of the longest name starting at token ``i``, or 0."""

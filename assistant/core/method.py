@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError, check_text
 from assistant.core.settings import shown
+from assistant.errors import ConfigError, check_text
 
 CAPTURE_KINDS = ("leervraag", "kernvraag", "ideas", "actieplan", "takeaways")
 """What a phase can have the device write down."""

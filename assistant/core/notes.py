@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from assistant.core.events import Effect, Heard, Listen, Say, StopListening, Tone
 from assistant.core.method import SINGLE_NOTES, Phase
 from assistant.core.phrases import Phrases
+from assistant.core.record import CaptureItem
 
 WAITING, LISTENING, ENDING, READING_BACK, DONE = "waiting", "listening", "ending", "reading_back", "done"
 """Stages of a single note."""
@@ -59,7 +59,7 @@ class NoteRun:
     """How many times the device listened for this (single) note."""
     hinted: bool = False
     """Whether the first-person question was asked for this note."""
-    pending: dict[str, Any] | None = None
+    pending: CaptureItem | None = None
     """The attempt being read back (also in the captures, not yet accepted)."""
     swallow: bool = False
     """The next press or double press only ended a recording: ignore it."""
@@ -89,7 +89,7 @@ class NoteTaker:
     """The recogniser's latest state (see :data:`assistant.core.events.LISTENER_STATES`)."""
     told_unavailable: bool = False
     """Whether the device already said that it cannot take notes (once per session)."""
-    captures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    captures: dict[str, list[CaptureItem]] = field(default_factory=dict)
     """Everything noted, by kind: shared with the session's record."""
 
     @property
@@ -225,7 +225,7 @@ class NoteTaker:
         # A running note: its phase may just have ended (the last utterance comes after).
         running = next((n for n in reversed(notes) if n.continuous and n.kind == event.kind), None)
         if running is not None and event.text.strip():
-            item: dict[str, Any] = {
+            item: CaptureItem = {
                 "text": event.text.strip(),
                 "accepted": True,
                 "t": now,
@@ -312,7 +312,7 @@ class NoteTaker:
     def _read_back(self, event: Heard, note: NoteRun, now: float) -> list[Effect]:
         text = event.text.strip()
         note.stage = READING_BACK
-        item: dict[str, Any] = {
+        item: CaptureItem = {
             "text": text,
             "accepted": False,
             "t": now,

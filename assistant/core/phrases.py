@@ -6,8 +6,8 @@ import string
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError, check_text
 from assistant.core.settings import shown
+from assistant.errors import ConfigError, check_text
 
 _REQUIRED_UNITS = ("minutes", "seconds", "minutes_seconds", "half_minute")
 

@@ -10,14 +10,38 @@ Time inside a phase is *active* time: it stands still while the session is pause
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
-from assistant.core.events import ButtonDown, Captured, DoublePress, Effect, Event, Finished, Heard, ListenerState, LongPress, Press, Resume, Say, StopListening, StopSpeech, Tick, Tone, VoiceCommand
+from assistant.core.events import (
+    ButtonDown,
+    Captured,
+    DoublePress,
+    Effect,
+    Event,
+    Finished,
+    Heard,
+    ListenerState,
+    LongPress,
+    Press,
+    Resume,
+    Say,
+    StopListening,
+    StopSpeech,
+    Tick,
+    Tone,
+    VoiceCommand,
+)
 from assistant.core.method import Method
 from assistant.core.notes import NoteRun, NoteTaker
 from assistant.core.phrases import Phrases
-from assistant.core.record import SessionRecord, phase_records
-from assistant.core.schedule import PhaseRun, balanced_length, mark_text, marks_for, phase_intro
+from assistant.core.record import CaptureItem, SessionRecord, phase_records
+from assistant.core.schedule import (
+    PhaseRun,
+    balanced_length,
+    mark_text,
+    marks_for,
+    phase_intro,
+)
 from assistant.core.settings import AnnouncementSettings, ScheduleSettings
 
 IDLE, RUNNING, FINISHED = "idle", "running", "finished"
@@ -46,7 +70,7 @@ class Session:
         self.paused_since: float | None = None
         self.started: float | None = None
         self.ended: float | None = None
-        self.captures: dict[str, list[dict[str, Any]]] = {}
+        self.captures: dict[str, list[CaptureItem]] = {}
         self.notes = NoteTaker(phrases, first_person_hint, captures=self.captures)
         """Taking notes: when to listen, reading back, what to keep."""
         self.previous_actieplan = previous_actieplan
@@ -329,7 +353,7 @@ class Session:
             # Before the first press no session has begun (nor its journal): a note
             # kept now would belong to no session and be missing after a restart.
             return []
-        item = {"text": event.text, "accepted": event.accepted, "t": now, **event.extra}
+        item = cast(CaptureItem, {"text": event.text, "accepted": event.accepted, "t": now, **event.extra})
         if self.current is not None:
             item["phase"] = self.current.phase.number
         self.captures.setdefault(event.kind, []).append(item)

@@ -15,14 +15,18 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.errors import ConfigError, check_text
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 """The checkout the package runs from (it is installed in editable mode)."""
 
 LANGUAGES = ("nl", "en")
+_S = TypeVar("_S", bound="DataclassInstance")
 
 
 def _choice(*options: str) -> dict[str, Any]:
@@ -229,6 +233,7 @@ class Settings:
 
 
 def merge_settings(base: dict[str, Any], update: dict[str, Any], path: Path, prefix: str) -> None:
+    """Merge a user's parsed TOML table into ``base`` key by key; ConfigError for an unknown key."""
     for key, value in update.items():
         dotted = f"{prefix}{key}"
         if key not in base:
@@ -242,7 +247,8 @@ def merge_settings(base: dict[str, Any], update: dict[str, Any], path: Path, pre
             base[key] = value
 
 
-def build_settings(cls: type, raw: dict[str, Any], path: Path | str, prefix: str) -> Any:
+def build_settings(cls: type[_S], raw: dict[str, Any], path: Path | str, prefix: str) -> _S:
+    """The settings dataclass ``cls`` from a parsed TOML table; ConfigError naming the wrong key."""
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(cls)}
@@ -252,7 +258,7 @@ def build_settings(cls: type, raw: dict[str, Any], path: Path | str, prefix: str
     for fld in dataclasses.fields(cls):
         dotted = f"{prefix}{fld.name}"
         hint = hints[fld.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             sub = raw.get(fld.name, {})
             if not isinstance(sub, dict):
                 raise ConfigError(path, dotted, f"expected a table [{dotted}]")
