@@ -269,7 +269,7 @@ def test_auto_falls_back_to_the_keyboard_with_one_warning(
     no_gpio: None, gestures: Gestures, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    with caplog.at_level(logging.WARNING, logger="assistant.button"):
+    with caplog.at_level(logging.WARNING, logger="assistant.hardware"):
         made = make_button(ButtonSettings(input="auto"), gestures.post, lambda: None)
     made.close()
     assert isinstance(made, KeyboardButton)

@@ -331,7 +331,7 @@ def test_a_rendering_that_fails_at_run_time_is_a_chime_and_speech_comes_back(
     shutil.rmtree(folder)
     folder.write_bytes(b"")  # its private folder cannot be made: every rendering fails
     try:
-        with caplog.at_level(logging.INFO, logger="assistant.speech"):
+        with caplog.at_level(logging.INFO, logger="assistant.audio"):
             keep_trying.say("Fase 2: introductie van de kwestie.")
             assert keep_trying.wait_idle(PATIENCE)
             eventually(lambda: played(alsa_files.out).count(CHIME) == 1, what="the group hears the chime instead")
@@ -345,7 +345,7 @@ def test_a_rendering_that_fails_at_run_time_is_a_chime_and_speech_comes_back(
             assert [r.levelno for r in failed] == [logging.WARNING], "warned once"
     finally:
         folder.unlink()
-    with caplog.at_level(logging.INFO, logger="assistant.speech"):
+    with caplog.at_level(logging.INFO, logger="assistant.audio"):
         size = alsa_files.out.stat().st_size
         keep_trying.say("Fase 3: verkenning met vragen.")
         assert keep_trying.wait_idle(PATIENCE)
@@ -372,7 +372,7 @@ def test_a_speech_folder_cleaned_out_of_tmp_is_made_again(keep_trying: AudioSpea
 def test_a_missing_voice_falls_back_to_the_language_voice(
     alsa_files: AlsaFiles, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="assistant.speech"):
+    with caplog.at_level(logging.WARNING, logger="assistant.audio"):
         made = AudioSpeaker(SpeechSettings(voice="mb-nl9"), "nl", keep_trying=True)
     try:
         assert made.renderer is not None and made.renderer.voice == "gmw/nl"

@@ -157,7 +157,7 @@ def test_without_gpio_the_led_is_left_out_with_one_warning(
     monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
     monkeypatch.setattr(Device, "pin_factory", None)
     monkeypatch.setattr(Device, "_default_pin_factory", staticmethod(no_factory))
-    with caplog.at_level(logging.WARNING, logger="assistant.led"):
+    with caplog.at_level(logging.WARNING, logger="assistant.hardware.led"):
         assert make_led(LedSettings(enabled=True, pin=18)) is None
     warnings_logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings_logged) == 1

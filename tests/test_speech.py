@@ -276,7 +276,7 @@ def test_a_device_error_drops_one_sentence_and_the_next_is_said(
         return bool(real_write(data))
 
     monkeypatch.setattr(stream, "write", unplugged_once)
-    with caplog.at_level(logging.WARNING, logger="assistant.speech"):
+    with caplog.at_level(logging.WARNING, logger="assistant.audio"):
         speaker.say("Kwijt.")
         assert speaker.wait_idle(PATIENCE)
         speaker.say("Wel gezegd.")
@@ -312,7 +312,7 @@ def test_without_the_configured_card_announcements_go_to_the_console(
     alsa_files: AlsaFiles, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = SpeechSettings(output_device="no such card")
-    with caplog.at_level(logging.WARNING, logger="assistant.speech"):
+    with caplog.at_level(logging.WARNING, logger="assistant.audio"):
         speaker = make_speaker(settings, "nl")
     assert isinstance(speaker, ConsoleSpeaker)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -341,7 +341,7 @@ def test_a_voice_that_is_not_installed_is_reported_and_falls_back(
 ) -> None:
     with pytest.raises(SpeechError, match="no voice 'no-such-voice'"):
         AudioSpeaker(SpeechSettings(voice="no-such-voice"), "nl")
-    with caplog.at_level(logging.WARNING, logger="assistant.speech"):
+    with caplog.at_level(logging.WARNING, logger="assistant.audio"):
         assert isinstance(make_speaker(SpeechSettings(voice="no-such-voice"), "nl"), ConsoleSpeaker)
     # The shared engine is not left broken: the next speaker speaks Dutch.
     assert len(Renderer("", 150, "nl").render(NUMBERS)) > 2 * RENDER_RATE

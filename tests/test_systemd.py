@@ -112,7 +112,7 @@ def test_outside_systemd_the_notifier_opens_nothing_and_says_nothing(
         raise AssertionError("the notifier opened a socket outside systemd")
 
     monkeypatch.setattr(socket, "socket", no_sockets)
-    caplog.set_level(logging.DEBUG, logger="assistant.systemd")
+    caplog.set_level(logging.DEBUG, logger="assistant.service.systemd")
     notifier = Notifier({"WATCHDOG_USEC": "30000000"})
     assert not notifier.enabled
     notifier.ready("speaking")
@@ -143,7 +143,7 @@ def test_a_vanished_socket_is_logged_once_and_never_raises(
     server, path = systemd_socket
     server.close()
     os.unlink(path)
-    caplog.set_level(logging.WARNING, logger="assistant.systemd")
+    caplog.set_level(logging.WARNING, logger="assistant.service.systemd")
     with Notifier({"NOTIFY_SOCKET": path}) as notifier:
         for _ in range(3):
             notifier.watchdog()
@@ -154,7 +154,7 @@ def test_a_vanished_socket_is_logged_once_and_never_raises(
 
 
 def test_a_notify_address_that_is_not_local_is_refused(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="assistant.systemd")
+    caplog.set_level(logging.WARNING, logger="assistant.service.systemd")
     notifier = Notifier({"NOTIFY_SOCKET": "vsock:2:1234"})
     assert not notifier.enabled
     notifier.ready()
