@@ -20,16 +20,17 @@ import os
 import secrets
 import shutil
 import stat
-import time
 import zipfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
+
+from tqdm import tqdm
 
 from assistant.errors import ModelError
 from assistant.vosk_models.catalog import DEFAULT_MODEL, DEFAULT_SITE, CHUNK, DEFAULT_TIMEOUT, NAME_PATTERN, ModelInfo, describe_error, fetch_model_list, find_model, open_url, url_host
+from assistant.storage.files import fsync_dir, is_tty
 from assistant.vosk_models.check import check_structure, megabytes
 
 log = logging.getLogger(__name__)
@@ -47,64 +48,48 @@ _FILE_MODE = 0o644
 class ProgressBar:
     """Download progress on a text stream (stderr).
 
-    On a terminal it redraws one line in place, at most ten times a second; anywhere
-    else (a pipe, the journal) it writes a plain line at each quarter.
+    On a terminal a tqdm bar redraws one line in place, at most ten times a second;
+    anywhere else (a pipe, the journal) it writes a plain line at each quarter.
     """
 
-    WIDTH = 30
+    BAR_FORMAT = "{l_bar}{bar}| {n_fmt}B of {total_fmt}B [{elapsed}<{remaining}, {rate_fmt}]"
+    """What the bar shows: the label, the percentage, the bar, megabytes done and in all, speed."""
 
-    def __init__(self, stream: TextIO, total: int, label: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stream: TextIO, total: int, label: str) -> None:
         self._stream = stream
         self._total = max(total, 1)
         self._label = label
-        self._clock = clock
-        self._tty = _isatty(stream)
         self._done = 0
-        self._drawn_at: float | None = None
-        self._drawn_done = -1
         self._quarter = 1
-        if not self._tty:
+        self._bar: tqdm[Any] | None = None
+        if is_tty(stream):
+            self._bar = tqdm(
+                total=total, desc=label, file=stream, unit="B", unit_scale=True, unit_divisor=1000,
+                mininterval=0.1, bar_format=self.BAR_FORMAT,
+            )
+        else:
             self._write(f"{label}: downloading {megabytes(total)}\n")
 
     def update(self, done: int) -> None:
         """Record that ``done`` bytes have arrived so far."""
-        self._done = done
-        if self._tty:
-            now = self._clock()
-            if self._drawn_at is None or now - self._drawn_at >= 0.1 or done >= self._total:
-                self._draw()
-                self._drawn_at = now
+        if self._bar is not None:
+            self._bar.update(done - self._done)
+            self._done = done
             return
+        self._done = done
         while self._quarter <= 4 and done * 4 >= self._quarter * self._total:
             self._write(f"{self._label}: {25 * self._quarter} % ({megabytes(done)} of {megabytes(self._total)})\n")
             self._quarter += 1
 
     def close(self) -> None:
-        """End the progress line (on a terminal)."""
-        if self._tty and self._drawn_at is not None:
-            if self._drawn_done != self._done:
-                self._draw()
-            self._write("\n")
-            self._drawn_at = None
-
-    def _draw(self) -> None:
-        self._drawn_done = self._done
-        fraction = min(self._done / self._total, 1.0)
-        filled = int(fraction * self.WIDTH)
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        line = f"\r{self._label} [{bar}] {int(fraction * 100):3d} % {megabytes(self._done)} of {megabytes(self._total)}"
-        self._write(line)
+        """End the progress line (on a terminal), showing where the download got to."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def _write(self, text: str) -> None:
         self._stream.write(text)
         self._stream.flush()
-
-
-def _isatty(stream: IO[Any]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 # ------------------------------------------------------------------ installing
@@ -451,20 +436,8 @@ def _move_into_place(top: Path, target: Path, work: _Workspace) -> None:
             with contextlib.suppress(OSError):
                 os.rename(old, target)
         raise ModelError(f"cannot move the model into place at {target} ({describe_error(exc)})") from None
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with contextlib.suppress(OSError):
+        fsync_dir(target.parent)
 
 
 def _require_space(folder: Path, needed: int, what: str) -> None:
