@@ -19,11 +19,8 @@ import logging
 import os
 import secrets
 import shutil
-import stat
-import zipfile
-import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -31,18 +28,13 @@ from tqdm import tqdm
 from assistant.errors import ModelError
 from assistant.vosk_models.catalog import DEFAULT_MODEL, DEFAULT_SITE, CHUNK, DEFAULT_TIMEOUT, NAME_PATTERN, ModelInfo, describe_error, fetch_model_list, find_model, open_url, url_host
 from assistant.storage.files import fsync_dir, is_tty
-from assistant.vosk_models.check import check_structure, megabytes
+from assistant.vosk_models.check import check_structure, megabytes, require_space
+from assistant.vosk_models.unpack import DIR_MODE, unpack
 
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".intervisie-partial-"
 """Start of the names of the temporary entries an install makes in the models folder."""
-
-
-# Models are public data that the service (another user) must read, whatever the
-# umask of the person installing them: these modes are set explicitly.
-_DIR_MODE = 0o755
-_FILE_MODE = 0o644
 
 
 class ProgressBar:
@@ -119,8 +111,8 @@ def ensure_models_dir(models_dir: Path) -> Path:
     if models_dir.exists():
         raise ModelError(f"{models_dir} is not a folder: set [listening] models_dir to a folder for the models")
     try:
-        models_dir.mkdir(parents=True, mode=_DIR_MODE)
-        os.chmod(models_dir, _DIR_MODE)
+        models_dir.mkdir(parents=True, mode=DIR_MODE)
+        os.chmod(models_dir, DIR_MODE)
     except OSError as exc:
         raise ModelError(
             f"cannot create the models folder {models_dir} ({describe_error(exc)}): "
@@ -169,7 +161,7 @@ def install_model(
     with _Workspace(models_dir) as work:
         archive = work.new_file(".zip")
         _download(info, archive, progress, timeout, hint)
-        top = _unpack(archive, work.new_folder(), info)
+        top = unpack(archive, work.new_folder(), info)
         problems = check_structure(top)
         if problems:
             raise ModelError(
@@ -270,7 +262,7 @@ class _Workspace:
 def _download(info: ModelInfo, dest: Path, progress: TextIO | None, timeout: float, hint: str) -> None:
     """Stream the archive into ``dest``, checking its length and md5 against the list."""
     host = url_host(info.url)
-    _require_space(dest.parent, info.size, "the download")
+    require_space(dest.parent, info.size, "the download")
     digest = hashlib.md5(usedforsecurity=False)
     received = 0
     bar = ProgressBar(progress, info.size, info.name) if progress is not None else None
@@ -326,103 +318,9 @@ def _download(info: ModelInfo, dest: Path, progress: TextIO | None, timeout: flo
         )
 
 
-def _unpack(archive: Path, dest: Path, info: ModelInfo) -> Path:
-    """Unpack the archive into the empty folder ``dest``; returns the model folder in it."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelError(f"the download of {info.name} is not a zip archive ({exc}): try again") from None
-    with zf:
-        top, members = _plan(zf, info)
-        _require_space(dest, sum(member.file_size for member, _ in members), "the unpacked model")
-        for member, rel in members:
-            path = dest.joinpath(*rel.parts)
-            if member.is_dir():
-                _make_dirs(dest, rel.parts)
-            else:
-                _make_dirs(dest, rel.parts[:-1])
-                _extract(zf, member, path, info)
-    if top != info.name:
-        log.debug("the archive's folder is %s; installing it as %s", top, info.name)
-    return dest / top
-
-
-def _plan(zf: zipfile.ZipFile, info: ModelInfo) -> tuple[str, list[tuple[zipfile.ZipInfo, PurePosixPath]]]:
-    """The archive's members as safe relative paths, and its single top folder."""
-    members = []
-    tops = set()
-    for member in zf.infolist():
-        problem = _unsafe(member)
-        if problem:
-            raise ModelError(f"refusing the archive of {info.name}: its entry {member.filename!r} {problem}")
-        rel = PurePosixPath(member.filename)
-        if not rel.parts:
-            continue
-        if len(rel.parts) == 1 and not member.is_dir():
-            raise ModelError(
-                f"refusing the archive of {info.name}: the file {member.filename!r} is outside its model folder"
-            )
-        tops.add(rel.parts[0])
-        members.append((member, rel))
-    if len(tops) != 1:
-        found = ", ".join(sorted(tops)) or "nothing"
-        raise ModelError(f"refusing the archive of {info.name}: expected one model folder in it, found {found}")
-    return tops.pop(), members
-
-
-def _unsafe(member: zipfile.ZipInfo) -> str | None:
-    """Why an archive entry must not be unpacked, or None."""
-    name = member.filename
-    if "\x00" in name:
-        return "has a NUL character in its name"
-    if name.startswith("/"):
-        return "is an absolute path"
-    if "\\" in name:
-        return "has a backslash in its name"
-    if ".." in PurePosixPath(name).parts:
-        return "points outside the folder (..)"
-    if stat.S_ISLNK(member.external_attr >> 16):
-        return "is a symbolic link"
-    return None
-
-
-def _make_dirs(root: Path, parts: tuple[str, ...]) -> None:
-    current = root
-    for part in parts:
-        current = current / part
-        try:
-            current.mkdir(mode=_DIR_MODE)
-        except FileExistsError:
-            if not current.is_dir() or current.is_symlink():
-                raise ModelError(f"the archive has both a file and a folder named {part!r}") from None
-            continue
-        except OSError as exc:
-            raise ModelError(f"cannot unpack into {root.parent} ({describe_error(exc)})") from None
-        os.chmod(current, _DIR_MODE)
-
-
-def _extract(zf: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path, info: ModelInfo) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE)
-    except FileExistsError:
-        raise ModelError(f"refusing the archive of {info.name}: {member.filename!r} is in it twice") from None
-    except OSError as exc:
-        raise ModelError(f"cannot unpack into {path.parent} ({describe_error(exc)})") from None
-    try:
-        with os.fdopen(fd, "wb") as out, zf.open(member) as source:
-            os.fchmod(out.fileno(), _FILE_MODE)
-            shutil.copyfileobj(source, out, CHUNK)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise ModelError(f"the archive of {info.name} is damaged at {member.filename!r} ({exc}): try again") from None
-    except (NotImplementedError, RuntimeError) as exc:
-        raise ModelError(f"cannot unpack {member.filename!r} of {info.name} ({exc})") from None
-    except OSError as exc:
-        raise ModelError(f"cannot unpack into {path.parent} ({describe_error(exc)})") from None
-
-
 def _move_into_place(top: Path, target: Path, work: _Workspace) -> None:
     """Rename the unpacked model to its final name, moving an old copy aside first."""
-    os.chmod(top, _DIR_MODE)
+    os.chmod(top, DIR_MODE)
     old: Path | None = None
     try:
         if target.exists() or target.is_symlink():
@@ -438,15 +336,3 @@ def _move_into_place(top: Path, target: Path, work: _Workspace) -> None:
         raise ModelError(f"cannot move the model into place at {target} ({describe_error(exc)})") from None
     with contextlib.suppress(OSError):
         fsync_dir(target.parent)
-
-
-def _require_space(folder: Path, needed: int, what: str) -> None:
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return
-    if free < needed:
-        raise ModelError(
-            f"not enough free space in {folder} for {what}: it needs {megabytes(needed)}, "
-            f"{megabytes(free)} is free"
-        )
