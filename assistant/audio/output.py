@@ -50,7 +50,8 @@ class Output:
     def __init__(
         self, device: str | int, samplerate: int | None, block_seconds: float, *, wait_for_device: bool
     ) -> None:
-        """Open the output device (name part or index; "" for the default); see :class:`Player`."""
+        """Open the output device (name part or index; "" for the default); see
+        :class:`~assistant.audio.player.Player`."""
         sd = self.sd = _sounddevice()
         self._device = device
         self.stream: Any = None
