@@ -604,8 +604,8 @@ def test_a_microphone_pulled_mid_note_keeps_what_was_said_and_the_daemon_says_so
     from assistant.service.daemon import Daemon as Loop
     from assistant.core.events import ButtonDown, ListenerState, Press
     from assistant.storage.journal import Journal
-    from assistant.audio.listener import Microphone as Opened
-    from assistant.audio.listener import open_microphone
+    from assistant.audio.microphone import Microphone as Opened
+    from assistant.audio.microphone import open_microphone
     from assistant.config import load_method
     from assistant.config import load_phrases
     from assistant.core.settings import Settings

@@ -66,7 +66,8 @@ import sounddevice as sd
 
 from conftest import replace_text
 from assistant.core.events import Event, Heard, ListenerState, VoiceCommand
-from assistant.audio.listener import Listener, Microphone, input_devices, open_microphone
+from assistant.audio.listener import Listener
+from assistant.audio.microphone import Microphone, input_devices, open_microphone
 from assistant.audio.recognition import BLOCK_SECONDS, STUCK_SPEAKER_SECONDS, Transcriber, command_phrases, load_model
 from assistant.core.settings import PROJECT_DIR, ListeningSettings
 

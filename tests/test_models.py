@@ -518,22 +518,25 @@ def test_the_model_list_tolerates_extra_keys_and_skips_unusable_entries() -> Non
         parse_model_list(b"<html>", "https://example.org/model-list.json")
 
 
-def test_the_progress_bar_redraws_one_line_on_a_terminal() -> None:
+def test_the_progress_bar_redraws_one_line_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     now = [0.0]
+    monkeypatch.setattr("tqdm.std.time", lambda: now[0])  # the bar's clock
     stream = Terminal()
-    bar = ProgressBar(stream, 1000, "model", clock=lambda: now[0])
-    for done in range(0, 1001, 10):
+    bar = ProgressBar(stream, 1_000_000, "model")
+    for done in range(0, 1_000_001, 10_000):
         bar.update(done)
         now[0] += 0.01  # a hundred updates in one second: about ten redraws
     bar.close()
     text = stream.getvalue()
     assert text.endswith("\n") and text.count("\n") == 1
     assert 8 <= text.count("\r") <= 14
-    assert text.rstrip("\n").split("\r")[-1] == "model [" + "#" * 30 + "] 100 % 0.0 MB of 0.0 MB"
+    final = text.rstrip("\n").split("\r")[-1]
+    assert final.startswith("model: 100%|" + "#" * 10 + "|"), final
+    assert " 1.00MB of 1.00MB " in final, final
 
 
 # --------------------------------------------------------------------- model list / check

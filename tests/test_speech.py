@@ -22,7 +22,8 @@ import sounddevice as sd
 from assistant.errors import AudioDeviceError, SpeechError
 from assistant.core.settings import SpeechSettings
 from assistant.audio.synthesis import RENDER_RATE, Renderer
-from assistant.audio.speaker import AudioSpeaker, ConsoleSpeaker, make_speaker, split_head
+from assistant.audio.clips import split_head
+from assistant.audio.speaker import AudioSpeaker, ConsoleSpeaker, make_speaker
 
 if TYPE_CHECKING:
     from conftest import AlsaFiles

@@ -1,6 +1,6 @@
 """Listening: the microphone, offline speech recognition, notes and voice commands.
 
-:class:`Listener` opens the microphone with sounddevice and hands its audio to a
+:class:`Listener` opens the microphone (:mod:`assistant.audio.microphone`) and hands its audio to a
 :class:`~assistant.audio.recognition.Transcriber` in one recogniser thread. The session asks
 for notes through the daemon (:meth:`Listener.capture`, :meth:`Listener.stop`) and gets
 :class:`~assistant.core.events.Heard`, :class:`~assistant.core.events.VoiceCommand` and
@@ -22,16 +22,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from assistant.audio import devices
 from assistant.service import memory
-from assistant.errors import AudioDeviceError, ModelError
+from assistant.errors import ModelError
 from assistant.core.events import Event, Heard, ListenerState
+from assistant.audio.microphone import Microphone, close_stream, open_microphone
 from assistant.audio.recognition import BLOCK_SECONDS, Transcriber, load_model
 from assistant.core.settings import ListeningSettings
+
+if TYPE_CHECKING:
+    from assistant.audio.speaker import Speaker
 
 log = logging.getLogger(__name__)
 
@@ -46,99 +49,6 @@ _TICK = 0.05
 """Longest wait of the recogniser thread for audio before it looks at requests."""
 
 
-class SpeakerState(Protocol):
-    """What the listener needs of the speaker (see :class:`assistant.audio.speaker.AudioSpeaker`)."""
-
-    def is_speaking(self) -> bool:
-        """Whether something plays or is queued."""
-
-    @property
-    def last_audio_ended(self) -> float | None:
-        """``time.monotonic()`` when audio last stopped."""
-
-
-AudioCallback = Callable[[Any, int, Any, Any], None]
-"""sounddevice's stream callback: (indata, frames, time_info, status)."""
-
-
-@dataclass(frozen=True)
-class Microphone:
-    """An open, started input stream."""
-
-    stream: Any
-    """The ``sounddevice.RawInputStream`` (int16, mono)."""
-    rate: int
-    """Its sample rate in Hz."""
-    name: str
-    """The device's name."""
-
-
-def _sounddevice() -> Any:
-    return devices.sounddevice()
-
-
-def input_devices() -> list[str]:
-    """Human-readable lines, one per audio input device; [] if PortAudio is missing."""
-    return devices.device_lines("input")
-
-
-def find_input(sd: Any, wanted: str | int) -> int:
-    """Index of the wanted input device (part of its name, or its index; "" = default).
-
-    Raises :class:`AudioDeviceError` listing the inputs there are.
-    """
-    return devices.find_device(sd, wanted, "input")
-
-
-def open_microphone(
-    device: str | int, samplerate: int, callback: AudioCallback, finished: Callable[[], None]
-) -> Microphone:
-    """Open and start a 16-bit mono input stream in blocks of ``BLOCK_SECONDS``.
-
-    ``samplerate`` is used when the device accepts it, else the device's own rate (Vosk
-    resamples to the model's rate itself). ``finished`` is called when the stream ends
-    for any reason, a lost device included. Raises :class:`AudioDeviceError`.
-    """
-    sd = _sounddevice()
-    index = find_input(sd, device)
-    info = sd.query_devices(index)
-    name = str(info["name"])
-    rate = samplerate
-    try:
-        sd.check_input_settings(device=index, samplerate=samplerate, channels=1, dtype="int16")
-    except sd.PortAudioError:
-        rate = int(info["default_samplerate"])
-        log.info("%s refuses %d Hz; recording at %d Hz", name, samplerate, rate)
-    stream = None
-    with devices.lock:  # no rescan may free the stream while it is being made
-        try:
-            stream = devices.track(
-                sd.RawInputStream(
-                    samplerate=rate,
-                    blocksize=max(1, round(rate * BLOCK_SECONDS)),
-                    device=index,
-                    channels=1,
-                    dtype="int16",
-                    callback=callback,
-                    finished_callback=finished,
-                )
-            )
-            stream.start()
-        except (sd.PortAudioError, ValueError) as exc:
-            if stream is not None:
-                _close(stream)
-            raise AudioDeviceError(f"cannot open audio input {name!r} at {rate} Hz ({exc})") from None
-    return Microphone(stream, rate, name)
-
-
-def _close(stream: Any) -> None:
-    try:
-        with devices.lock:
-            stream.close()
-    except Exception as exc:  # noqa: BLE001 (a dead device may fail in any way; it is gone anyway)
-        log.debug("closing the audio input: %s", exc)
-
-
 def model_files(path: Path) -> tuple[object, ...]:
     """What changes when a model folder's files are replaced (name, inode, size, time of each)."""
     entries: list[tuple[str, int, int, int]] = []
@@ -150,10 +60,6 @@ def model_files(path: Path) -> tuple[object, ...]:
                 continue
             entries.append((os.path.join(root, name), stat.st_ino, stat.st_size, stat.st_mtime_ns))
     return tuple(sorted(entries))
-
-
-audio_fingerprint = devices.audio_fingerprint
-"""What changes when sound hardware or ALSA's configuration changes (see :mod:`assistant.devices`)."""
 
 
 class Listener:
@@ -173,7 +79,7 @@ class Listener:
         settings: ListeningSettings,
         model_path: Path,
         post: Callable[[Event], None],
-        speaker: SpeakerState | None,
+        speaker: Speaker | None,
         commands: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -181,7 +87,10 @@ class Listener:
 
         ``commands`` maps a voice command (one of :data:`assistant.core.events.VOICE_COMMANDS`)
         to its phrases separated by "|", from the locale. ``clock`` must tell the time
-        the way the speaker's ``last_audio_ended`` does (``time.monotonic``).
+        the way the speaker's ``last_audio_ended`` does (``time.monotonic``). Of the
+        :class:`~assistant.audio.speaker.Speaker` only :meth:`~assistant.audio.speaker.Speaker.is_speaking`
+        and :attr:`~assistant.audio.speaker.Speaker.last_audio_ended` are used (for muting
+        and for postponing a rescan), so a stand-in needs only those two.
         """
         self._settings = settings
         self._model_path = Path(model_path)
@@ -192,8 +101,9 @@ class Listener:
         self.open_microphone: Callable[..., Microphone] = open_microphone
         """Opens the microphone (see :func:`open_microphone`); tests may replace it."""
         self.on_rescan: Callable[[], None] | None = None
-        """Called after the device list was rescanned. A rescan closes every stream of the
-        process, the speaker's too: whoever owns one must reopen it."""
+        """Called after this listener rescanned the device list. A rescan closes every
+        stream of the process; the speaker's player reopens its own (it registered with
+        :func:`assistant.audio.devices.on_rescan`), so the daemon needs nothing here."""
         self._lock = threading.Lock()
         self._state = "loading" if settings.enabled else "off"
         self._requests: collections.deque[tuple[float, str, Any]] = collections.deque()
@@ -416,7 +326,7 @@ class Listener:
                 why = str(exc)
         if not why:
             return
-        _close(microphone.stream)
+        close_stream(microphone.stream)
         while True:  # audio captured before the loss still counts
             try:
                 block, captured, muted = self._audio.get_nowait()
@@ -438,8 +348,8 @@ class Listener:
         """Let PortAudio list the devices again, if the sound hardware or ALSA's files changed.
 
         A rescan stops every stream of the process, the speaker's too: so it waits while
-        the speaker plays (see :func:`assistant.audio.devices.rescan_if_changed`), and the
-        speaker's owner is told through :attr:`on_rescan` so it can reopen its stream.
+        the speaker plays (see :func:`assistant.audio.devices.rescan_if_changed`, which
+        also tells the player to reopen its stream), and then calls :attr:`on_rescan`.
         """
         speaker = self._speaker
         if devices.rescan_if_changed(lambda: speaker is None or not speaker.is_speaking()) and self.on_rescan is not None:
@@ -448,7 +358,7 @@ class Listener:
     def _release(self) -> None:
         microphone, self._microphone = self._microphone, None
         if microphone is not None:
-            _close(microphone.stream)
+            close_stream(microphone.stream)
 
     # ------------------------------------------------------------------ state
 

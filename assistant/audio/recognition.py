@@ -25,6 +25,7 @@ from assistant.service import memory
 from assistant.errors import ModelError
 from assistant.core.events import VOICE_COMMANDS, Event, Heard, VoiceCommand
 from assistant.core.settings import ListeningSettings
+from assistant.vosk_models.check import REQUIRED_FILES
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ STUCK_SPEAKER_SECONDS = 120.0
 
 UNKNOWN_WORD = "[unk]"
 """The grammar entry that stands for any word outside the grammar, if the model has it."""
-MODEL_PARTS = ("am/final.mdl", "conf/mfcc.conf")
-"""Files every Vosk model folder has; their absence explains a failed load."""
 
 _models: dict[Path, Any] = {}
 _models_lock = threading.Lock()
@@ -98,7 +97,7 @@ def load_model(path: Path) -> Any:
             # Only ever the path form: Model(lang=...) and Model(model_name=...) download.
             model = vosk.Model(str(path))
         except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception)
-            missing = [part for part in MODEL_PARTS if not (path / part).is_file()]
+            missing = [part for part in REQUIRED_FILES if not (path / part).is_file()]
             why = f"{exc}; missing {', '.join(missing)}" if missing else str(exc)
             raise ModelError(
                 f"the speech model at {path} is broken ({why}); reinstall it with `intervisie model install`"
@@ -234,11 +233,6 @@ class Transcriber:
         self.set_rate(rate)
 
     # ------------------------------------------------------------------ requests
-
-    @property
-    def taking_note(self) -> bool:
-        """Whether a note is being taken."""
-        return self._note is not None
 
     def set_rate(self, rate: float) -> None:
         """Feed audio at ``rate`` from now on (a new microphone); new recognisers are made.

@@ -1,16 +1,14 @@
 """Speech output: what the group hears.
 
 :class:`AudioSpeaker` renders text with :mod:`assistant.audio.synthesis` and plays it with
-:class:`~assistant.audio.player.Player`, with a cache of the fixed phrases and fallbacks
+:class:`~assistant.audio.player.Player`, with a cache of the fixed phrases (:mod:`assistant.audio.clips`) and fallbacks
 when espeak-ng or the device fails. :class:`ConsoleSpeaker` writes the texts to the console
 instead; :func:`make_speaker` falls back to it when there is no usable speaker.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
-import re
 import sys
 import threading
 import time
@@ -27,21 +25,9 @@ from assistant.core.settings import SpeechSettings
 from assistant.audio.synthesis import RENDER_TIMEOUT, Engine, Renderer, Samples, wait_for
 from assistant.audio.tones import TONES
 from assistant.audio.player import Player
+from assistant.audio.clips import ClipCache, split_head
 
 log = logging.getLogger(__name__)
-
-HEAD_CHARACTERS = 60
-"""A prepared phrase longer than this keeps only its first sentences (about this many
-characters, a few seconds of speech) rendered ahead; the rest renders when it is said,
-while the head plays (espeak-ng renders about fifty times faster than it speaks). The
-long phase introductions would otherwise hold megabytes of audio all day."""
-RECENT_CLIPS = 32
-"""On-demand renderings kept besides the prepared phrases (the latter are kept forever)."""
-RECENT_BYTES = 2_000_000
-"""...and at most this much audio of them (about 45 s at 22050 Hz): the summary at the end
-of a session is long and different every time, and 32 of them held 20 MB after a few
-weeks (found by the long-life test)."""
-
 
 SYNTHESIS_RETRY_SECONDS = 10.0
 """While espeak-ng cannot start, how often a new attempt is made (when something is said)."""
@@ -133,9 +119,7 @@ class AudioSpeaker:
             self._synthesis_failed(exc)
         self.player = Player(settings.output_device, settings.volume, samplerate, wait_for_device=keep_trying)
         """Samples to the device."""
-        self._prepared: dict[str, Future[Samples]] = {}
-        self._heads: dict[str, tuple[str, str]] = {}  # prepared long phrase -> (head, rest)
-        self._recent: collections.OrderedDict[str, Future[Samples]] = collections.OrderedDict()
+        self._clips = ClipCache()
         if self.renderer is not None:
             log.info("speech: espeak-ng voice %s at %d words per minute", self.renderer.voice, self.renderer.rate)
 
@@ -190,11 +174,7 @@ class AudioSpeaker:
         for text in wanted:
             head, rest = split_head(text)
             futures[head] = self._clip(head, urgent=False)
-            with self._lock:
-                self._prepared[head] = futures[head]
-                self._recent.pop(head, None)
-                if rest:
-                    self._heads[text] = (head, rest)
+            self._clips.keep(text, head, rest, futures[head])
         failed = 0
         for text, future in futures.items():
             try:
@@ -212,8 +192,7 @@ class AudioSpeaker:
         text = text.strip()
         if not text:
             return
-        with self._lock:
-            split = self._heads.get(text)
+        split = self._clips.split(text)
         if split is None or self.renderer is None:
             self.player.enqueue(self._or_chime(self._clip(text, urgent=True)), repr(text[:40]))
             return
@@ -261,26 +240,7 @@ class AudioSpeaker:
             return self._render_after_retry(text, urgent)
         if not self._cache:
             return _then(renderer.submit(text, urgent), self.player.adapt)
-        with self._lock:
-            future = self._prepared.get(text) or self._recent.get(text)
-            if future is not None and not (future.done() and future.exception() is not None):
-                if text in self._recent:
-                    self._recent.move_to_end(text)
-                return future
-            future = _then(renderer.submit(text, urgent), self.player.adapt)
-            self._recent[text] = future
-            while len(self._recent) > 1 and (
-                len(self._recent) > RECENT_CLIPS or self._recent_bytes() > RECENT_BYTES
-            ):
-                self._recent.popitem(last=False)
-            return future
-
-    def _recent_bytes(self) -> int:
-        """Memory of the rendered clips among the recent ones (lock held)."""
-        return sum(
-            f.result().nbytes for f in self._recent.values() if f.done() and not f.cancelled() and f.exception() is None
-        )
-
+        return self._clips.get(text, lambda: _then(renderer.submit(text, urgent), self.player.adapt))
 
     def _render_after_retry(self, text: str, urgent: bool) -> Future[Samples]:
         """Without a renderer: start espeak-ng again (when due), then render ``text``.
@@ -365,22 +325,6 @@ def _copy_result(source: Future[Any], target: Future[Any]) -> None:
         target.set_exception(exc)
     else:
         target.set_result(source.result())
-
-
-def split_head(text: str) -> tuple[str, str]:
-    """(first sentences, the rest) of a long text; (text, "") when it is short."""
-    if len(text) <= HEAD_CHARACTERS * 1.5:
-        return text, ""
-    sentences = re.split(r"(?<=[.!?])\s+", text)
-    count = 0
-    head = ""
-    while count < len(sentences) and (not head or len(head) < HEAD_CHARACTERS):
-        longer = f"{head} {sentences[count]}".strip()
-        if head and len(longer) > HEAD_CHARACTERS * 1.5:
-            break  # a long sentence starts the rest instead
-        head = longer
-        count += 1
-    return head, " ".join(sentences[count:])
 
 
 def _then(future: Future[Samples], step: Callable[[Samples], Samples]) -> Future[Samples]:

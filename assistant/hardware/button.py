@@ -24,11 +24,12 @@ import select
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
-from typing import TextIO, TypeVar
+from typing import TextIO
 
-from assistant.errors import ButtonError, DeviceError
+from assistant.errors import ButtonError
+from assistant.hardware.gpio import open_gpio
+from assistant.storage.files import is_tty
 from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
 from assistant.core.settings import ButtonSettings
 
@@ -39,44 +40,6 @@ Post = Callable[[Event], None]
 
 KEY_HELP = "Keys: Enter or space = press, d = double press, p = long press (pause/resume), q = quit."
 """One line for the console saying which keys stand in for the button."""
-
-T = TypeVar("T")
-
-
-def open_gpio(create: Callable[[], T], what: str, error: type[DeviceError] = DeviceError) -> T:
-    """Create a gpiozero device, or raise ``error`` with one line saying why it can't be.
-
-    ``what`` names the device for the message ("GPIO button on BCM pin 17"). gpiozero
-    reports each pin library it tried as a ``PinFactoryFallback`` warning before it
-    gives up with ``BadPinFactory``; those reasons go into the message instead of
-    onto stderr. A mock pin factory is only ever used when ``GPIOZERO_PIN_FACTORY``
-    (or ``Device.pin_factory``) says so; gpiozero handles that itself.
-    """
-    from gpiozero.exc import BadPinFactory, PinFactoryFallback
-
-    failure: Exception | None = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            device = create()
-        # Anything at all: third-party pin libraries raise their own types
-        # (lgpio.error, RPi.GPIO's RuntimeError, PermissionError on /dev/gpiochip*).
-        except Exception as exc:  # noqa: BLE001
-            failure = exc
-    fallbacks = [str(w.message) for w in caught if issubclass(w.category, PinFactoryFallback)]
-    for w in caught:  # pass on every other warning as it was
-        if not issubclass(w.category, PinFactoryFallback):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if failure is None:
-        return device
-    if isinstance(failure, BadPinFactory):
-        reason = "no usable GPIO on this machine"
-        if fallbacks:
-            tried = "; ".join(f.removeprefix("Falling back from ") for f in fallbacks)
-            reason = f"{reason} (tried {tried})"
-    else:
-        reason = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
-    raise error(f"cannot use the {what}: {reason}") from failure
 
 
 class GpioButton:
@@ -202,7 +165,7 @@ class KeyboardButton:
         self._stop = threading.Event()
         self._fd: int | None = None
         self._saved_tty: list[object] | None = None
-        if self._stream is not None and _is_tty(self._stream):
+        if self._stream is not None and is_tty(self._stream):
             self._enter_cbreak(self._stream.fileno())
         self._thread = threading.Thread(target=self._read, name="keyboard-button", daemon=True)
         self._thread.start()
@@ -301,13 +264,6 @@ class KeyboardButton:
         else:
             log.debug("ignored key %r; %s", key, KEY_HELP)
         return True
-
-
-def _is_tty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def make_button(settings: ButtonSettings, post: Post, on_quit: Callable[[], None]) -> GpioButton | KeyboardButton:

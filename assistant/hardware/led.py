@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from assistant.hardware.button import open_gpio
+from assistant.hardware.gpio import open_gpio
 from assistant.errors import DeviceError
 from assistant.core.settings import LedSettings
 

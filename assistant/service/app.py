@@ -78,9 +78,6 @@ def make_listener(settings: Settings, phrases: Phrases, post: Any, speaker: Any)
         post(ListenerState("no_model", str(exc)))
         return None
     commands = phrases.table("commands") if settings.listening.voice_commands else None
-    listener = Listener(settings.listening, settings.model_path(), post, speaker, commands=commands)
-    player = getattr(speaker, "player", None)
-    if player is not None:
-        # A rescan for a newly plugged-in microphone invalidates the speaker's stream too.
-        listener.on_rescan = player.reopen
-    return listener
+    # A rescan for a newly plugged-in microphone invalidates the speaker's stream too: the
+    # speaker's player reopens it by itself (it registered with devices.on_rescan).
+    return Listener(settings.listening, settings.model_path(), post, speaker, commands=commands)

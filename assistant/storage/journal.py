@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import JournalError
+from assistant.storage.files import fsync_dir, private_dir, write_all, write_private
 
 log = logging.getLogger(__name__)
 
@@ -65,56 +66,6 @@ class Pending:
     def last_wall(self) -> float:
         """Wall-clock time of the last journaled event."""
         return float(self.entries[-1]["wall"]) if self.entries else float(self.header["wall"])
-
-
-def _private_dir(path: Path) -> None:
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o700)
-    except OSError as exc:
-        raise JournalError(f"cannot use the data directory {path}: {exc.strerror}") from exc
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte: a nearly full disk can take part of a write and refuse the rest."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:  # pragma: no cover - a regular file never does this
-            raise OSError(errno.EIO, "the write made no progress")
-        view = view[written:]
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file atomically with mode 0600: a crash leaves the old file or the new one.
-
-    A failed write removes its temporary file, so it does not keep the space it took.
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # read-only: nothing was left there either
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _line(item: dict[str, Any]) -> bytes:
@@ -278,8 +229,8 @@ class Journal:
         """Nothing to close: each append opens and closes the file (it stays on disk)."""
 
     def _dirs(self) -> None:
-        _private_dir(self.data_dir)
-        _private_dir(self.records_dir)
+        private_dir(self.data_dir)
+        private_dir(self.records_dir)
 
     def _sync(self) -> None:
         """Write the lines not yet on disk; on failure keep them and raise JournalError."""
@@ -302,7 +253,7 @@ class Journal:
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             try:
-                _write_all(fd, b"".join(self._lines[self._on_disk :]))
+                write_all(fd, b"".join(self._lines[self._on_disk :]))
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -319,7 +270,7 @@ class Journal:
     def _remove_journal(self) -> None:
         if self.path.exists():
             self.path.unlink()
-            _fsync_dir(self.data_dir)
+            fsync_dir(self.data_dir)
         self._stale = False
 
     # --- reading ------------------------------------------------------------------

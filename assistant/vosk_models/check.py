@@ -10,12 +10,14 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -202,4 +204,14 @@ def megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-# ------------------------------------------------------------------ progress
+def require_space(folder: Path, needed: int, what: str) -> None:
+    """Raise :class:`ModelError` when ``folder``'s disk has less than ``needed`` bytes free for ``what``."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < needed:
+        raise ModelError(
+            f"not enough free space in {folder} for {what}: it needs {megabytes(needed)}, "
+            f"{megabytes(free)} is free"
+        )

@@ -19,18 +19,17 @@ import logging
 import os
 import secrets
 import shutil
-import stat
-import time
-import zipfile
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO, Any, TextIO
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
 
 from assistant.errors import ModelError
 from assistant.vosk_models.catalog import DEFAULT_MODEL, DEFAULT_SITE, CHUNK, DEFAULT_TIMEOUT, NAME_PATTERN, ModelInfo, describe_error, fetch_model_list, find_model, open_url, url_host
-from assistant.vosk_models.check import check_structure, megabytes
+from assistant.storage.files import fsync_dir, is_tty
+from assistant.vosk_models.check import check_structure, megabytes, require_space
+from assistant.vosk_models.unpack import DIR_MODE, unpack
 
 log = logging.getLogger(__name__)
 
@@ -38,73 +37,51 @@ TEMP_PREFIX = ".intervisie-partial-"
 """Start of the names of the temporary entries an install makes in the models folder."""
 
 
-# Models are public data that the service (another user) must read, whatever the
-# umask of the person installing them: these modes are set explicitly.
-_DIR_MODE = 0o755
-_FILE_MODE = 0o644
-
-
 class ProgressBar:
     """Download progress on a text stream (stderr).
 
-    On a terminal it redraws one line in place, at most ten times a second; anywhere
-    else (a pipe, the journal) it writes a plain line at each quarter.
+    On a terminal a tqdm bar redraws one line in place, at most ten times a second;
+    anywhere else (a pipe, the journal) it writes a plain line at each quarter.
     """
 
-    WIDTH = 30
+    BAR_FORMAT = "{l_bar}{bar}| {n_fmt}B of {total_fmt}B [{elapsed}<{remaining}, {rate_fmt}]"
+    """What the bar shows: the label, the percentage, the bar, megabytes done and in all, speed."""
 
-    def __init__(self, stream: TextIO, total: int, label: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stream: TextIO, total: int, label: str) -> None:
         self._stream = stream
         self._total = max(total, 1)
         self._label = label
-        self._clock = clock
-        self._tty = _isatty(stream)
         self._done = 0
-        self._drawn_at: float | None = None
-        self._drawn_done = -1
         self._quarter = 1
-        if not self._tty:
+        self._bar: tqdm[Any] | None = None
+        if is_tty(stream):
+            self._bar = tqdm(
+                total=total, desc=label, file=stream, unit="B", unit_scale=True, unit_divisor=1000,
+                mininterval=0.1, bar_format=self.BAR_FORMAT,
+            )
+        else:
             self._write(f"{label}: downloading {megabytes(total)}\n")
 
     def update(self, done: int) -> None:
         """Record that ``done`` bytes have arrived so far."""
-        self._done = done
-        if self._tty:
-            now = self._clock()
-            if self._drawn_at is None or now - self._drawn_at >= 0.1 or done >= self._total:
-                self._draw()
-                self._drawn_at = now
+        if self._bar is not None:
+            self._bar.update(done - self._done)
+            self._done = done
             return
+        self._done = done
         while self._quarter <= 4 and done * 4 >= self._quarter * self._total:
             self._write(f"{self._label}: {25 * self._quarter} % ({megabytes(done)} of {megabytes(self._total)})\n")
             self._quarter += 1
 
     def close(self) -> None:
-        """End the progress line (on a terminal)."""
-        if self._tty and self._drawn_at is not None:
-            if self._drawn_done != self._done:
-                self._draw()
-            self._write("\n")
-            self._drawn_at = None
-
-    def _draw(self) -> None:
-        self._drawn_done = self._done
-        fraction = min(self._done / self._total, 1.0)
-        filled = int(fraction * self.WIDTH)
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        line = f"\r{self._label} [{bar}] {int(fraction * 100):3d} % {megabytes(self._done)} of {megabytes(self._total)}"
-        self._write(line)
+        """End the progress line (on a terminal), showing where the download got to."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def _write(self, text: str) -> None:
         self._stream.write(text)
         self._stream.flush()
-
-
-def _isatty(stream: IO[Any]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 # ------------------------------------------------------------------ installing
@@ -134,8 +111,8 @@ def ensure_models_dir(models_dir: Path) -> Path:
     if models_dir.exists():
         raise ModelError(f"{models_dir} is not a folder: set [listening] models_dir to a folder for the models")
     try:
-        models_dir.mkdir(parents=True, mode=_DIR_MODE)
-        os.chmod(models_dir, _DIR_MODE)
+        models_dir.mkdir(parents=True, mode=DIR_MODE)
+        os.chmod(models_dir, DIR_MODE)
     except OSError as exc:
         raise ModelError(
             f"cannot create the models folder {models_dir} ({describe_error(exc)}): "
@@ -184,7 +161,7 @@ def install_model(
     with _Workspace(models_dir) as work:
         archive = work.new_file(".zip")
         _download(info, archive, progress, timeout, hint)
-        top = _unpack(archive, work.new_folder(), info)
+        top = unpack(archive, work.new_folder(), info)
         problems = check_structure(top)
         if problems:
             raise ModelError(
@@ -285,7 +262,7 @@ class _Workspace:
 def _download(info: ModelInfo, dest: Path, progress: TextIO | None, timeout: float, hint: str) -> None:
     """Stream the archive into ``dest``, checking its length and md5 against the list."""
     host = url_host(info.url)
-    _require_space(dest.parent, info.size, "the download")
+    require_space(dest.parent, info.size, "the download")
     digest = hashlib.md5(usedforsecurity=False)
     received = 0
     bar = ProgressBar(progress, info.size, info.name) if progress is not None else None
@@ -341,103 +318,9 @@ def _download(info: ModelInfo, dest: Path, progress: TextIO | None, timeout: flo
         )
 
 
-def _unpack(archive: Path, dest: Path, info: ModelInfo) -> Path:
-    """Unpack the archive into the empty folder ``dest``; returns the model folder in it."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelError(f"the download of {info.name} is not a zip archive ({exc}): try again") from None
-    with zf:
-        top, members = _plan(zf, info)
-        _require_space(dest, sum(member.file_size for member, _ in members), "the unpacked model")
-        for member, rel in members:
-            path = dest.joinpath(*rel.parts)
-            if member.is_dir():
-                _make_dirs(dest, rel.parts)
-            else:
-                _make_dirs(dest, rel.parts[:-1])
-                _extract(zf, member, path, info)
-    if top != info.name:
-        log.debug("the archive's folder is %s; installing it as %s", top, info.name)
-    return dest / top
-
-
-def _plan(zf: zipfile.ZipFile, info: ModelInfo) -> tuple[str, list[tuple[zipfile.ZipInfo, PurePosixPath]]]:
-    """The archive's members as safe relative paths, and its single top folder."""
-    members = []
-    tops = set()
-    for member in zf.infolist():
-        problem = _unsafe(member)
-        if problem:
-            raise ModelError(f"refusing the archive of {info.name}: its entry {member.filename!r} {problem}")
-        rel = PurePosixPath(member.filename)
-        if not rel.parts:
-            continue
-        if len(rel.parts) == 1 and not member.is_dir():
-            raise ModelError(
-                f"refusing the archive of {info.name}: the file {member.filename!r} is outside its model folder"
-            )
-        tops.add(rel.parts[0])
-        members.append((member, rel))
-    if len(tops) != 1:
-        found = ", ".join(sorted(tops)) or "nothing"
-        raise ModelError(f"refusing the archive of {info.name}: expected one model folder in it, found {found}")
-    return tops.pop(), members
-
-
-def _unsafe(member: zipfile.ZipInfo) -> str | None:
-    """Why an archive entry must not be unpacked, or None."""
-    name = member.filename
-    if "\x00" in name:
-        return "has a NUL character in its name"
-    if name.startswith("/"):
-        return "is an absolute path"
-    if "\\" in name:
-        return "has a backslash in its name"
-    if ".." in PurePosixPath(name).parts:
-        return "points outside the folder (..)"
-    if stat.S_ISLNK(member.external_attr >> 16):
-        return "is a symbolic link"
-    return None
-
-
-def _make_dirs(root: Path, parts: tuple[str, ...]) -> None:
-    current = root
-    for part in parts:
-        current = current / part
-        try:
-            current.mkdir(mode=_DIR_MODE)
-        except FileExistsError:
-            if not current.is_dir() or current.is_symlink():
-                raise ModelError(f"the archive has both a file and a folder named {part!r}") from None
-            continue
-        except OSError as exc:
-            raise ModelError(f"cannot unpack into {root.parent} ({describe_error(exc)})") from None
-        os.chmod(current, _DIR_MODE)
-
-
-def _extract(zf: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path, info: ModelInfo) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE)
-    except FileExistsError:
-        raise ModelError(f"refusing the archive of {info.name}: {member.filename!r} is in it twice") from None
-    except OSError as exc:
-        raise ModelError(f"cannot unpack into {path.parent} ({describe_error(exc)})") from None
-    try:
-        with os.fdopen(fd, "wb") as out, zf.open(member) as source:
-            os.fchmod(out.fileno(), _FILE_MODE)
-            shutil.copyfileobj(source, out, CHUNK)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise ModelError(f"the archive of {info.name} is damaged at {member.filename!r} ({exc}): try again") from None
-    except (NotImplementedError, RuntimeError) as exc:
-        raise ModelError(f"cannot unpack {member.filename!r} of {info.name} ({exc})") from None
-    except OSError as exc:
-        raise ModelError(f"cannot unpack into {path.parent} ({describe_error(exc)})") from None
-
-
 def _move_into_place(top: Path, target: Path, work: _Workspace) -> None:
     """Rename the unpacked model to its final name, moving an old copy aside first."""
-    os.chmod(top, _DIR_MODE)
+    os.chmod(top, DIR_MODE)
     old: Path | None = None
     try:
         if target.exists() or target.is_symlink():
@@ -451,29 +334,5 @@ def _move_into_place(top: Path, target: Path, work: _Workspace) -> None:
             with contextlib.suppress(OSError):
                 os.rename(old, target)
         raise ModelError(f"cannot move the model into place at {target} ({describe_error(exc)})") from None
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _require_space(folder: Path, needed: int, what: str) -> None:
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return
-    if free < needed:
-        raise ModelError(
-            f"not enough free space in {folder} for {what}: it needs {megabytes(needed)}, "
-            f"{megabytes(free)} is free"
-        )
+    with contextlib.suppress(OSError):
+        fsync_dir(target.parent)
