@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from assistant.service.memory import fewer_malloc_arenas
+from assistant.memory import fewer_malloc_arenas
 from assistant.core.clock import SessionClock
 from assistant.service.daemon import Daemon
 from assistant.core.events import ButtonDown, Press, Tick
@@ -103,7 +103,6 @@ def run_sessions(data: Path) -> dict[str, object]:
         elapsed = time.monotonic() - started
     finally:
         speaker.close()
-        journal.close()
     return {
         "elapsed": elapsed,
         "figures": {str(k): v for k, v in figures.items()},

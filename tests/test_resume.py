@@ -13,6 +13,7 @@ import pytest
 from assistant.core.clock import FakeClock, SessionClock
 from assistant.service.daemon import Daemon
 from assistant.core.events import Captured, DoublePress, Event, LongPress, Press, Tick
+from assistant.storage.records import record_paths
 from assistant.storage.journal import Journal
 from assistant.config import load_method
 from assistant.config import load_phrases
@@ -170,7 +171,7 @@ def test_a_session_abandoned_too_long_ago_is_kept_unfinished_and_a_new_one_can_s
     device.wait(7 * MIN)
     again = restart(tmp_path, clocks, off_for=3 * 3600, settings=settings)
     assert again.speaker.said[0].startswith("Hallo, ik ben klaar")
-    records = Journal(tmp_path).records()
+    records = record_paths(tmp_path)
     assert len(records) == 1
     record = json.loads(records[0].read_text())
     assert record["finished"] is False
@@ -185,7 +186,7 @@ def test_a_finished_session_becomes_a_private_record_and_its_journal_goes(tmp_pa
     for minutes in (5, 5, 10, 5, 10, 10, 5):
         device.wait(minutes * MIN)
         device.do(Press())
-    records = device.journal.records()
+    records = record_paths(device.journal.data_dir)
     assert len(records) == 1
     assert not (tmp_path / "current.jsonl").exists()
     assert stat.S_IMODE(records[0].stat().st_mode) == 0o600

@@ -36,6 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from assistant.core.clock import FakeClock, SessionClock
 from assistant.service.daemon import Daemon
 from assistant.core.events import LISTENER_STATES, ButtonDown, Captured, DoublePress, Event, Heard, ListenerState, LongPress, Press, Tick, VoiceCommand, event_from_dict
+from assistant.storage.records import record_paths
 from assistant.storage.journal import Journal
 from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES, Method, Phase
 from assistant.config import load_method
@@ -209,7 +210,6 @@ class SessionMachine(RuleBasedStateMachine):
         return self.daemon.session
 
     def teardown(self) -> None:
-        self.journal.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # --- time ------------------------------------------------------------------------
@@ -348,7 +348,7 @@ class SessionMachine(RuleBasedStateMachine):
         assert self.daemon.session.last_words_until is None, "the record is kept only after the last words"
         self.records += 1
         kept = self.daemon.finished_records[-1]["id"]
-        [path] = [p for p in Journal(self.data).records() if p.stem == kept]
+        [path] = [p for p in record_paths(self.data) if p.stem == kept]
         newest = json.loads(path.read_text())
         assert newest["finished"] is True
         actual = [(p["actual_seconds"], p["paused_seconds"]) for p in newest["phases"]]
@@ -443,7 +443,6 @@ class SessionMachine(RuleBasedStateMachine):
     def power_cut(self, off_for: float, recogniser: str) -> None:
         """The process is gone; after ``off_for`` seconds the device starts again."""
         pending = Journal(self.data).pending()
-        self.journal.close()
         self.mono.advance(off_for + 3.0)  # a new process: its monotonic clock means nothing
         self.wall.advance(off_for)
         self._pass(off_for)  # the group went on talking: that time counts
@@ -457,7 +456,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.listener = "off"  # the new process's recogniser has not reported yet
         self.daemon = self._boot()
         if closed:
-            newest = max(Journal(self.data).records(), key=lambda p: p.stat().st_mtime_ns)
+            newest = max(record_paths(self.data), key=lambda p: p.stat().st_mtime_ns)
             assert json.loads(newest.read_text())["finished"] is finished, "kept as finished only when it was"
         if not resumes:
             self.t = 0.0  # a new session's time starts with the process
@@ -510,7 +509,7 @@ class SessionMachine(RuleBasedStateMachine):
 
     @invariant()
     def every_session_left_behind_is_kept(self) -> None:
-        assert len(Journal(self.data).records()) == self.records
+        assert len(record_paths(self.data)) == self.records
 
 
 SessionMachine.TestCase.settings = settings(

@@ -25,13 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant import memory
 from assistant.audio import devices
-from assistant.service import memory
-from assistant.errors import ModelError
-from assistant.core.events import Event, Heard, ListenerState
 from assistant.audio.microphone import Microphone, close_stream, open_microphone
 from assistant.audio.recognition import BLOCK_SECONDS, Transcriber, load_model
+from assistant.core.events import Event, Heard, ListenerState
 from assistant.core.settings import ListeningSettings
+from assistant.errors import ModelError
 
 if TYPE_CHECKING:
     from assistant.audio.speaker import Speaker

@@ -12,9 +12,9 @@ import itertools
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -346,7 +346,7 @@ class Player:
                 log.exception("the callback for the restored audio output failed")
 
 
-_PROBE: Any = _Clip(Future(), "probe", -1, is_tone=False)
+_PROBE = _Clip(Future(), "probe", -1, is_tone=False)
 """Returned by :meth:`Player._next` when a failing output is due to be tried again."""
 
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.service import memory
-from assistant.errors import ModelError
+from assistant import memory
 from assistant.core.events import VOICE_COMMANDS, Event, Heard, VoiceCommand
+from assistant.core.record import WordRecord
 from assistant.core.settings import ListeningSettings
-from assistant.vosk_models.check import REQUIRED_FILES
+from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ MODEL_RATE = 16000
 """The rate Vosk models are trained on; other rates are resampled by Vosk itself."""
 BLOCK_SECONDS = 0.1
 """Audio is handled in blocks of this length (also the microphone's block size)."""
+REQUIRED_FILES = ("am/final.mdl", "conf/mfcc.conf", "conf/model.conf")
+"""Files every model needs (Vosk looks for ``am/final.mdl`` and ``conf/model.conf``)."""
 STUCK_SPEAKER_SECONDS = 120.0
 """A note whose microphone never opened, because the device kept speaking this long, ends."""
 
@@ -73,7 +75,7 @@ def import_vosk() -> Any:
     if "vosk" not in sys.modules:
         socket.has_ipv6 = False
     try:
-        import vosk  # type: ignore[import-untyped]
+        import vosk
     finally:
         socket.has_ipv6 = saved
     vosk.SetLogLevel(-1)  # Kaldi's own log lines would go to standard error otherwise
@@ -432,7 +434,7 @@ class Transcriber:
 def _heard(kind: str, results: list[dict[str, Any]]) -> Heard:
     """One Heard from Vosk's final results (with word details from SetWords)."""
     texts = [r["text"] for r in results if r.get("text")]
-    words = [
+    words: list[WordRecord] = [
         {"word": str(w["word"]), "conf": round(float(w.get("conf", 1.0)), 3)}
         for r in results
         for w in r.get("result", [])

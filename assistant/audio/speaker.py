@@ -19,13 +19,13 @@ from typing import Any, Protocol, TextIO
 
 import numpy as np
 
-from assistant.service import memory
-from assistant.errors import AudioDeviceError, SpeechError
-from assistant.core.settings import SpeechSettings
+from assistant import memory
+from assistant.audio.clips import ClipCache, split_head
+from assistant.audio.player import Player
 from assistant.audio.synthesis import RENDER_TIMEOUT, Engine, Renderer, Samples, wait_for
 from assistant.audio.tones import TONES
-from assistant.audio.player import Player
-from assistant.audio.clips import ClipCache, split_head
+from assistant.core.settings import SpeechSettings
+from assistant.errors import AudioDeviceError, SpeechError
 
 log = logging.getLogger(__name__)
 

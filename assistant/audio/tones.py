@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import numpy.typing as npt
-
 
 TONES = ("press", "hold", "time_up", "listen")
 """The tones :meth:`Speaker.tone` knows."""

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from assistant import __version__
-from assistant.errors import AssistantError, ConfigError
-from assistant.core.settings import LANGUAGES
 from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, positive
 from assistant.cli.model import add_model_parser
 from assistant.cli.run import cmd_check, cmd_run, cmd_say
 from assistant.cli.sessions import cmd_forget, cmd_report
+from assistant.core.settings import LANGUAGES
+from assistant.errors import AssistantError, ConfigError
 
 
 def _common_options(keep_defaults: bool) -> argparse.ArgumentParser:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from assistant.config import load_method, load_phrases, load_settings, user_config_path
 from assistant.core.method import Method
-from assistant.config import load_method
 from assistant.core.phrases import Phrases
-from assistant.config import load_phrases
 from assistant.core.settings import Settings
-from assistant.config import load_settings, user_config_path
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 

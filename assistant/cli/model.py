@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from assistant.config import load_phrases
-from assistant.core.settings import Settings
-from assistant.config import load_settings, user_config_path
 from assistant.cli.common import EXIT_FAILURE, EXIT_OK, positive
+from assistant.config import load_phrases, load_settings, user_config_path
+from assistant.core.settings import Settings
+
 
 def add_model_parser(sub: Any) -> None:
     """``intervisie model install|list|check``: the speech recognition model."""
@@ -83,8 +83,8 @@ def cmd_model_install(args: argparse.Namespace) -> int:
 
     from assistant.errors import ModelError
     from assistant.vosk_models.catalog import DEFAULT_MODEL, DEFAULT_SITE
-    from assistant.vosk_models.install import install_model
     from assistant.vosk_models.check import megabytes
+    from assistant.vosk_models.install import install_model
 
     configured = settings.listening.model
     name = args.name or (configured if "/" not in configured else DEFAULT_MODEL)

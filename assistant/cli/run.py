@@ -7,8 +7,8 @@ import argparse
 import logging
 import queue
 
-from assistant.core.settings import Settings
 from assistant.cli.common import EXIT_FAILURE, EXIT_OK, load_all
+from assistant.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Self-test: list audio devices, speak a test sentence, wait for a button press."""
     settings, _method, phrases = load_all(args)
-    from assistant.hardware.button import make_button
-    from assistant.core.events import ButtonDown, Event
-    from assistant.audio.speaker import ConsoleSpeaker, make_speaker
     from assistant.audio.player import output_devices
+    from assistant.audio.speaker import ConsoleSpeaker, make_speaker
+    from assistant.core.events import ButtonDown, Event
+    from assistant.hardware.button import make_button
 
     problems: list[str] = []
     devices = output_devices()
@@ -76,7 +76,7 @@ def _check_listening(settings: Settings) -> list[str]:
     if not settings.listening.enabled:
         print("Speech recognition: switched off ([listening] enabled = false).")
         return []
-    from assistant.audio.listener import input_devices
+    from assistant.audio.microphone import input_devices
     from assistant.vosk_models.check import check_model
 
     problems = []

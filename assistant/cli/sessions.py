@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assistant.errors import JournalError
-from assistant.config import load_phrases
-from assistant.core.settings import LANGUAGES
-from assistant.config import load_settings, user_config_path
 from assistant.cli.common import EXIT_CONFIG, EXIT_OK
+from assistant.config import load_phrases, load_settings, user_config_path
+from assistant.core.settings import LANGUAGES
+from assistant.errors import JournalError
+
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a kept session's report (rebuilt from its record), or list the kept sessions."""

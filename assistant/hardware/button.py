@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from assistant.errors import ButtonError
-from assistant.hardware.gpio import open_gpio
-from assistant.storage.files import is_tty
 from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
 from assistant.core.settings import ButtonSettings
+from assistant.errors import ButtonError
+from assistant.hardware.gpio import open_gpio
+from assistant.terminal import is_tty
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class KeyboardButton:
         import termios
 
         try:
-            termios.tcsetattr(self._fd, termios.TCSADRAIN, saved)
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, saved)  # type: ignore[arg-type]
         except (OSError, termios.error):
             pass  # the terminal is gone already
         atexit.unregister(self._restore_tty)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from assistant.hardware.gpio import open_gpio
-from assistant.errors import DeviceError
 from assistant.core.settings import LedSettings
+from assistant.errors import DeviceError
+from assistant.hardware.gpio import open_gpio
 
 log = logging.getLogger(__name__)
 

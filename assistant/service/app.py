@@ -8,24 +8,24 @@ import logging
 import signal
 from typing import Any
 
-from assistant.service import memory
-from assistant.errors import JournalError
+from assistant import memory
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.settings import Settings
+from assistant.errors import JournalError
 
 log = logging.getLogger(__name__)
 
 def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: float = 1.0) -> None:
     """Run the daemon until SIGTERM, SIGINT or the quit key, then close every part."""
     memory.fewer_malloc_arenas()
-    from assistant.hardware.button import make_button
-    from assistant.core.clock import SessionClock
-    from assistant.service.daemon import Daemon
-    from assistant.storage.journal import Journal
-    from assistant.hardware.led import make_led
     from assistant.audio.speaker import make_speaker
+    from assistant.core.clock import SessionClock
+    from assistant.hardware.button import make_button
+    from assistant.hardware.led import make_led
+    from assistant.service.daemon import Daemon
     from assistant.service.systemd import Notifier
+    from assistant.storage.journal import Journal
 
     # The daemon keeps its speaker even without an output device or espeak-ng: it
     # recovers when they come back (and says the phase and time left then).
@@ -58,8 +58,6 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
         if led is not None:
             led.close()
         speaker.close()
-        if journal is not None:
-            journal.close()
         notifier.close()
 
 

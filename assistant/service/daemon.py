@@ -16,17 +16,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from assistant.audio.speaker import Speaker
+from assistant.config import make_masker
 from assistant.core.clock import SessionClock
-from assistant.errors import JournalError
-from assistant.core.events import ButtonDown, DoublePress, Effect, Event, Finished, Listen, ListenerState, LongPress, Press, Resume, Say, StopListening, StopSpeech, Tick, Tone, VoiceCommand, event_from_dict
-from assistant.storage.journal import Journal, JournalCutAtStart, Pending
+from assistant.core.events import (
+    ButtonDown,
+    DoublePress,
+    Effect,
+    Event,
+    Finished,
+    Listen,
+    ListenerState,
+    LongPress,
+    Press,
+    Resume,
+    Say,
+    StopListening,
+    StopSpeech,
+    Tick,
+    Tone,
+    VoiceCommand,
+    event_from_dict,
+)
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
-from assistant.config import make_masker
-from assistant.core.session import FINISHED, IDLE, Session
 from assistant.core.record import SessionRecord
+from assistant.core.session import FINISHED, IDLE, Session
 from assistant.core.settings import Settings
+from assistant.errors import JournalError
 from assistant.service.store import SessionStore
+from assistant.storage.journal import Journal, JournalCutAtStart, Pending
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +67,6 @@ class SpeakerBack(Event):
     meanwhile was not heard. Handled by the daemon itself (the session does not change)."""
 
     name: ClassVar[str] = "speaker_back"
-
-
-class SpeakerLike(Protocol):
-    """What the daemon needs of a speaker (see :mod:`assistant.speech`)."""
-
-    def prepare(self, texts: Any) -> None: ...
-    def say(self, text: str) -> None: ...
-    def tone(self, kind: str) -> None: ...
-    def stop(self) -> None: ...
 
 
 class NotifierLike(Protocol):
@@ -92,7 +102,7 @@ class Daemon:
         settings: Settings,
         method: Method,
         phrases: Phrases,
-        speaker: SpeakerLike,
+        speaker: Speaker,
         journal: Journal | None,
         clock: SessionClock,
         notifier: NotifierLike | None = None,

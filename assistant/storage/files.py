@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import IO, Any
 
 from assistant.errors import JournalError
 
@@ -71,11 +70,3 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def is_tty(stream: IO[Any]) -> bool:
-    """Whether ``stream`` is a terminal; False for anything that cannot say (closed, no ``isatty``)."""
-    try:
-        return stream.isatty()
-    except (OSError, ValueError, AttributeError):
-        return False

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.core.record import SessionRecord
 from assistant.errors import JournalError
 from assistant.storage.files import fsync_dir, private_dir, write_all, write_private
 
@@ -104,7 +105,7 @@ class Journal:
         """The file may not match ``_lines`` (a write failed): write it anew as a whole."""
         self._failing = False
         """A write failed and the disk has not worked since."""
-        self._unsaved: list[dict[str, Any]] = []
+        self._unsaved: list[SessionRecord] = []
         """Records of finished sessions that could not be written yet."""
         self._stale = False
         """The file on disk belongs to a finished session whose record is not saved yet."""
@@ -131,7 +132,7 @@ class Journal:
         return len(self._lines) - self._on_disk if not self._rewrite else len(self._lines)
 
     @property
-    def unsaved_records(self) -> list[dict[str, Any]]:
+    def unsaved_records(self) -> list[SessionRecord]:
         """Records of finished sessions that are only in memory (oldest first)."""
         return list(self._unsaved)
 
@@ -143,7 +144,6 @@ class Journal:
         JournalError when it cannot be written: the session's lines are then kept in
         memory (see :meth:`flush`).
         """
-        self.close()
         wall = float(header.get("wall", time.time()))
         base = time.strftime("%Y%m%d-%H%M%S", time.localtime(wall))
         taken = {str(r.get("id")) for r in self._unsaved}
@@ -161,7 +161,6 @@ class Journal:
 
     def reopen(self) -> None:
         """Go on appending to the journal of a resumed session (read by :meth:`pending`)."""
-        self.close()
 
     def append(self, entry: dict[str, Any]) -> None:
         """Add one event line and make sure it is on disk.
@@ -198,7 +197,7 @@ class Journal:
         self._failing = False
         return True
 
-    def finish(self, record: dict[str, Any]) -> Path:
+    def finish(self, record: SessionRecord) -> Path:
         """Keep the session's record and drop its journal.
 
         JournalError when the record cannot be written: it is then kept in memory and
@@ -206,7 +205,6 @@ class Journal:
         """
         session_id = record["id"]
         path = self.records_dir / f"{session_id}.json"
-        self.close()
         self._lines, self._on_disk, self._rewrite = [], 0, False
         try:
             if self._failing:
@@ -224,9 +222,6 @@ class Journal:
             self._stale = self._failing = True
             raise JournalError(f"cannot remove the finished journal {self.path}: {_strerror(exc)}") from exc
         return path
-
-    def close(self) -> None:
-        """Nothing to close: each append opens and closes the file (it stays on disk)."""
 
     def _dirs(self) -> None:
         private_dir(self.data_dir)
@@ -262,7 +257,7 @@ class Journal:
             raise
         self._on_disk = len(self._lines)
 
-    def _save_record(self, record: dict[str, Any]) -> None:
+    def _save_record(self, record: SessionRecord) -> None:
         path = self.records_dir / f"{record['id']}.json"
         write_private(path, json.dumps(record, ensure_ascii=False, indent=2).encode())
         log.info("session %s saved to %s", record["id"], path)
@@ -350,7 +345,6 @@ class Journal:
 
     def discard(self) -> None:
         """Delete an unusable journal (after its content was reported)."""
-        self.close()
         self._lines, self._on_disk, self._rewrite = [], 0, False
         try:
             self.path.unlink(missing_ok=True)
@@ -358,9 +352,6 @@ class Journal:
             # It is replaced when the next session starts and the disk works again.
             log.warning("the unusable journal %s cannot be deleted now: %s", self.path, _strerror(exc))
 
-    def records(self) -> list[Path]:
-        """Records of finished sessions, oldest first."""
-        return sorted(self.records_dir.glob("*.json"))
 
 
 def _passing(exc: JournalError) -> bool:

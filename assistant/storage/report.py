@@ -18,14 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError, JournalError
-from assistant.storage.journal import write_private
+from assistant.config import load_method, load_phrases
 from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES, Method
-from assistant.config import load_method
 from assistant.core.phrases import Phrases
-from assistant.config import load_phrases
 from assistant.core.record import SessionRecord
 from assistant.core.settings import LANGUAGES
+from assistant.errors import ConfigError, JournalError
+from assistant.storage.files import private_dir, write_private
 from assistant.storage.records import reports_dir
 
 log = logging.getLogger(__name__)
@@ -412,12 +411,12 @@ def write_report(
     session_id = str(record["id"])
     md, js = folder / f"{session_id}.md", folder / f"{session_id}.json"
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if folder.stat().st_mode & 0o077:
-            folder.chmod(0o700)
+        private_dir(folder)
         write_private(md, report.markdown().encode())
         write_private(js, (json.dumps(report.data(), ensure_ascii=False, indent=2) + "\n").encode())
-    except OSError as exc:
-        raise JournalError(f"cannot write the report in {folder}: {exc.strerror or exc}") from exc
+    except (OSError, JournalError) as exc:
+        cause = exc.__cause__ if isinstance(exc, JournalError) and isinstance(exc.__cause__, OSError) else exc
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        raise JournalError(f"cannot write the report in {folder}: {reason}") from cause
     log.info("report of session %s written to %s", session_id, md)
     return md, js

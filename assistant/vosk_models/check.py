@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.audio.recognition import REQUIRED_FILES
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-REQUIRED_FILES = ("am/final.mdl", "conf/mfcc.conf", "conf/model.conf")
-"""Files every model needs (Vosk looks for ``am/final.mdl`` and ``conf/model.conf``)."""
 
 GRAPHS = (("graph/HCLG.fst",), ("graph/HCLr.fst", "graph/Gr.fst"))
 """A model's decoding graph: a static one, or a runtime one (needed for grammars)."""

@@ -26,8 +26,21 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from assistant.errors import ModelError
-from assistant.vosk_models.catalog import DEFAULT_MODEL, DEFAULT_SITE, CHUNK, DEFAULT_TIMEOUT, NAME_PATTERN, ModelInfo, describe_error, fetch_model_list, find_model, open_url, url_host
-from assistant.storage.files import fsync_dir, is_tty
+from assistant.storage.files import fsync_dir
+from assistant.terminal import is_tty
+from assistant.vosk_models.catalog import (
+    CHUNK,
+    DEFAULT_MODEL,
+    DEFAULT_SITE,
+    DEFAULT_TIMEOUT,
+    NAME_PATTERN,
+    ModelInfo,
+    describe_error,
+    fetch_model_list,
+    find_model,
+    open_url,
+    url_host,
+)
 from assistant.vosk_models.check import check_structure, megabytes, require_space
 from assistant.vosk_models.unpack import DIR_MODE, unpack
 
