@@ -561,7 +561,7 @@ def bench_recognition(
 
     from assistant.core.events import Heard
     from assistant.audio.listener import Listener
-    from assistant.audio.recognition import load_model
+    from assistant.audio.model import load_model
     from assistant.core.settings import ListeningSettings
 
     path, voice, what = _pick_model(model)

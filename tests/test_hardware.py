@@ -67,7 +67,7 @@ def test_the_gpio_button_gives_all_three_gestures() -> None:
 def test_the_dutch_model_knows_every_voice_command_word() -> None:
     import vosk
 
-    from assistant.audio.recognition import vocabulary_check
+    from assistant.audio.model import vocabulary_check
 
     settings = _settings()
     path = settings.model_path()

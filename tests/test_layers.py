@@ -48,7 +48,7 @@ NETWORK_ALLOWED = {"vosk_models"}
 """Where network code may be imported (the model download)."""
 UNIX_SOCKET_ONLY = {"service/systemd.py"}
 """Uses ``socket`` for the local systemd notify socket (AF_UNIX) only; checked below."""
-SOCKET_SWITCHED_OFF = {"audio/recognition.py"}
+SOCKET_SWITCHED_OFF = {"audio/model.py"}
 """Imports ``socket`` only to turn urllib3's IPv6 probe off while vosk is imported
 (``socket.has_ipv6``); checked below."""
 

@@ -68,7 +68,8 @@ from conftest import replace_text
 from assistant.core.events import Event, Heard, ListenerState, VoiceCommand
 from assistant.audio.listener import Listener
 from assistant.audio.microphone import Microphone, input_devices, open_microphone
-from assistant.audio.recognition import BLOCK_SECONDS, STUCK_SPEAKER_SECONDS, Transcriber, command_phrases, load_model
+from assistant.audio.model import command_phrases, load_model
+from assistant.audio.recognition import BLOCK_SECONDS, STUCK_SPEAKER_SECONDS, Transcriber
 from assistant.core.settings import PROJECT_DIR, ListeningSettings
 
 if TYPE_CHECKING:
@@ -487,7 +488,8 @@ def test_commands_are_not_taken_during_a_note(listen: Any, mic: Feeder) -> None:
 # first part would have failed this test rather than passed unnoticed.
 _SWITCH_SCRIPT = r"""
 import json, sys
-from assistant.audio.recognition import Transcriber, load_model, vosk_recognizer
+from assistant.audio.model import load_model, vosk_recognizer
+from assistant.audio.recognition import Transcriber
 from assistant.core.settings import ListeningSettings
 
 calls = []
@@ -795,7 +797,7 @@ def test_between_notes_no_free_form_recogniser_is_kept(model: Any) -> None:
     import gc
     import weakref
 
-    from assistant.audio.recognition import vosk_recognizer
+    from assistant.audio.model import vosk_recognizer
 
     made: list[weakref.ref[Any]] = []
 

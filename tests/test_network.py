@@ -192,7 +192,7 @@ def test_importing_vosk_opens_no_socket() -> None:
         "import sys\n"
         "made = []\n"
         "sys.addaudithook(lambda event, args: made.append(args[1]) if event == 'socket.__new__' else None)\n"
-        "from assistant.audio.recognition import import_vosk\n"
+        "from assistant.audio.model import import_vosk\n"
         "import_vosk()\n"
         "print(made)\n"
     )
@@ -200,7 +200,7 @@ def test_importing_vosk_opens_no_socket() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     plain = subprocess.run(
-        [sys.executable, "-c", probe.replace("from assistant.audio.recognition import import_vosk\nimport_vosk()", "import vosk")],
+        [sys.executable, "-c", probe.replace("from assistant.audio.model import import_vosk\nimport_vosk()", "import vosk")],
         cwd=PROJECT, capture_output=True, text=True, timeout=60,
     )
     assert plain.stdout.strip() == f"[{int(socket.AF_INET6)}]", "a plain import of vosk does open one (the check can fail)"

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from assistant import memory
 from assistant.audio import devices
 from assistant.audio.microphone import Microphone, close_stream, open_microphone
-from assistant.audio.recognition import BLOCK_SECONDS, Transcriber, load_model
+from assistant.audio.model import load_model
+from assistant.audio.recognition import BLOCK_SECONDS, Transcriber
 from assistant.core.events import Event, Heard, ListenerState
 from assistant.core.settings import ListeningSettings
 from assistant.errors import ModelError

@@ -1,11 +1,11 @@
 """Speech to text with Vosk: the part of listening that never touches a microphone.
 
-:func:`load_model` loads a model folder (never downloading anything) and
-:class:`Transcriber` turns blocks of 16-bit mono audio into :class:`~assistant.core.events.Heard`
-and :class:`~assistant.core.events.VoiceCommand` events. The transcriber measures every
-length in audio time (samples fed), so the same audio always gives the same events,
-whether it comes from a microphone (:mod:`assistant.listening`), a test or a benchmark
-(:meth:`Transcriber.feed_pcm`).
+:class:`Transcriber` turns blocks of 16-bit mono audio into
+:class:`~assistant.core.events.Heard` and :class:`~assistant.core.events.VoiceCommand`
+events, with a model loaded by :mod:`assistant.audio.model`. The transcriber measures
+every length in audio time (samples fed), so the same audio always gives the same events,
+whether it comes from a microphone (:mod:`assistant.audio.listener`), a test or a
+benchmark (:meth:`Transcriber.feed_pcm`).
 
 It runs in one thread: the caller feeds audio and passes on capture and stop requests
 between blocks, never at the same time.
@@ -15,157 +15,24 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from assistant import memory
-from assistant.core.events import VOICE_COMMANDS, Event, Heard, VoiceCommand
+from assistant.audio.model import MODEL_RATE, Recognizer, RecognizerFactory, command_grammar, command_phrases, vosk_recognizer
+from assistant.core.events import Event, Heard, VoiceCommand
 from assistant.core.record import WordRecord
 from assistant.core.settings import ListeningSettings
-from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-MODEL_RATE = 16000
-"""The rate Vosk models are trained on; other rates are resampled by Vosk itself."""
 BLOCK_SECONDS = 0.1
 """Audio is handled in blocks of this length (also the microphone's block size)."""
-REQUIRED_FILES = ("am/final.mdl", "conf/mfcc.conf", "conf/model.conf")
-"""Files every model needs (Vosk looks for ``am/final.mdl`` and ``conf/model.conf``)."""
+
+
 STUCK_SPEAKER_SECONDS = 120.0
 """A note whose microphone never opened, because the device kept speaking this long, ends."""
-
-UNKNOWN_WORD = "[unk]"
-"""The grammar entry that stands for any word outside the grammar, if the model has it."""
-
-_models: dict[Path, Any] = {}
-_models_lock = threading.Lock()
-
-
-class Recognizer(Protocol):
-    """The part of ``vosk.KaldiRecognizer`` the transcriber uses."""
-
-    def AcceptWaveform(self, data: bytes) -> int: ...  # noqa: N802 (Vosk's names)
-    def Result(self) -> str: ...  # noqa: N802
-    def PartialResult(self) -> str: ...  # noqa: N802
-    def FinalResult(self) -> str: ...  # noqa: N802
-    def Reset(self) -> None: ...  # noqa: N802
-    def SetWords(self, enable: bool) -> None: ...  # noqa: N802
-
-
-RecognizerFactory = Callable[[Any, float, str | None], Recognizer]
-"""Makes a recogniser: (model, sample rate, grammar as a JSON list or None for free-form)."""
-
-
-def import_vosk() -> Any:
-    """The ``vosk`` module, imported without opening a socket; ImportError if it is missing.
-
-    vosk imports ``requests`` for a model downloader of its own (never used here), and
-    urllib3 then checks at import whether IPv6 works by binding a socket to ::1. The
-    device opens no network sockets at all, so that check is skipped: urllib3 takes
-    ``socket.has_ipv6`` as its answer, which is made False for the length of the import.
-    """
-    import socket
-    import sys
-
-    saved = socket.has_ipv6
-    if "vosk" not in sys.modules:
-        socket.has_ipv6 = False
-    try:
-        import vosk
-    finally:
-        socket.has_ipv6 = saved
-    vosk.SetLogLevel(-1)  # Kaldi's own log lines would go to standard error otherwise
-    return vosk
-
-
-def load_model(path: Path) -> Any:
-    """The ``vosk.Model`` in the folder ``path``, loaded once per process and then shared.
-
-    Raises :class:`ModelError` with a one-line explanation when the folder is missing
-    or the model does not load. Nothing is ever downloaded here.
-    """
-    path = Path(path).expanduser().resolve()
-    with _models_lock:
-        if path in _models:
-            return _models[path]
-        if not path.is_dir():
-            raise ModelError(f"no speech model at {path}: run `intervisie model install`")
-        vosk = import_vosk()
-        try:
-            # Only ever the path form: Model(lang=...) and Model(model_name=...) download.
-            model = vosk.Model(str(path))
-        except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception)
-            missing = [part for part in REQUIRED_FILES if not (path / part).is_file()]
-            why = f"{exc}; missing {', '.join(missing)}" if missing else str(exc)
-            raise ModelError(
-                f"the speech model at {path} is broken ({why}); reinstall it with `intervisie model install`"
-            ) from None
-        try:
-            # A damaged decoding graph still loads: Vosk reads it (once, for the whole
-            # model) only when the first recogniser is made, and then fails.
-            vosk.KaldiRecognizer(model, MODEL_RATE)
-        except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception)
-            raise ModelError(
-                f"the speech model at {path} is broken ({exc}: its decoding graph in {path / 'graph'} does not "
-                "load); reinstall it with `intervisie model install`"
-            ) from None
-        _models[path] = model
-        return model
-
-
-def vosk_recognizer(model: Any, rate: float, grammar: str | None) -> Recognizer:
-    """A new ``vosk.KaldiRecognizer``: free-form, or restricted to ``grammar``."""
-    vosk = import_vosk()
-    if grammar is None:
-        recognizer: Recognizer = vosk.KaldiRecognizer(model, rate)
-    else:
-        recognizer = vosk.KaldiRecognizer(model, rate, grammar)
-    return recognizer
-
-
-def command_phrases(model: Any, commands: Mapping[str, str]) -> dict[str, str]:
-    """Spoken phrase -> command name, for the phrases whose every word the model knows.
-
-    ``commands`` maps a command (one of :data:`VOICE_COMMANDS`) to its phrases separated
-    by "|", as in the locale's ``[commands]`` table.
-    """
-    phrases: dict[str, str] = {}
-    for name, spoken in commands.items():
-        if name not in VOICE_COMMANDS:
-            log.warning("unknown voice command %r ignored; expected one of %s", name, ", ".join(VOICE_COMMANDS))
-    for phrase, name, unknown in vocabulary_check(model, commands):
-        if unknown:
-            log.warning("voice command phrase %r left out: the model does not know %s", phrase, ", ".join(unknown))
-            continue
-        phrases.setdefault(phrase, name)
-    return phrases
-
-
-def vocabulary_check(model: Any, commands: Mapping[str, str]) -> list[tuple[str, str, list[str]]]:
-    """(phrase, command, words the model does not know) for every voice command phrase."""
-    checked = []
-    for name, spoken in commands.items():
-        if name not in VOICE_COMMANDS:
-            continue
-        for phrase in (" ".join(p.lower().split()) for p in spoken.split("|")):
-            if phrase:
-                unknown = [word for word in phrase.split() if model.vosk_model_find_word(word) == -1]
-                checked.append((phrase, name, unknown))
-    return checked
-
-
-def command_grammar(model: Any, phrases: Mapping[str, str]) -> str:
-    """The Vosk grammar (a JSON list) of these phrases, with "[unk]" when the model has it."""
-    entries = list(phrases)
-    if model.vosk_model_find_word(UNKNOWN_WORD) != -1:
-        entries.append(UNKNOWN_WORD)
-    else:
-        log.warning("the speech model has no %s: any speech outside notes may be taken for a command", UNKNOWN_WORD)
-    return json.dumps(entries, ensure_ascii=False)
 
 
 @dataclass

@@ -48,7 +48,7 @@ def add_model_parser(sub: Any) -> None:
 
 def _check_command_words(path: Path, settings: Settings) -> None:
     """Say which voice command phrases the model cannot hear (their words are not in it)."""
-    from assistant.audio.recognition import import_vosk, vocabulary_check
+    from assistant.audio.model import import_vosk, vocabulary_check
 
     model = import_vosk().Model(str(path))
     commands = load_phrases(settings.language).table("commands")

@@ -106,7 +106,9 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
     invite = item.get("invite_minutes_left", 0)
     if isinstance(invite, bool) or not isinstance(invite, (int, float)) or not 0 <= invite < minutes:
         raise ConfigError(
-            path, f"{where}.invite_minutes_left", f"expected minutes from 0 to less than the phase's {minutes:g}, got {shown(invite)}"
+            path,
+            f"{where}.invite_minutes_left",
+            f"expected minutes from 0 to less than the phase's {minutes:g}, got {shown(invite)}",
         )
     if invite and capture not in SINGLE_NOTES:
         raise ConfigError(

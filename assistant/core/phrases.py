@@ -92,7 +92,8 @@ def _fields(template: str, path: Path, dotted: str) -> set[str]:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError:
-        raise ConfigError(path, dotted, f"unmatched {{ or }} (write {{{{ or }}}} for a brace itself), got {shown(template)}") from None
+        why = f"unmatched {{ or }} (write {{{{ or }}}} for a brace itself), got {shown(template)}"
+        raise ConfigError(path, dotted, why) from None
     names = set()
     for _, name, spec, conversion in parsed:
         if name is None:

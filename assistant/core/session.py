@@ -319,7 +319,8 @@ class Session:
             mark = due[-1]  # after a stall, only the latest announcement is still true
             if mark.kind == "time_up":
                 effects.append(Tone("time_up"))
-            effects.append(Say(mark_text(self.phrases, mark, run.planned, run.phase.number == len(self.method.phases)), mark.kind))
+            last_phase = run.phase.number == len(self.method.phases)
+            effects.append(Say(mark_text(self.phrases, mark, run.planned, last_phase), mark.kind))
         if invite:
             assert note is not None
             note.invite_at = None

@@ -303,7 +303,8 @@ def _scalar(value: Any, kind: Any, meta: typing.Mapping[str, Any], path: Path | 
             raise ConfigError(path, key, f"expected {wanted}, got {shown(value)}")
         low, high = meta.get("low"), meta.get("high")
         # Written so that nan (which compares False with everything) is out of range too.
-        if not (low is None or value >= low) or not (high is None or value <= high) or (isinstance(value, float) and not math.isfinite(value)):
+        out_of_range = not (low is None or value >= low) or not (high is None or value <= high)
+        if out_of_range or (isinstance(value, float) and not math.isfinite(value)):
             bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
             raise ConfigError(path, key, f"expected a number {bounds}, got {shown(value)}")
         return kind(value)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.audio.recognition import REQUIRED_FILES
+from assistant.audio.model import REQUIRED_FILES
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def load_with_vosk(path: Path) -> str | None:
     Raises ImportError when the vosk package is not there. Vosk's native code writes its
     errors to the process's stderr; they are caught and the last one becomes the reason.
     """
-    from assistant.audio.recognition import import_vosk
+    from assistant.audio.model import import_vosk
 
     vosk = import_vosk()
     failure: str | None = None
