@@ -130,3 +130,50 @@ def mark_text(p: Phrases, mark: Mark, planned: float, last_phase: bool) -> str:
     if mark.kind == "time_up":
         return p.say("time_up_last" if last_phase else "time_up")
     return p.say("overtime", duration=p.duration(mark.at - planned))
+
+
+def summary(p: Phrases, method: Method, runs: list[PhaseRun]) -> str:
+    """What the device says when the session ends: each phase's actual time against its plan."""
+    lines = [p.say("summary_intro")]
+    for run in runs:
+        lines.append(
+            p.say(
+                "summary_phase",
+                number=run.phase.number,
+                actual=p.duration(run.active_before),
+                planned=p.duration(run.phase.seconds),
+            )
+        )
+    total_actual = sum(r.active_before for r in runs)
+    lines.append(p.say("summary_total", actual=p.duration(total_actual), planned=p.duration(method.seconds)))
+    return " ".join(lines)
+
+
+def fixed_texts(p: Phrases, participants: int) -> list[str]:
+    """Texts every session will certainly say (gestures, rounds, pauses, status), to be
+    rendered ahead of time."""
+    texts = [
+        p.say("gestures"),
+        p.say("round_done"),
+        p.say("round_done_last"),
+        p.say("time_up"),
+        p.say("time_up_last"),
+        p.say("paused"),
+        p.say("status_idle"),
+        p.say("status_finished"),
+    ]
+    for n in range(2, max(participants, 1) + 1):
+        texts.append(f"{p.say('next_person')} {p.say('people_left', n=n)}")
+    texts.append(f"{p.say('next_person')} {p.say('last_person')}")
+    return texts
+
+
+def phase_texts(p: Phrases, method: Method, announcements: AnnouncementSettings) -> list[str]:
+    """Every phase's introduction and its marks at the planned length, to be rendered ahead of time."""
+    texts = []
+    for number, phase in enumerate(method.phases, start=1):
+        texts.append(phase_intro(p, phase, number, phase.seconds))
+        for mark in marks_for(announcements, phase.seconds):
+            if mark.kind in ("halfway", "left", "overtime"):
+                texts.append(mark_text(p, mark, phase.seconds, last_phase=False))
+    return texts

@@ -38,13 +38,17 @@ from assistant.core.record import CaptureItem, SessionRecord, phase_records
 from assistant.core.schedule import (
     PhaseRun,
     balanced_length,
+    fixed_texts,
     mark_text,
     marks_for,
     phase_intro,
+    phase_texts,
+    summary,
 )
 from assistant.core.settings import AnnouncementSettings, ScheduleSettings
 
 IDLE, RUNNING, FINISHED = "idle", "running", "finished"
+
 
 class Session:
     """One intervision session, from the first press to the summary."""
@@ -131,26 +135,9 @@ class Session:
 
     def fixed_phrases(self) -> list[str]:
         """Texts the session will certainly say, to be rendered ahead of time."""
-        p = self.phrases
-        texts = [
-            p.say("gestures"),
-            p.say("round_done"),
-            p.say("round_done_last"),
-            p.say("time_up"),
-            p.say("time_up_last"),
-            p.say("paused"),
-            p.say("status_idle"),
-            p.say("status_finished"),
-        ]
-        for n in range(2, max(self.participants, 1) + 1):
-            texts.append(f"{p.say('next_person')} {p.say('people_left', n=n)}")
-        texts.append(f"{p.say('next_person')} {p.say('last_person')}")
+        texts = fixed_texts(self.phrases, self.participants)
         texts.extend(self.notes.fixed_phrases(self.method.phases))
-        for number, phase in enumerate(self.method.phases, start=1):
-            texts.append(phase_intro(self.phrases, phase, number, phase.seconds))
-            for mark in marks_for(self.announcements, phase.seconds):
-                if mark.kind in ("halfway", "left", "overtime"):
-                    texts.append(mark_text(self.phrases, mark, phase.seconds, last_phase=False))
+        texts.extend(phase_texts(self.phrases, self.method, self.announcements))
         return list(dict.fromkeys(texts))
 
     # --- events -------------------------------------------------------------------
@@ -400,19 +387,7 @@ class Session:
         self.changes += 1
         p = self.phrases
         effects: list[Effect] = [Say(p.say("finished", method=self.method.name), "finished")]
-        lines = [p.say("summary_intro")]
-        for run in self.runs:
-            lines.append(
-                p.say(
-                    "summary_phase",
-                    number=run.phase.number,
-                    actual=p.duration(run.active_before),
-                    planned=p.duration(run.phase.seconds),
-                )
-            )
-        total_actual = sum(r.active_before for r in self.runs)
-        lines.append(p.say("summary_total", actual=p.duration(total_actual), planned=p.duration(self.method.seconds)))
-        effects.append(Say(" ".join(lines), "summary"))
+        effects.append(Say(summary(p, self.method, self.runs), "summary"))
         effects.append(Say(p.say("new_session"), "new_session"))
         if last_words and self.last_words_seconds > 0:
             self.last_words_until = now + self.last_words_seconds
