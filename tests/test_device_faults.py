@@ -34,37 +34,36 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import replace_text
 from assistant import filesound, speech
 from assistant.events import Heard
 from assistant.listening import Listener
 from assistant.settings import SpeechSettings
 from assistant.speech import RENDER_RATE, AudioSpeaker
-from test_listening import (  # noqa: F401 (mic, model and model_path are fixtures)
+from support import (
     BLOCK,
     KOREAN_MODEL,
+    PROJECT,
     SETTINGS,
+    AlsaFiles,
+    Daemon,
     Events,
     Feeder,
+    Microphone,
+    bare_vosk,
+    bare_vosk_with_words,
     join,
-    mic,
-    model,
-    model_path,
     no_dither_model,
+    replace_text,
+    say_when_invited,
     silence,
+    spoken_note,
 )
-from test_listening import bare_vosk as bare_vosk_blocks
-from test_listening import speech as korean_speech
-from test_run import PROJECT, Daemon
-from test_run_notes import Microphone, bare_vosk, say_when_invited, spoken_note
-
-if TYPE_CHECKING:
-    from conftest import AlsaFiles
+from support import speech as korean_speech
 
 PATIENCE = 30.0
 """Longest wait for any log line or sound; generous for a loaded 2-core machine."""
@@ -558,7 +557,7 @@ def test_a_microphone_plugged_in_mid_session_takes_the_note_that_follows(tmp_pat
     finally:
         stop(daemon)
         mic.close()
-    text, _words = bare_vosk(model, heard_by_bare_vosk)
+    text, _words = bare_vosk_with_words(model, heard_by_bare_vosk)
     assert text
     kernvraag = the_record(tmp_path)["captures"]["kernvraag"]
     assert [(item["text"], item["accepted"]) for item in kernvraag] == [(text, True)]
@@ -630,7 +629,7 @@ def test_a_microphone_pulled_mid_note_keeps_what_was_said_and_the_daemon_says_so
     listener.open_microphone = recording
     loop.listener = listener
     clip = join(silence(0.2), korean_speech("감사합니다"), silence(1.0))
-    expected = bare_vosk_blocks(model, clip, block=BLOCK)
+    expected = bare_vosk(model, clip, block=BLOCK)
     listener.start()
     loop.start_up()
     thread = threading.Thread(target=loop.run, daemon=True)

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from test_powercut import read_journal, time_left_error
-from test_run import PROJECT, Daemon
+from support import PROJECT, Daemon, read_journal, time_left_error
 
 SPEED = 60.0
 SIZE = "256k"

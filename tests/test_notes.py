@@ -40,7 +40,7 @@ from assistant.notes import first_person
 from assistant.phrases import load_phrases
 from assistant.session import Session
 from assistant.settings import Settings
-from test_resume import Recorder
+from support import Recorder, ScriptedListener
 
 MIN = 60.0
 LEERVRAAG = "hoe kan ik rustig blijven als een leerling mij uitdaagt"
@@ -382,20 +382,6 @@ def test_english_notes() -> None:
 
 
 # --- through the daemon: the journal keeps every note -------------------------------
-
-
-class ScriptedListener:
-    """Stands in for the microphone and recogniser: records what the daemon asks."""
-
-    def __init__(self, state: str = "ready") -> None:
-        self.state = state
-        self.calls: list[tuple[str, object]] = []
-
-    def capture(self, kind: str, continuous: bool) -> None:
-        self.calls.append(("capture", (kind, continuous)))
-
-    def stop(self, finish: bool = True) -> None:
-        self.calls.append(("stop", finish))
 
 
 def _daemon(data: Path, mono: FakeClock, wall: FakeClock, listener: ScriptedListener) -> Daemon:

@@ -35,7 +35,7 @@ from assistant.journal import Journal
 from assistant.method import Method, load_method
 from assistant.phrases import Phrases, load_phrases
 from assistant.settings import Settings
-from test_resume import Recorder
+from support import HANGUL, RESUMED, Recorder, time_left_error
 
 LEERVRAAG = "hoe blijf ik rustig als mijn klas onrustig wordt"
 WALL0 = 1_800_000_000.0
@@ -265,50 +265,11 @@ def test_a_cut_between_the_record_and_the_report_writes_the_report_at_the_next_s
 
 # ------------------------------------------------------------- the real daemon process
 
-PLANNED = {1: 300.0, 2: 300.0, 3: 600.0, 4: 300.0, 5: 600.0, 6: 600.0, 7: 300.0}
-"""Each phase's length in seconds (the method's, with ``schedule.mode = "fixed"``)."""
-RESUMED = re.compile(
-    r"resumed session (?P<id>\S+) after (?P<off>[\d.]+) s off: phase (?P<phase>\d+), "
-    r"(?P<left>-?[\d.]+) s left(?P<paused> \(paused\))?, notes kept: (?P<notes>.*)$"
-)
-
-
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every line of a journal, each of which must be whole JSON (a repaired journal)."""
-    raw = path.read_bytes()
-    assert raw.endswith(b"\n"), "the journal ends with a whole line"
-    return [json.loads(line) for line in raw.splitlines()]
-
-
-def time_left_error(
-    resumed: str, entries: list[dict[str, Any]], speed: float, phase: int, started_wall: float
-) -> float:
-    """How far (session seconds) the resumed time left is from the wall clock's truth.
-
-    The truth: the phase began when its press was taken (``started_wall``, the wall
-    clock of that press in the journal); since then the session clock ran at
-    ``speed`` through everything, the time the device was off included, except while
-    paused (between long presses). ``resumed`` is the daemon's resume log line; the
-    moment it speaks of is the journal's last ``resume`` line.
-    """
-    match = RESUMED.search(resumed)
-    assert match, f"not a resume line: {resumed!r}"
-    assert int(match["phase"]) == phase, f"resumed in phase {match['phase']}, expected {phase}"
-    at = [e for e in entries if e.get("event") == "resume"][-1]["wall"]
-    toggles = [e["wall"] for e in entries if e.get("event") == "long_press" and started_wall < e["wall"] <= at]
-    if len(toggles) % 2:
-        toggles.append(at)  # still paused
-    paused = sum(b - a for a, b in zip(toggles[::2], toggles[1::2]))
-    truth = PLANNED[phase] - speed * ((at - started_wall) - paused)
-    return abs(float(match["left"]) - truth)
-
-
 SPEED = 20.0
 """Session clock speed of the killed daemon: one session second is 50 ms."""
 SPOKEN = "회의를 시작합니다"
 """What the case-giver says for the leervraag and the actieplan (Korean, for the Korean model)."""
 NOTE_PHASES = {2: "leervraag", 6: "actieplan"}
-HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 PATIENCE = 40.0
 """Longest wait for any log line (a model load on a busy 2-core machine included)."""
 
@@ -341,8 +302,7 @@ class PowerCuts:
 
     def __init__(self, tmp_path: Path, rng: random.Random, seed: int) -> None:
         from assistant import filesound
-        from test_listening import join, no_dither_model, speech
-        from test_run_notes import Microphone
+        from support import Microphone, join, no_dither_model, speech
 
         self.tmp_path, self.rng, self.seed = tmp_path, rng, seed
         self.sound = filesound.write_asoundrc(tmp_path / "home")
@@ -376,7 +336,7 @@ class PowerCuts:
     # --- processes ----------------------------------------------------------------
 
     def start(self) -> Any:
-        from test_run import Daemon
+        from support import Daemon
 
         self.daemon = Daemon(self.tmp_path, "--speed", f"{SPEED:g}", env={"HOME": str(self.sound.home)})
         self.incarnations += 1

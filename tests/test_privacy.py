@@ -31,8 +31,7 @@ from assistant.method import load_method
 from assistant.phrases import load_phrases
 from assistant.privacy import NAMES_FILE, NameMasker, fold, make_masker, read_names
 from assistant.settings import PrivacySettings, Settings, load_settings
-from test_notes import ScriptedListener
-from test_resume import Recorder
+from support import Recorder, ScriptedListener
 
 DAY = 24 * 3600.0
 NOW = 1_800_000_000.0
@@ -468,16 +467,23 @@ def test_forget_all_through_the_installed_command(tmp_path: Path) -> None:
 
 def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Path) -> None:
     from assistant import filesound
-    from test_listening import no_dither_model
-    from test_run import Daemon as DaemonProcess
-    from test_run_notes import HANGUL, SPOKEN, Microphone, bare_vosk, say_when_invited, spoken_note
+    from support import (
+        HANGUL,
+        SPOKEN,
+        Daemon as DaemonProcess,
+        Microphone,
+        bare_vosk_with_words,
+        no_dither_model,
+        say_when_invited,
+        spoken_note,
+    )
 
     sound = filesound.write_asoundrc(tmp_path / "home")
     mic = Microphone(sound.inp)
     model = no_dither_model(tmp_path / "model")
     clip, heard_by_bare_vosk = spoken_note(mic, SPOKEN)
     # What bare Vosk hears in the same samples; one of its words is made a participant's name.
-    text, _words = bare_vosk(model, heard_by_bare_vosk)
+    text, _words = bare_vosk_with_words(model, heard_by_bare_vosk)
     name = max(text.split(), key=len)
     assert len(name) >= 2 and HANGUL.search(name), text
     masked = " ".join("[naam]" if word == name else word for word in text.split())

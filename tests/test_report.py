@@ -22,7 +22,7 @@ from assistant.phrases import load_phrases
 from assistant.report import build_report, write_report
 from assistant.session import Session
 from assistant.settings import ScheduleSettings, Settings
-from test_resume import Recorder
+from support import Recorder
 
 MIN = 60.0
 # 2027-01-15 08:00 UTC, 09:00 in Amsterdam.

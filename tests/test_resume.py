@@ -18,29 +18,9 @@ from assistant.method import load_method
 from assistant.phrases import load_phrases
 from assistant.session import Session
 from assistant.settings import Settings, SessionSettings
+from support import Recorder
 
 MIN = 60.0
-
-
-class Recorder:
-    """Stands in for the speaker: these tests are about the journal, not the sound."""
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-        self.tones: list[str] = []
-        self.prepared: list[str] = []
-
-    def prepare(self, texts: Any) -> None:
-        self.prepared.extend(texts)
-
-    def say(self, text: str) -> None:
-        self.said.append(text)
-
-    def tone(self, kind: str) -> None:
-        self.tones.append(kind)
-
-    def stop(self) -> None:
-        pass
 
 
 class Device:

@@ -54,7 +54,7 @@ from assistant.method import CAPTURE_KINDS, SINGLE_NOTES, Method, Phase, load_me
 from assistant.phrases import load_phrases
 from assistant.session import FINISHED, IDLE, RUNNING, Session
 from assistant.settings import ScheduleSettings, SessionSettings, Settings
-from test_resume import Recorder
+from support import Recorder
 
 
 def _phase(number: int, key: str, minutes: float, **kw: Any) -> Phase:

@@ -31,7 +31,7 @@ from assistant.speech import (
 )
 
 if TYPE_CHECKING:
-    from conftest import AlsaFiles
+    from support import AlsaFiles
 
 PATIENCE = 10.0
 """Longest wait for speech to finish; generous for a loaded 2-core machine."""
