@@ -65,6 +65,8 @@ from support import (
 )
 from support import speech as korean_speech
 
+pytestmark = pytest.mark.slow  # the daemon as a process, real-time audio, the real model
+
 PATIENCE = 30.0
 """Longest wait for any log line or sound; generous for a loaded 2-core machine."""
 SPEAKER_BYTES_PER_SECOND = RENDER_RATE * 2

@@ -29,6 +29,8 @@ import pytest
 
 from support import PROJECT, Daemon, read_journal, time_left_error
 
+pytestmark = pytest.mark.slow  # the daemon as a process in a mount namespace (root)
+
 SPEED = 60.0
 SIZE = "256k"
 """The tmpfs: room for a session's journal, record and report, and little else."""

@@ -316,6 +316,7 @@ METHOD = tomllib.loads(METHOD_FILE.read_text(encoding="utf-8"))
 # ------------------------------------------------------------- the settings file
 
 
+@pytest.mark.slow
 @FUZZ
 @given(content=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode), byte_edits(DEFAULT_CONFIG.read_bytes())))
 @example(content=b"[speech]\nvolume = 0.5\n\xff\xfe")  # invalid UTF-8
@@ -329,6 +330,7 @@ def test_any_bytes_as_the_settings_file_load_or_give_one_clear_line(workdir: Pat
         check_valid_settings(result)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=mutated(DEFAULTS))
 @example(data={"speech": {"volume": math.nan}})  # nan passed every range check
@@ -362,6 +364,7 @@ def test_a_valid_settings_file_is_not_refused(workdir: Path) -> None:
 # --------------------------------------------------------------- the method file
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     data=mutated(METHOD),
@@ -423,6 +426,7 @@ LOCALE_TEMPLATES = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     language=st.sampled_from(["nl", "en"]),

@@ -156,6 +156,7 @@ def listen(mic: Feeder, model: Any, model_path: Path) -> Iterator[Callable[..., 
 # --------------------------------------------------------------------------- notes
 
 
+@pytest.mark.slow
 def test_a_note_is_heard_as_bare_vosk_hears_the_same_samples(listen: Any, mic: Feeder, model: Any) -> None:
     listener, events = listen()
     clip = join(silence(0.3), speech("안녕하세요 감사합니다"), silence(0.5))
@@ -171,6 +172,7 @@ def test_a_note_is_heard_as_bare_vosk_hears_the_same_samples(listen: Any, mic: F
     assert events.rest() == []
 
 
+@pytest.mark.slow
 def test_a_note_spanning_pauses_joins_its_utterances(listen: Any, mic: Feeder, model: Any) -> None:
     listener, events = listen(replace(SETTINGS, silence_seconds=2.5))
     clip = join(speech("안녕하세요"), silence(1.2), speech("회의를 시작합니다"), silence(0.4))
@@ -182,6 +184,7 @@ def test_a_note_spanning_pauses_joins_its_utterances(listen: Any, mic: Feeder, m
     assert heard.text == " ".join(utterances.result())
 
 
+@pytest.mark.slow
 def test_silence_gives_an_empty_note_after_the_wait(listen: Any, mic: Feeder) -> None:
     listener, events = listen()
     listener.capture("actieplan", continuous=False)
@@ -190,6 +193,7 @@ def test_silence_gives_an_empty_note_after_the_wait(listen: Any, mic: Feeder) ->
     assert (heard.kind, heard.text, heard.words) == ("actieplan", "", [])
 
 
+@pytest.mark.slow
 def test_a_running_note_gives_one_heard_per_utterance(listen: Any, mic: Feeder, model: Any) -> None:
     listener, events = listen()
     clip = join(speech("안녕하세요"), silence(1.2), speech("감사합니다"), silence(1.2))
@@ -205,6 +209,7 @@ def test_a_running_note_gives_one_heard_per_utterance(listen: Any, mic: Feeder, 
     assert events.rest() == [], "nothing was said after the last utterance"
 
 
+@pytest.mark.slow
 def test_stop_delivers_what_was_said_so_far_or_drops_it(listen: Any, mic: Feeder, model: Any) -> None:
     listener, events = listen(replace(SETTINGS, wait_seconds=10, silence_seconds=5))
     clip = join(silence(0.2), speech("감사합니다"), silence(0.3))
@@ -229,6 +234,7 @@ def test_stop_delivers_what_was_said_so_far_or_drops_it(listen: Any, mic: Feeder
 # --------------------------------------------------------------------------- voice commands
 
 
+@pytest.mark.slow
 def test_spoken_commands_are_recognised_outside_notes(listen: Any, mic: Feeder) -> None:
     listener, events = listen(replace(SETTINGS, voice_commands=True), commands=COMMANDS)
     for word in ("다음", "감사합니다", "시작"):
@@ -238,11 +244,13 @@ def test_spoken_commands_are_recognised_outside_notes(listen: Any, mic: Feeder) 
     assert not [e for e in events.seen + events.rest() if isinstance(e, Heard)]
 
 
+@pytest.mark.slow
 def test_only_phrases_the_model_knows_make_the_grammar(model: Any) -> None:
     phrases = command_phrases(model, {"next": "다음|volgende fase", "pause": "pauze", "status": "감사합니다"})
     assert phrases == {"다음": "next", "감사합니다": "status"}
 
 
+@pytest.mark.slow
 def test_commands_are_not_taken_during_a_note(listen: Any, mic: Feeder) -> None:
     listener, events = listen(replace(SETTINGS, voice_commands=True), commands=COMMANDS)
     listener.capture("ideas", continuous=True)
@@ -300,6 +308,7 @@ print("still alive", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_note_requested_mid_word_switches_at_an_utterance_boundary(model_path: Path) -> None:
     clip = join(silence(0.3), speech("안녕하세요 감사합니다"), silence(0.5))
     half = 2 * (round(0.3 * RATE) + len(speech("안녕하세요 감사합니다")) // 2)
@@ -327,6 +336,7 @@ def test_a_note_requested_mid_word_switches_at_an_utterance_boundary(model_path:
 # --------------------------------------------------------------------------- half duplex
 
 
+@pytest.mark.slow
 def test_what_is_heard_while_the_device_speaks_is_dropped(listen: Any, mic: Feeder) -> None:
     speaker = FakeSpeaker()
     listener_settings = replace(SETTINGS, voice_commands=True)
@@ -344,6 +354,7 @@ def test_what_is_heard_while_the_device_speaks_is_dropped(listen: Any, mic: Feed
     assert events.rest() == [], "the word said while the device spoke was not heard"
 
 
+@pytest.mark.slow
 def test_a_note_said_entirely_over_the_device_is_empty(listen: Any, mic: Feeder) -> None:
     speaker = FakeSpeaker()
     listener, events = listen(speaker=speaker)
@@ -357,6 +368,7 @@ def test_a_note_said_entirely_over_the_device_is_empty(listen: Any, mic: Feeder)
     assert events.next(Heard).text == ""
 
 
+@pytest.mark.slow
 def test_speech_right_after_the_device_stops_is_dropped_within_the_margin(listen: Any, mic: Feeder) -> None:
     speaker = FakeSpeaker()
     settings = replace(SETTINGS, voice_commands=True, mute_margin_seconds=1.5)
@@ -420,6 +432,7 @@ def _no_microphone_expected(*args: Any) -> Microphone:
     raise AssertionError("the microphone must not be opened")
 
 
+@pytest.mark.slow
 def test_a_microphone_that_appears_later_is_found(
     listen: Any, mic: Feeder, alsa_files: AlsaFiles
 ) -> None:
@@ -454,6 +467,7 @@ def test_a_microphone_that_appears_later_is_found(
         sd._initialize()
 
 
+@pytest.mark.slow
 def test_a_microphone_lost_mid_note_delivers_the_note_and_comes_back(
     listen: Any, mic: Feeder, model: Any
 ) -> None:
@@ -481,6 +495,7 @@ def test_a_microphone_lost_mid_note_delivers_the_note_and_comes_back(
     assert len(opened) == 2
 
 
+@pytest.mark.slow
 def test_a_device_that_refuses_16_khz_is_recorded_at_its_own_rate(
     listen: Any, mic: Feeder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -507,6 +522,7 @@ def test_input_devices_lists_the_microphones() -> None:
     assert all(": " in line and "Hz" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_the_transcriber_takes_a_whole_recording(model: Any) -> None:
     events: list[Event] = []
     transcriber = Transcriber(model, SETTINGS, events.append)
@@ -518,6 +534,7 @@ def test_the_transcriber_takes_a_whole_recording(model: Any) -> None:
     assert events[0].text == expected.result(PATIENCE)
 
 
+@pytest.mark.slow
 def test_the_wait_for_a_first_word_counts_only_while_the_microphone_is_open(model: Any) -> None:
     # The device's own invitation (muted audio) must not eat into the group's time to start.
     events: list[Event] = []
@@ -532,6 +549,7 @@ def test_the_wait_for_a_first_word_counts_only_while_the_microphone_is_open(mode
     assert events == [Heard(kind="leervraag", text="", words=[])]
 
 
+@pytest.mark.slow
 def test_the_longest_note_counts_from_the_end_of_its_invitation(model: Any) -> None:
     # After a power cut the device may have a backlog to say before its invitation
     # (resumed, model loading, halfway): the group still gets its whole note.
@@ -548,6 +566,7 @@ def test_the_longest_note_counts_from_the_end_of_its_invitation(model: Any) -> N
     assert events[0].text == expected.result(PATIENCE) != ""
 
 
+@pytest.mark.slow
 def test_a_note_the_device_talks_over_throughout_still_ends(model: Any) -> None:
     # A speaker that never stops (stuck) must not leave the note open for ever.
     events: list[Event] = []
@@ -564,6 +583,7 @@ def test_a_note_the_device_talks_over_throughout_still_ends(model: Any) -> None:
     assert events == [Heard(kind="actieplan", text="", words=[])]
 
 
+@pytest.mark.slow
 def test_between_notes_no_free_form_recogniser_is_kept(model: Any) -> None:
     # Its decoding state is tens of MB with a large model: on a Pi that memory is wanted
     # back between notes. Each note gets a fresh one, and hears what bare Vosk hears.

@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from assistant.memory import fewer_malloc_arenas
 from assistant.clock import SessionClock
 from assistant.daemon import Daemon
@@ -37,6 +39,8 @@ from assistant.phrases import load_phrases
 from assistant.session import IDLE
 from assistant.settings import ListeningSettings, Settings
 from assistant.speech import AudioSpeaker
+
+pytestmark = pytest.mark.slow  # hundreds of sessions in one process
 
 SESSIONS = 200
 WARM_UP = 20

@@ -621,6 +621,7 @@ def test_model_check_without_vosk_checks_the_structure_only(
     assert capsys.readouterr().out.splitlines()[0] == f"{path}: complete (Vosk is not installed here, so it was not loaded)"
 
 
+@pytest.mark.slow
 def test_model_check_passes_a_real_vosk_model(
     config: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,6 +25,8 @@ import pytest
 
 from support import KOREAN_MODEL, PROJECT, Daemon, network_violations
 
+pytestmark = pytest.mark.slow  # the daemon and the commands as processes under strace
+
 TRACED = "socket,socketpair,connect,bind,listen,accept,accept4,sendto,sendmsg"
 LOCAL_SOUND_SERVERS = re.compile(r"/pulse[^\"]*/native|/pipewire-\d|/dev/shm/jack[^\"]*")
 """Where ALSA's pulse plugin, PipeWire and PortAudio's JACK host API look for a sound server."""

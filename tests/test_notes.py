@@ -503,6 +503,7 @@ def _state(session: Session) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut_after", range(1, len(SCRIPT) + 1))
 def test_replaying_the_journal_gives_the_live_notes(tmp_path: Path, cut_after: int) -> None:
     mono, wall = FakeClock(100.0), FakeClock(1_800_000_000.0)

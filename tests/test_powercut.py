@@ -111,6 +111,7 @@ def _line_ends(data: bytes) -> list[int]:
     return [i + 1 for i, byte in enumerate(data) if byte == ord("\n")]
 
 
+@pytest.mark.slow
 def test_a_journal_torn_at_any_byte_resumes_from_the_line_before_and_says_what_was_dropped(
     tmp_path: Path, dutch: tuple[Method, Phrases], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -168,6 +169,7 @@ def test_a_journal_torn_at_any_byte_resumes_from_the_line_before_and_says_what_w
     assert phase_cut.state()["phase"] == 2 and phase_cut.daemon.session.captures["leervraag"][0]["accepted"]
 
 
+@pytest.mark.slow
 def test_a_journal_cut_off_in_its_first_line_greets_again_and_says_why_once(
     tmp_path: Path, dutch: tuple[Method, Phrases], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -551,6 +553,7 @@ class PowerCuts:
             time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_the_daemon_killed_at_random_moments_comes_back_in_the_same_phase_with_the_time_and_the_notes(
     tmp_path: Path,
 ) -> None:

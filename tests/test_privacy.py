@@ -72,6 +72,7 @@ def test_the_shipped_list_has_hundreds_of_names_and_leaves_out_ordinary_words() 
     assert "ordinary Dutch words" in header and "participants" in header and "names_file" in header
 
 
+@pytest.mark.slow
 def test_every_shipped_name_that_is_also_a_dutch_word_says_why_it_is_kept() -> None:
     # Debian's wdutch (the OpenTaal list; scripts/setup.sh --test installs it) has
     # ordinary words in lower case and names capitalised.
@@ -465,6 +466,7 @@ def test_forget_all_through_the_installed_command(tmp_path: Path) -> None:
 # --- end to end: a note through the microphone keeps no name and no audio --------------
 
 
+@pytest.mark.slow
 def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Path) -> None:
     from assistant import filesound
     from support import (

@@ -10,7 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from support import PROJECT, Daemon
+
+pytestmark = pytest.mark.slow  # the daemon as a process
+
 
 def test_a_whole_session_with_the_keyboard_as_the_button(tmp_path: Path, alsa_files) -> None:
     daemon = Daemon(tmp_path, "--speed", "60")

@@ -29,6 +29,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from assistant import filesound
 from support import (
     HANGUL,
@@ -43,6 +45,8 @@ from support import (
     speech,
     spoken_note,
 )
+
+pytestmark = pytest.mark.slow  # the daemon as a process, a microphone at real time, the real model
 
 SPEED = 6
 """Session clock speed: phase 2 would invite the note by itself only after 30 s."""

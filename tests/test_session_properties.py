@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import event as observe
 from hypothesis import strategies as st
@@ -55,6 +56,8 @@ from assistant.phrases import load_phrases
 from assistant.session import FINISHED, IDLE, RUNNING, Session
 from assistant.settings import ScheduleSettings, SessionSettings, Settings
 from support import Recorder
+
+pytestmark = pytest.mark.slow  # a long random walk through sessions (hypothesis)
 
 
 def _phase(number: int, key: str, minutes: float, **kw: Any) -> Phase:
