@@ -53,6 +53,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.testing import filesound  # noqa: E402  (the path is set just above)
+from assistant.testing.fifo import FifoMicrophone  # noqa: E402
+from assistant.testing.models import without_dither  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PARTS = ("press", "schedule", "daemon", "recognition")
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="intervisie-bench-"))
     try:
         sound = filesound.install(work / "sound") if args.file_sound or not _has_sound_card() else None
-        microphone = _Microphone(sound.inp) if sound is not None else None  # before sounddevice is imported
+        microphone = _microphone(sound.inp) if sound is not None else None  # before sounddevice is imported
         results: dict[str, Any] = {
             "machine": {
                 "cpus": os.cpu_count(),
@@ -117,13 +119,11 @@ def bench_press(work: Path, presses: int) -> dict[str, Any]:
 
 
 def _press_run(data: Path, presses: int, cache: bool) -> dict[str, Any]:
-    from assistant.core.clock import SessionClock
-    from assistant.service.daemon import Daemon
-    from assistant.core.events import ButtonDown, Press
-    from assistant.config import load_method
-    from assistant.config import load_phrases
-    from assistant.config import load_settings
     from assistant.audio.speaker import AudioSpeaker
+    from assistant.config import load_method, load_phrases, load_settings
+    from assistant.core.clock import SessionClock
+    from assistant.core.events import ButtonDown, Press
+    from assistant.service.daemon import Daemon
 
     settings = load_settings(None, {"data_dir": str(data)})
     method = load_method(settings.method, settings.language)
@@ -220,13 +220,11 @@ def bench_schedule(work: Path, phases: int) -> dict[str, Any]:
 
     The marks are far enough apart that no announcement has to wait for the one before.
     """
-    from assistant.core.clock import SessionClock
-    from assistant.service.daemon import Daemon
-    from assistant.core.events import Press, Tick
-    from assistant.config import load_method
-    from assistant.config import load_phrases
-    from assistant.config import load_settings
     from assistant.audio.speaker import AudioSpeaker
+    from assistant.config import load_method, load_phrases, load_settings
+    from assistant.core.clock import SessionClock
+    from assistant.core.events import Press, Tick
+    from assistant.service.daemon import Daemon
 
     path = work / "bench-method.toml"
     path.write_text(_SCHEDULE_METHOD.format(phases="".join(_SCHEDULE_PHASE.format(n=n) for n in range(phases))))
@@ -419,77 +417,17 @@ DUTCH_SENTENCES = (
 )
 
 
-class _Microphone:
+def _microphone(path: Path) -> FifoMicrophone:
     """The file sound card's ``in.raw`` as a FIFO that a thread of this process keeps
     writing at real time, like a microphone in a quiet room: noise, or speech when asked.
+    It writes only from :meth:`FifoMicrophone.start` on.
 
     A regular file does not work as a microphone: ALSA's file plugin reads it thousands
     of times faster than real time and then repeats stale data. A FIFO that is written
     without gaps delivers exactly what is written, when it is written.
     """
-
-    def __init__(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        os.mkfifo(path)
-        self.fd = os.open(path, os.O_RDWR)  # a writer exists, so the plugin's open never blocks
-        self._speech: list[tuple[Any, Callable[[int], None] | None, threading.Event]] = []
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start writing (noise until speech is given)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._pump, name="microphone", daemon=True)
-            self._thread.start()
-
-    def play(self, samples: Any, on_block: Callable[[int], None] | None = None) -> None:
-        """Say ``samples`` (16 kHz int16) into the microphone; returns when all is written."""
-        done = threading.Event()
-        with self._lock:
-            self._speech.append((samples, on_block, done))
-        done.wait()
-
-    def cpu_seconds(self) -> float:
-        """CPU time the writer thread has used."""
-        assert self._thread is not None and self._thread.native_id is not None
-        fields = Path(f"/proc/self/task/{self._thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    def _pump(self) -> None:
-        import select
-
-        size = round(MODEL_RATE * BLOCK)
-        index = 0
-        started = time.monotonic()
-        current: tuple[Any, Callable[[int], None] | None, threading.Event] | None = None
-        position = 0
-        while True:
-            pause = started + index * BLOCK - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            if current is None:
-                with self._lock:
-                    current = self._speech.pop(0) if self._speech else None
-                position = 0
-            if current is not None:
-                samples, on_block, done = current
-                block = samples[position * size : (position + 1) * size]
-                if len(block) < size:
-                    block = _pad(block, size)
-            else:
-                block = _noise(size, index)
-            _r, writable, _e = select.select([], [self.fd], [], 1.0)
-            if writable:
-                os.write(self.fd, block.astype("<i2").tobytes())
-            if current is not None:
-                samples, on_block, done = current
-                if on_block is not None:
-                    on_block(position)
-                position += 1
-                if position * size >= len(samples):
-                    done.set()
-                    current = None
-            index += 1
+    size = round(MODEL_RATE * BLOCK)
+    return FifoMicrophone(path, lambda index: _noise(size, index).astype("<i2").tobytes(), start=False)
 
 
 def _noise(count: int, seed: int) -> Any:
@@ -522,23 +460,6 @@ def _spoken(text: str, voice: str) -> Any:
     return np.clip(np.round(data + _noise(count, count)), -32768, 32767).astype(np.int16)
 
 
-def _without_dither(model: Path, folder: Path) -> Path:
-    """The model with Kaldi's dither off (links to its files), so that both sides decode
-    the same samples the same way; with dither on, the process-wide noise generator makes
-    every decoding a little different, and the utterance boundaries with it."""
-    folder.mkdir()
-    for part in model.iterdir():
-        if part.name != "conf":
-            (folder / part.name).symlink_to(part)
-    (folder / "conf").mkdir()
-    for conf in (model / "conf").iterdir():
-        text = conf.read_text()
-        if conf.name == "mfcc.conf":
-            text = text.rstrip("\n") + "\n--dither=0\n"
-        (folder / "conf" / conf.name).write_text(text)
-    return folder
-
-
 def _pick_model(wanted: Path | None) -> tuple[Path, str, str]:
     """(model folder, language of espeak-ng's voice, what it is)."""
     from assistant.config import load_settings
@@ -555,18 +476,18 @@ def _pick_model(wanted: Path | None) -> tuple[Path, str, str]:
 
 
 def bench_recognition(
-    work: Path, sound: filesound.FileSound | None, microphone: _Microphone | None, model: Path | None, utterances: int
+    work: Path, sound: filesound.FileSound | None, microphone: FifoMicrophone | None, model: Path | None, utterances: int
 ) -> dict[str, Any]:
     import numpy as np
 
-    from assistant.core.events import Heard
     from assistant.audio.listener import Listener
     from assistant.audio.model import load_model
+    from assistant.core.events import Heard
     from assistant.core.settings import ListeningSettings
 
     path, voice, what = _pick_model(model)
     if voice == "ko":
-        path = _without_dither(path, work / "model-ko")
+        path = without_dither(path, work / "model-ko")
     sentences = KOREAN_SENTENCES if voice == "ko" else DUTCH_SENTENCES
     rss_before = _memory(os.getpid()).get("VmRSS", 0.0)
     started = time.monotonic()
@@ -646,7 +567,7 @@ def bench_recognition(
     # PortAudio's capture thread), so that nothing else in this process counts.
     before = {tid: t for tid, t in _thread_cpu().items() if tid not in earlier_threads}
     wall = time.monotonic()
-    microphone.play(audio, lambda index: block_written.__setitem__(index, time.monotonic()))
+    microphone.say(audio, timeout=None, on_block=lambda index: block_written.__setitem__(index, time.monotonic()))
     time.sleep(DRAIN)  # the last blocks reach the recogniser (it runs at a fraction of real time)
     after = {tid: t for tid, t in _thread_cpu().items() if tid not in earlier_threads}
     pipeline_cpu = sum(t - before.get(tid, 0.0) for tid, t in after.items())
@@ -683,7 +604,7 @@ def bench_recognition(
     return result
 
 
-def _daemon_with_model(work: Path, sound: filesound.FileSound | None, microphone: _Microphone, model: Path) -> Any:
+def _daemon_with_model(work: Path, sound: filesound.FileSound | None, microphone: FifoMicrophone, model: Path) -> Any:
     """First words while the model loads; memory of the daemon against the model alone."""
     folder = work / "daemon-model"
     folder.mkdir()

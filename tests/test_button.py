@@ -15,10 +15,10 @@ from gpiozero import Device
 from gpiozero.exc import BadPinFactory, PinFactoryFallback
 from gpiozero.pins.mock import MockFactory
 
-from assistant.hardware.button import KEY_HELP, GpioButton, KeyboardButton, make_button
-from assistant.errors import ButtonError, DeviceError
 from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
 from assistant.core.settings import ButtonSettings
+from assistant.errors import ButtonError, DeviceError
+from assistant.hardware.button import KEY_HELP, GpioButton, KeyboardButton, make_button
 
 HOLD = 0.5
 WINDOW = 0.2
@@ -74,7 +74,7 @@ def no_gpio(monkeypatch: pytest.MonkeyPatch) -> None:
     """A machine without GPIO: gpiozero finds no pin library (as on a laptop)."""
 
     def no_factory() -> None:
-        warnings.warn(PinFactoryFallback("Falling back from lgpio: No module named 'lgpio'"))
+        warnings.warn(PinFactoryFallback("Falling back from lgpio: No module named 'lgpio'"), stacklevel=2)
         raise BadPinFactory("Unable to load any default pin factory!")
 
     monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
@@ -102,6 +102,7 @@ def tap(pins: MockFactory, pin: int = 17) -> None:
 # --- the GPIO button ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_short_press_posts_button_down_then_press(pins: MockFactory, button: GpioButton, gestures: Gestures) -> None:
     pins.pin(17).drive_low()
     assert gestures.next(timeout=0) == ButtonDown()  # at once, while the button is still down
@@ -118,6 +119,7 @@ def test_the_press_waits_for_the_double_press_window(pins: MockFactory, button: 
     assert time.monotonic() - released >= WINDOW * 0.9
 
 
+@pytest.mark.slow
 def test_two_quick_presses_are_a_double_press_not_two_presses(
     pins: MockFactory, button: GpioButton, gestures: Gestures
 ) -> None:
@@ -154,6 +156,7 @@ def test_three_quick_presses_are_a_double_press_then_a_press(
     assert gestures.take(5) == [ButtonDown(), ButtonDown(), DoublePress(), ButtonDown(), Press()]
 
 
+@pytest.mark.slow
 def test_holding_the_button_posts_long_press_at_hold_time_and_nothing_on_release(
     pins: MockFactory, button: GpioButton, gestures: Gestures
 ) -> None:
@@ -167,6 +170,7 @@ def test_holding_the_button_posts_long_press_at_hold_time_and_nothing_on_release
     assert gestures.none_within(WINDOW * 3) == []
 
 
+@pytest.mark.slow
 def test_a_press_right_after_a_long_press_is_a_plain_press(
     pins: MockFactory, button: GpioButton, gestures: Gestures
 ) -> None:
@@ -177,6 +181,7 @@ def test_a_press_right_after_a_long_press_is_a_plain_press(
     assert gestures.take(2) == [ButtonDown(), Press()]
 
 
+@pytest.mark.slow
 def test_a_quick_tap_then_a_hold_is_only_a_long_press(pins: MockFactory, button: GpioButton, gestures: Gestures) -> None:
     tap(pins)
     pins.pin(17).drive_low()
@@ -234,6 +239,7 @@ def test_a_pin_already_in_use_raises_button_error(pins: MockFactory, button: Gpi
         GpioButton(FAST, gestures.post)
 
 
+@pytest.mark.slow
 def test_a_closed_button_posts_nothing_more(pins: MockFactory, gestures: Gestures) -> None:
     made = GpioButton(FAST, gestures.post)
     tap(pins)

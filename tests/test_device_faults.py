@@ -34,39 +34,40 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pytest
-
-from conftest import replace_text
-from assistant.testing import filesound
-from assistant.audio import speaker, synthesis, tones
-from assistant.core.events import Heard
-from assistant.audio.listener import Listener
-from assistant.core.settings import SpeechSettings
-from assistant.audio.synthesis import RENDER_RATE
-from assistant.audio.speaker import AudioSpeaker
-from test_listening import (  # noqa: F401 (mic, model and model_path are fixtures)
+from support import (
     BLOCK,
     KOREAN_MODEL,
+    PROJECT,
     SETTINGS,
+    AlsaFiles,
+    Daemon,
     Events,
     Feeder,
+    Microphone,
+    bare_vosk,
+    bare_vosk_with_words,
     join,
-    mic,
-    model,
-    model_path,
     no_dither_model,
+    replace_text,
+    say_when_invited,
     silence,
+    spoken_note,
 )
-from test_listening import bare_vosk as bare_vosk_blocks
-from test_listening import speech as korean_speech
-from test_run import PROJECT, Daemon
-from test_run_notes import Microphone, bare_vosk, say_when_invited, spoken_note
+from support import speech as korean_speech
 
-if TYPE_CHECKING:
-    from conftest import AlsaFiles
+from assistant.audio import speaker, synthesis, tones
+from assistant.audio.listener import Listener
+from assistant.audio.speaker import AudioSpeaker
+from assistant.audio.synthesis import RENDER_RATE
+from assistant.core.events import Heard
+from assistant.core.settings import SpeechSettings
+from assistant.testing import filesound
+
+pytestmark = pytest.mark.slow  # the daemon as a process, real-time audio, the real model
 
 PATIENCE = 30.0
 """Longest wait for any log line or sound; generous for a loaded 2-core machine."""
@@ -560,7 +561,7 @@ def test_a_microphone_plugged_in_mid_session_takes_the_note_that_follows(tmp_pat
     finally:
         stop(daemon)
         mic.close()
-    text, _words = bare_vosk(model, heard_by_bare_vosk)
+    text, _words = bare_vosk_with_words(model, heard_by_bare_vosk)
     assert text
     kernvraag = the_record(tmp_path)["captures"]["kernvraag"]
     assert [(item["text"], item["accepted"]) for item in kernvraag] == [(text, True)]
@@ -573,7 +574,7 @@ def test_after_a_rescan_the_speaker_never_closes_a_stream_opened_since(keep_tryi
     # the daemon: "the microphone 'usbmic' stopped" right after it was found).
     import sounddevice as sd
 
-    from assistant.audio import devices
+    from assistant import devices
 
     keep_trying.say("Een.")
     assert keep_trying.wait_idle(PATIENCE)
@@ -600,15 +601,14 @@ def test_a_microphone_pulled_mid_note_keeps_what_was_said_and_the_daemon_says_so
     # microphone is pulled), with the real speaker, listener and model.
     from dataclasses import replace
 
-    from assistant.core.clock import SessionClock
-    from assistant.service.daemon import Daemon as Loop
-    from assistant.core.events import ButtonDown, ListenerState, Press
-    from assistant.storage.journal import Journal
     from assistant.audio.microphone import Microphone as Opened
     from assistant.audio.microphone import open_microphone
-    from assistant.config import load_method
-    from assistant.config import load_phrases
+    from assistant.config import load_method, load_phrases
+    from assistant.core.clock import SessionClock
+    from assistant.core.events import ButtonDown, ListenerState, Press
     from assistant.core.settings import Settings
+    from assistant.service.daemon import Daemon as Loop
+    from assistant.storage.journal import Journal
 
     phrases = load_phrases("nl")
     speaker = AudioSpeaker(SpeechSettings(), "nl", keep_trying=True)
@@ -632,7 +632,7 @@ def test_a_microphone_pulled_mid_note_keeps_what_was_said_and_the_daemon_says_so
     listener.open_microphone = recording
     loop.listener = listener
     clip = join(silence(0.2), korean_speech("감사합니다"), silence(1.0))
-    expected = bare_vosk_blocks(model, clip, block=BLOCK)
+    expected = bare_vosk(model, clip, block=BLOCK)
     listener.start()
     loop.start_up()
     thread = threading.Thread(target=loop.run, daemon=True)

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import PROJECT, Daemon, read_journal, time_left_error
 
-from test_powercut import read_journal, time_left_error
-from test_run import PROJECT, Daemon
+pytestmark = pytest.mark.slow  # the daemon as a process in a mount namespace (root)
 
 SPEED = 60.0
 SIZE = "256k"

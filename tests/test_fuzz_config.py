@@ -29,15 +29,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import assistant.config
-from assistant.errors import ConfigError
+from assistant.config import DEFAULT_CONFIG, load_method, load_phrases, load_settings
 from assistant.core.events import DoublePress, LongPress, Press, Tick
 from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES, Method
-from assistant.config import load_method
 from assistant.core.phrases import Phrases
-from assistant.config import load_phrases
 from assistant.core.session import FINISHED, Session
-from assistant.config import DEFAULT_CONFIG, load_settings
 from assistant.core.settings import PROJECT_DIR, Settings
+from assistant.errors import ConfigError
 
 FUZZ = settings(
     max_examples=120,
@@ -319,6 +317,7 @@ METHOD = tomllib.loads(METHOD_FILE.read_text(encoding="utf-8"))
 # ------------------------------------------------------------- the settings file
 
 
+@pytest.mark.slow
 @FUZZ
 @given(content=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode), byte_edits(DEFAULT_CONFIG.read_bytes())))
 @example(content=b"[speech]\nvolume = 0.5\n\xff\xfe")  # invalid UTF-8
@@ -332,6 +331,7 @@ def test_any_bytes_as_the_settings_file_load_or_give_one_clear_line(workdir: Pat
         check_valid_settings(result)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=mutated(DEFAULTS))
 @example(data={"speech": {"volume": math.nan}})  # nan passed every range check
@@ -365,6 +365,7 @@ def test_a_valid_settings_file_is_not_refused(workdir: Path) -> None:
 # --------------------------------------------------------------- the method file
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     data=mutated(METHOD),
@@ -426,6 +427,7 @@ LOCALE_TEMPLATES = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     language=st.sampled_from(["nl", "en"]),

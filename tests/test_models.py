@@ -29,9 +29,9 @@ import pytest
 
 from assistant.cli import main
 from assistant.errors import AssistantError, ModelError
-from assistant.vosk_models.install import TEMP_PREFIX, ProgressBar, install_model, remove_stale
-from assistant.vosk_models.check import check_structure, megabytes
 from assistant.vosk_models.catalog import parse_model_list
+from assistant.vosk_models.check import check_structure, megabytes
+from assistant.vosk_models.install import TEMP_PREFIX, ProgressBar, install_model, remove_stale
 
 NAME = "vosk-model-small-nl-0.22"
 PROJECT = Path(__file__).resolve().parent.parent
@@ -625,6 +625,7 @@ def test_model_check_without_vosk_checks_the_structure_only(
     assert capsys.readouterr().out.splitlines()[0] == f"{path}: complete (Vosk is not installed here, so it was not loaded)"
 
 
+@pytest.mark.slow
 def test_model_check_passes_a_real_vosk_model(
     config: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import KOREAN_MODEL, PROJECT, Daemon, network_violations
 
-from conftest import network_violations
-from test_listening import KOREAN_MODEL
-from test_run import PROJECT, Daemon
+pytestmark = pytest.mark.slow  # the daemon and the commands as processes under strace
 
 TRACED = "socket,socketpair,connect,bind,listen,accept,accept4,sendto,sendmsg"
 LOCAL_SOUND_SERVERS = re.compile(r"/pulse[^\"]*/native|/pipewire-\d|/dev/shm/jack[^\"]*")

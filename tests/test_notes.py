@@ -13,17 +13,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Recorder, ScriptedListener
 
+from assistant.config import load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.service.daemon import Daemon
-from assistant.core.events import ButtonDown, DoublePress, Effect, Event, Finished, Heard, Listen, ListenerState, LongPress, Press, Say, StopListening, StopSpeech, Tick, Tone, VoiceCommand
-from assistant.storage.journal import Journal
-from assistant.config import load_method
+from assistant.core.events import (
+    ButtonDown,
+    DoublePress,
+    Effect,
+    Event,
+    Finished,
+    Heard,
+    Listen,
+    ListenerState,
+    LongPress,
+    Press,
+    Say,
+    StopListening,
+    StopSpeech,
+    Tick,
+    Tone,
+    VoiceCommand,
+)
 from assistant.core.notes import first_person
-from assistant.config import load_phrases
 from assistant.core.session import Session
 from assistant.core.settings import Settings
-from test_resume import Recorder
+from assistant.service.daemon import Daemon
+from assistant.storage.journal import Journal
 
 MIN = 60.0
 LEERVRAAG = "hoe kan ik rustig blijven als een leerling mij uitdaagt"
@@ -367,20 +383,6 @@ def test_english_notes() -> None:
 # --- through the daemon: the journal keeps every note -------------------------------
 
 
-class ScriptedListener:
-    """Stands in for the microphone and recogniser: records what the daemon asks."""
-
-    def __init__(self, state: str = "ready") -> None:
-        self.state = state
-        self.calls: list[tuple[str, object]] = []
-
-    def capture(self, kind: str, continuous: bool) -> None:
-        self.calls.append(("capture", (kind, continuous)))
-
-    def stop(self, finish: bool = True) -> None:
-        self.calls.append(("stop", finish))
-
-
 def _daemon(data: Path, mono: FakeClock, wall: FakeClock, listener: ScriptedListener) -> Daemon:
     daemon = Daemon(
         Settings(data_dir=str(data)),
@@ -500,6 +502,7 @@ def _state(session: Session) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut_after", range(1, len(SCRIPT) + 1))
 def test_replaying_the_journal_gives_the_live_notes(tmp_path: Path, cut_after: int) -> None:
     mono, wall = FakeClock(100.0), FakeClock(1_800_000_000.0)

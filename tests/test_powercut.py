@@ -27,17 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import HANGUL, RESUMED, Recorder, time_left_error
 
+from assistant.config import load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.service.daemon import Daemon
 from assistant.core.events import Event, Heard, ListenerState, Press, Tick
-from assistant.storage.journal import Journal
 from assistant.core.method import Method
-from assistant.config import load_method
 from assistant.core.phrases import Phrases
-from assistant.config import load_phrases
 from assistant.core.settings import Settings
-from test_resume import Recorder
+from assistant.service.daemon import Daemon
+from assistant.storage.journal import Journal
 
 LEERVRAAG = "hoe blijf ik rustig als mijn klas onrustig wordt"
 WALL0 = 1_800_000_000.0
@@ -113,6 +112,7 @@ def _line_ends(data: bytes) -> list[int]:
     return [i + 1 for i, byte in enumerate(data) if byte == ord("\n")]
 
 
+@pytest.mark.slow
 def test_a_journal_torn_at_any_byte_resumes_from_the_line_before_and_says_what_was_dropped(
     tmp_path: Path, dutch: tuple[Method, Phrases], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -131,7 +131,7 @@ def test_a_journal_torn_at_any_byte_resumes_from_the_line_before_and_says_what_w
     journal = (tmp_path / "live" / "current.jsonl").read_bytes()
     ends = _line_ends(journal)
     assert len(ends) >= 7 and ends[-1] == len(journal)
-    names = [json.loads(journal[a:b]).get("event", "header") for a, b in zip([0, *ends], ends)]
+    names = [json.loads(journal[a:b]).get("event", "header") for a, b in zip([0, *ends], ends, strict=False)]
     assert names[-3:] == ["heard", "press", "press"]
     # The last three lines: the leervraag heard (a long line with the note in it), kept, phase 3.
     cases = 0
@@ -170,6 +170,7 @@ def test_a_journal_torn_at_any_byte_resumes_from_the_line_before_and_says_what_w
     assert phase_cut.state()["phase"] == 2 and phase_cut.daemon.session.captures["leervraag"][0]["accepted"]
 
 
+@pytest.mark.slow
 def test_a_journal_cut_off_in_its_first_line_greets_again_and_says_why_once(
     tmp_path: Path, dutch: tuple[Method, Phrases], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -267,50 +268,11 @@ def test_a_cut_between_the_record_and_the_report_writes_the_report_at_the_next_s
 
 # ------------------------------------------------------------- the real daemon process
 
-PLANNED = {1: 300.0, 2: 300.0, 3: 600.0, 4: 300.0, 5: 600.0, 6: 600.0, 7: 300.0}
-"""Each phase's length in seconds (the method's, with ``schedule.mode = "fixed"``)."""
-RESUMED = re.compile(
-    r"resumed session (?P<id>\S+) after (?P<off>[\d.]+) s off: phase (?P<phase>\d+), "
-    r"(?P<left>-?[\d.]+) s left(?P<paused> \(paused\))?, notes kept: (?P<notes>.*)$"
-)
-
-
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every line of a journal, each of which must be whole JSON (a repaired journal)."""
-    raw = path.read_bytes()
-    assert raw.endswith(b"\n"), "the journal ends with a whole line"
-    return [json.loads(line) for line in raw.splitlines()]
-
-
-def time_left_error(
-    resumed: str, entries: list[dict[str, Any]], speed: float, phase: int, started_wall: float
-) -> float:
-    """How far (session seconds) the resumed time left is from the wall clock's truth.
-
-    The truth: the phase began when its press was taken (``started_wall``, the wall
-    clock of that press in the journal); since then the session clock ran at
-    ``speed`` through everything, the time the device was off included, except while
-    paused (between long presses). ``resumed`` is the daemon's resume log line; the
-    moment it speaks of is the journal's last ``resume`` line.
-    """
-    match = RESUMED.search(resumed)
-    assert match, f"not a resume line: {resumed!r}"
-    assert int(match["phase"]) == phase, f"resumed in phase {match['phase']}, expected {phase}"
-    at = [e for e in entries if e.get("event") == "resume"][-1]["wall"]
-    toggles = [e["wall"] for e in entries if e.get("event") == "long_press" and started_wall < e["wall"] <= at]
-    if len(toggles) % 2:
-        toggles.append(at)  # still paused
-    paused = sum(b - a for a, b in zip(toggles[::2], toggles[1::2]))
-    truth = PLANNED[phase] - speed * ((at - started_wall) - paused)
-    return abs(float(match["left"]) - truth)
-
-
 SPEED = 20.0
 """Session clock speed of the killed daemon: one session second is 50 ms."""
 SPOKEN = "회의를 시작합니다"
 """What the case-giver says for the leervraag and the actieplan (Korean, for the Korean model)."""
 NOTE_PHASES = {2: "leervraag", 6: "actieplan"}
-HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 PATIENCE = 40.0
 """Longest wait for any log line (a model load on a busy 2-core machine included)."""
 
@@ -342,9 +304,9 @@ class PowerCuts:
     """The session under test: one daemon process after the other on the same data."""
 
     def __init__(self, tmp_path: Path, rng: random.Random, seed: int) -> None:
-        from assistant.testing import filesound
-        from test_listening import join, no_dither_model, speech
-        from test_run_notes import Microphone
+        from support import Microphone, join, no_dither_model, speech
+
+        from assistant import filesound
 
         self.tmp_path, self.rng, self.seed = tmp_path, rng, seed
         self.sound = filesound.write_asoundrc(tmp_path / "home")
@@ -378,7 +340,7 @@ class PowerCuts:
     # --- processes ----------------------------------------------------------------
 
     def start(self) -> Any:
-        from test_run import Daemon
+        from support import Daemon
 
         self.daemon = Daemon(self.tmp_path, "--speed", f"{SPEED:g}", env={"HOME": str(self.sound.home)})
         self.incarnations += 1
@@ -593,6 +555,7 @@ class PowerCuts:
             time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_the_daemon_killed_at_random_moments_comes_back_in_the_same_phase_with_the_time_and_the_notes(
     tmp_path: Path,
 ) -> None:

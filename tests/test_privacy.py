@@ -20,21 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Recorder, ScriptedListener
 
 from assistant.cli import main
+from assistant.config import NAMES_FILE, load_method, load_phrases, load_settings, make_masker, read_names
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.service.daemon import Daemon
-from assistant.errors import ConfigError
 from assistant.core.events import ButtonDown, Heard, ListenerState, Press
-from assistant.storage.journal import Journal
-from assistant.config import load_method
-from assistant.config import load_phrases
-from assistant.config import NAMES_FILE, make_masker, read_names
 from assistant.core.masking import NameMasker, fold
 from assistant.core.settings import PrivacySettings, Settings
-from assistant.config import load_settings
-from test_notes import ScriptedListener
-from test_resume import Recorder
+from assistant.errors import ConfigError
+from assistant.service.daemon import Daemon
+from assistant.storage.journal import Journal
 
 DAY = 24 * 3600.0
 NOW = 1_800_000_000.0
@@ -75,6 +71,7 @@ def test_the_shipped_list_has_hundreds_of_names_and_leaves_out_ordinary_words() 
     assert "ordinary Dutch words" in header and "participants" in header and "names_file" in header
 
 
+@pytest.mark.slow
 def test_every_shipped_name_that_is_also_a_dutch_word_says_why_it_is_kept() -> None:
     # Debian's wdutch (the OpenTaal list; scripts/setup.sh --test installs it) has
     # ordinary words in lower case and names capitalised.
@@ -468,18 +465,29 @@ def test_forget_all_through_the_installed_command(tmp_path: Path) -> None:
 # --- end to end: a note through the microphone keeps no name and no audio --------------
 
 
+@pytest.mark.slow
 def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Path) -> None:
-    from assistant.testing import filesound
-    from test_listening import no_dither_model
-    from test_run import Daemon as DaemonProcess
-    from test_run_notes import HANGUL, SPOKEN, Microphone, bare_vosk, say_when_invited, spoken_note
+    from support import (
+        HANGUL,
+        SPOKEN,
+        Microphone,
+        bare_vosk_with_words,
+        no_dither_model,
+        say_when_invited,
+        spoken_note,
+    )
+    from support import (
+        Daemon as DaemonProcess,
+    )
+
+    from assistant import filesound
 
     sound = filesound.write_asoundrc(tmp_path / "home")
     mic = Microphone(sound.inp)
     model = no_dither_model(tmp_path / "model")
     clip, heard_by_bare_vosk = spoken_note(mic, SPOKEN)
     # What bare Vosk hears in the same samples; one of its words is made a participant's name.
-    text, _words = bare_vosk(model, heard_by_bare_vosk)
+    text, _words = bare_vosk_with_words(model, heard_by_bare_vosk)
     name = max(text.split(), key=len)
     assert len(name) >= 2 and HANGUL.search(name), text
     masked = " ".join("[naam]" if word == name else word for word in text.split())

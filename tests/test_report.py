@@ -11,18 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Recorder
 
 from assistant.cli import main
+from assistant.config import load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.service.daemon import Daemon
 from assistant.core.events import Captured, Event, LongPress, Press, Tick
-from assistant.storage.journal import Journal
-from assistant.config import load_method
-from assistant.config import load_phrases
-from assistant.storage.report import build_report, write_report
 from assistant.core.session import Session
 from assistant.core.settings import ScheduleSettings, Settings
-from test_resume import Recorder
+from assistant.service.daemon import Daemon
+from assistant.storage.journal import Journal
+from assistant.storage.report import build_report, write_report
 
 MIN = 60.0
 # 2027-01-15 08:00 UTC, 09:00 in Amsterdam.

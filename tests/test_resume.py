@@ -9,39 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Recorder
 
+from assistant.config import load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.service.daemon import Daemon
 from assistant.core.events import Captured, DoublePress, Event, LongPress, Press, Tick
-from assistant.storage.records import record_paths
-from assistant.storage.journal import Journal
-from assistant.config import load_method
-from assistant.config import load_phrases
 from assistant.core.session import Session
-from assistant.core.settings import Settings, SessionSettings
+from assistant.core.settings import SessionSettings, Settings
+from assistant.service.daemon import Daemon
+from assistant.storage.journal import Journal
+from assistant.storage.records import record_paths
 
 MIN = 60.0
-
-
-class Recorder:
-    """Stands in for the speaker: these tests are about the journal, not the sound."""
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-        self.tones: list[str] = []
-        self.prepared: list[str] = []
-
-    def prepare(self, texts: Any) -> None:
-        self.prepared.extend(texts)
-
-    def say(self, text: str) -> None:
-        self.said.append(text)
-
-    def tone(self, kind: str) -> None:
-        self.tones.append(kind)
-
-    def stop(self) -> None:
-        pass
 
 
 class Device:

@@ -4,77 +4,16 @@ into ALSA's file plugin (set up by conftest), a fast clock, systemd's notify soc
 from __future__ import annotations
 
 import json
-import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+import pytest
+from support import PROJECT, Daemon
 
-
-class Daemon:
-    """``intervisie run`` in a child process, with its stdin as the keyboard."""
-
-    def __init__(
-        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, wrapper: list[str] | None = None
-    ) -> None:
-        self.config = tmp_path / "config.toml"
-        if not self.config.exists():
-            # No speech model (whatever a developer installed in models/): the device keeps
-            # time and says once that it cannot take notes.
-            self.config.write_text(
-                f'data_dir = "{tmp_path / "data"}"\nparticipants = 0\n'
-                f'[listening]\nmodel = "{tmp_path / "no-model"}"\n'
-            )
-        self.proc = subprocess.Popen(
-            [*(wrapper or []), sys.executable, "-m", "assistant", "run", "--config", str(self.config), *args],
-            cwd=PROJECT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "GPIOZERO_PIN_FACTORY": "", **(env or {})},
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            self.lines.put(line)
-
-    def expect(self, text: str, timeout: float = 20) -> str:
-        """Wait for a log line containing ``text``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no log line with {text!r} in {timeout} s; log:\n{''.join(self.log)}")
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if text in line:
-                return line
-
-    def key(self, key: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(key + "\n")
-        self.proc.stdin.flush()
-
-    def finish(self, timeout: float = 20) -> int:
-        try:
-            return self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
+pytestmark = pytest.mark.slow  # the daemon as a process
 
 
 def test_a_whole_session_with_the_keyboard_as_the_button(tmp_path: Path, alsa_files) -> None:

@@ -21,171 +21,38 @@ microphone running all the time, as in a real room.
 
 from __future__ import annotations
 
-import array
-import collections
-import fcntl
 import json
 import os
-import re
-import select
 import stat
-import termios
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pytest
+from support import (
+    HANGUL,
+    SPOKEN,
+    Daemon,
+    Microphone,
+    bare_vosk_with_words,
+    join,
+    no_dither_model,
+    say_when_invited,
+    silence,
+    speech,
+    spoken_note,
+)
 
 from assistant.testing import filesound
-from test_listening import BLOCK, RATE, Audio, join, no_dither_model, silence, speech
-from test_run import Daemon
 
-SPOKEN = "회의를 시작합니다"
-"""The leervraag, in Korean ("the meeting begins"): no Dutch first-person word in it."""
+pytestmark = pytest.mark.slow  # the daemon as a process, a microphone at real time, the real model
+
 SPEED = 6
 """Session clock speed: phase 2 would invite the note by itself only after 30 s."""
 SILENCE_SECONDS = 1.0
 WAIT_SECONDS = 7.0
 """How long the note waits for a first word (only open-microphone audio counts)."""
-PATIENCE = 30.0
-"""Longest wait for any log line."""
-SPEAKER_RATE = 22050
-"""The daemon's output stream rate on the file sound card (int16 mono)."""
-HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
-
-
-def bare_vosk(model_path: Path, samples: Audio) -> tuple[str, list[dict[str, Any]]]:
-    """Text and words of a fresh recogniser fed ``samples`` in microphone blocks."""
-    import vosk
-
-    vosk.SetLogLevel(-1)
-    recognizer = vosk.KaldiRecognizer(vosk.Model(str(model_path)), RATE)
-    recognizer.SetWords(True)
-    data = samples.tobytes()
-    results = []
-    for start in range(0, len(data), 2 * BLOCK):
-        if recognizer.AcceptWaveform(data[start : start + 2 * BLOCK]):
-            results.append(json.loads(recognizer.Result()))
-    results.append(json.loads(recognizer.FinalResult()))
-    text = " ".join(r["text"] for r in results if r.get("text"))
-    words = [{"word": w["word"], "conf": round(float(w["conf"]), 3)} for r in results for w in r.get("result", [])]
-    return text, words
-
-
-class Microphone:
-    """The daemon's ``in.raw`` as a FIFO, written at real time by a thread.
-
-    Between clips it writes a quiet room (the same noise-floor block again and again);
-    :meth:`hold` stops writing altogether, so the daemon captures nothing.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.unlink(missing_ok=True)
-        os.mkfifo(path, 0o600)
-        self.fd = os.open(path, os.O_RDWR)  # a writer, so ALSA's open() of the FIFO never blocks
-        self.quiet = silence(0.1).tobytes()
-        self._lock = threading.Condition()
-        self._clip: collections.deque[bytes] = collections.deque()
-        self._quiet = True  # write the quiet room when no clip is queued
-        self._busy = False  # a block is on its way into the FIFO
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="microphone", daemon=True)
-        self._thread.start()
-
-    def hold(self, timeout: float = 10.0) -> None:
-        """Stop writing, and wait until the daemon has read everything written."""
-        with self._lock:
-            self._quiet = False
-            assert self._lock.wait_for(lambda: not self._busy and not self._clip, timeout)
-        deadline = time.monotonic() + timeout
-        waiting = array.array("i", [0])
-        while True:
-            fcntl.ioctl(self.fd, termios.FIONREAD, waiting)
-            if waiting[0] == 0:
-                break
-            assert time.monotonic() < deadline, "the daemon's microphone does not read"
-            time.sleep(0.01)
-        time.sleep(0.1)  # its callback runs right after the read
-
-    def say(self, samples: Audio, timeout: float = 30.0) -> None:
-        """Write these samples (whole blocks) at real time, then the quiet room again."""
-        data = samples.astype("<i2").tobytes()
-        assert len(data) % (2 * BLOCK) == 0
-        with self._lock:
-            self._clip.extend(data[i : i + 2 * BLOCK] for i in range(0, len(data), 2 * BLOCK))
-            self._quiet = True
-            self._lock.notify_all()
-            assert self._lock.wait_for(lambda: not self._clip, timeout), "the daemon's microphone stopped reading"
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._lock.notify_all()
-        self._thread.join(5)
-        os.close(self.fd)
-
-    def _run(self) -> None:
-        due = time.monotonic()
-        while True:
-            with self._lock:
-                self._lock.wait_for(lambda: self._closed or self._clip or self._quiet)
-                if self._closed:
-                    return
-                from_clip = bool(self._clip)
-                block = self._clip[0] if from_clip else self.quiet
-                self._busy = True
-            now = time.monotonic()
-            due = max(due, now - 0.3)  # after a hold or a stall: no burst to catch up
-            if due > now:
-                time.sleep(due - now)
-            _readable, writable, _errors = select.select([], [self.fd], [], 0.2)
-            if writable:
-                os.write(self.fd, block)  # 3200 bytes: atomic on a pipe
-                due += 0.1
-            with self._lock:
-                if writable and from_clip:
-                    self._clip.popleft()
-                self._busy = False
-                self._lock.notify_all()
-
-
-def wait_until_quiet(out: Path, since: int, at_least: float, quiet: float = 0.8, timeout: float = PATIENCE) -> None:
-    """Wait until the daemon played ``at_least`` seconds since ``since`` (a size of out.raw), then nothing for ``quiet`` s."""
-    deadline = time.monotonic() + timeout
-    size, changed = out.stat().st_size, time.monotonic()
-    while True:
-        now = time.monotonic()
-        assert now < deadline, f"the device did not fall silent within {timeout:g} s"
-        current = out.stat().st_size
-        if current != size:
-            size, changed = current, now
-        elif size - since >= at_least * SPEAKER_RATE * 2 and now - changed >= quiet:
-            return
-        time.sleep(0.05)
-
-
-def spoken_note(mic: Microphone, text: str) -> tuple[Audio, Audio]:
-    """``text`` said after a moment of the quiet room, and what the note's recogniser gets
-    of it (the clip, then the quiet room until the note ends), for bare Vosk to hear."""
-    quiet = np.frombuffer(mic.quiet, np.int16)
-    clip = np.concatenate([quiet] * 3 + [join(speech(text))])
-    return clip, np.concatenate([clip, *[quiet] * 20])
-
-
-def say_when_invited(daemon: Daemon, mic: Microphone, out: Path, clip: Audio) -> float:
-    """Press for the note, wait until the device has said its invitation, and say ``clip``
-    into the microphone as a group member would; the time the clip began."""
-    mic.hold()
-    before = out.stat().st_size
-    daemon.key("")
-    daemon.expect("say [note_invite]")
-    wait_until_quiet(out, before, at_least=1.5)
-    spoken_at = time.monotonic()
-    mic.say(clip)
-    return spoken_at
 
 
 def cpu_seconds(pid: int) -> float:
@@ -201,7 +68,7 @@ def test_a_leervraag_said_into_the_microphone_is_kept_in_the_record_and_report(t
     clip, heard_by_bare_vosk = spoken_note(mic, SPOKEN)
     over_the_device = join(silence(0.2), speech(SPOKEN), silence(0.2))
     pool = ThreadPoolExecutor(1)
-    expected: Future[tuple[str, list[dict[str, Any]]]] = pool.submit(bare_vosk, model, heard_by_bare_vosk)
+    expected: Future[tuple[str, list[dict[str, Any]]]] = pool.submit(bare_vosk_with_words, model, heard_by_bare_vosk)
     pool.shutdown(wait=False)
     data = tmp_path / "data"
     (tmp_path / "config.toml").write_text(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.config import load_method, load_phrases
 from assistant.core.events import ButtonDown, Captured, DoublePress, Finished, LongPress, Press, Say, StopSpeech, Tick, Tone
-from assistant.config import load_method
-from assistant.config import load_phrases
 from assistant.core.session import FINISHED, IDLE, RUNNING, Session
 from assistant.core.settings import AnnouncementSettings, ScheduleSettings
 

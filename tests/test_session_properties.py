@@ -28,22 +28,37 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import event as observe
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from support import Recorder
 
+from assistant.config import load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.service.daemon import Daemon
-from assistant.core.events import LISTENER_STATES, ButtonDown, Captured, DoublePress, Event, Heard, ListenerState, LongPress, Press, Tick, VoiceCommand, event_from_dict
-from assistant.storage.records import record_paths
-from assistant.storage.journal import Journal
+from assistant.core.events import (
+    LISTENER_STATES,
+    ButtonDown,
+    Captured,
+    DoublePress,
+    Event,
+    Heard,
+    ListenerState,
+    LongPress,
+    Press,
+    Tick,
+    VoiceCommand,
+    event_from_dict,
+)
 from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES, Method, Phase
-from assistant.config import load_method
-from assistant.config import load_phrases
 from assistant.core.session import FINISHED, IDLE, RUNNING, Session
 from assistant.core.settings import ScheduleSettings, SessionSettings, Settings
-from test_resume import Recorder
+from assistant.service.daemon import Daemon
+from assistant.storage.journal import Journal
+from assistant.storage.records import record_paths
+
+pytestmark = pytest.mark.slow  # a long random walk through sessions (hypothesis)
 
 
 def _phase(number: int, key: str, minutes: float, **kw: Any) -> Phase:
@@ -332,7 +347,7 @@ class SessionMachine(RuleBasedStateMachine):
         is left of the plan in proportion (whole minutes, rounded down), never below their
         floor and never longer than planned; a firm phase and the "fixed" mode keep it all."""
         phase = self.method.phases[self.index]
-        overrun = sum(active - p.seconds for (active, _), p in zip(self.history, self.method.phases))
+        overrun = sum(active - p.seconds for (active, _), p in zip(self.history, self.method.phases, strict=False))
         if self.settings.schedule.mode == "fixed" or not phase.flexible or overrun <= 0:
             return phase.seconds
         to_come = self.method.phases[self.index :]
@@ -354,7 +369,7 @@ class SessionMachine(RuleBasedStateMachine):
         actual = [(p["actual_seconds"], p["paused_seconds"]) for p in newest["phases"]]
         expected = [(round(a, 3), round(p, 3)) for a, p in self.history]
         assert len(actual) == len(expected) == len(self.method.phases)
-        assert all(abs(a - ea) < 2e-3 and abs(p - ep) < 2e-3 for (a, p), (ea, ep) in zip(actual, expected)), (
+        assert all(abs(a - ea) < 2e-3 and abs(p - ep) < 2e-3 for (a, p), (ea, ep) in zip(actual, expected, strict=False)), (
             actual,
             expected,
         )

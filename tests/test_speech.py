@@ -19,14 +19,14 @@ import numpy.typing as npt
 import pytest
 import sounddevice as sd
 
-from assistant.errors import AudioDeviceError, SpeechError
-from assistant.core.settings import SpeechSettings
-from assistant.audio.synthesis import RENDER_RATE, Renderer
 from assistant.audio.clips import split_head
 from assistant.audio.speaker import AudioSpeaker, ConsoleSpeaker, make_speaker
+from assistant.audio.synthesis import RENDER_RATE, Renderer
+from assistant.core.settings import SpeechSettings
+from assistant.errors import AudioDeviceError, SpeechError
 
 if TYPE_CHECKING:
-    from conftest import AlsaFiles
+    from support import AlsaFiles
 
 PATIENCE = 10.0
 """Longest wait for speech to finish; generous for a loaded 2-core machine."""
@@ -81,6 +81,7 @@ def eventually(check: Callable[[], bool], timeout: float = PATIENCE) -> bool:
     return check()
 
 
+@pytest.mark.slow
 def test_a_dutch_sentence_comes_out_of_the_speaker(speaker: AudioSpeaker, alsa_files: AlsaFiles) -> None:
     speaker.say(SENTENCE)
     assert speaker.wait_idle(PATIENCE)
@@ -104,6 +105,7 @@ def test_a_dutch_sentence_comes_out_of_the_speaker(speaker: AudioSpeaker, alsa_f
     assert len(dutch) > 1.1 * len(english)
 
 
+@pytest.mark.slow
 def test_say_returns_at_once_and_wait_idle_returns_when_it_has_been_said(speaker: AudioSpeaker) -> None:
     text = "Nog één minuut."
     asked = time.monotonic()
@@ -122,6 +124,7 @@ def test_say_returns_at_once_and_wait_idle_returns_when_it_has_been_said(speaker
     assert speaker.last_audio_ended - speaker.last_audio_started == pytest.approx(length, abs=0.1)
 
 
+@pytest.mark.slow
 def test_a_press_cuts_speech_off_at_once_and_its_tone_is_heard(speaker: AudioSpeaker, alsa_files: AlsaFiles) -> None:
     full = seconds(speaker.clip(LONG_TEXT))
     assert full > 10
@@ -147,6 +150,7 @@ def test_a_press_cuts_speech_off_at_once_and_its_tone_is_heard(speaker: AudioSpe
     assert dominant_hz(tone) == pytest.approx(880, abs=15)
 
 
+@pytest.mark.slow
 def test_the_press_tone_is_short_and_high_and_the_others_are_distinct(
     speaker: AudioSpeaker, alsa_files: AlsaFiles
 ) -> None:
@@ -169,6 +173,7 @@ def test_the_press_tone_is_short_and_high_and_the_others_are_distinct(
     assert notes == sorted(notes) and len({round(n) for n in notes}) == 3, "a three-note chime"
 
 
+@pytest.mark.slow
 def test_a_prepared_phrase_is_not_rendered_again(speaker: AudioSpeaker) -> None:
     phrases = ["Fase twee.", "Nog één minuut."]
     speaker.prepare(phrases)
@@ -187,6 +192,7 @@ def test_a_prepared_phrase_is_not_rendered_again(speaker: AudioSpeaker) -> None:
     assert speaker.renderer.renders == rendered + 1
 
 
+@pytest.mark.slow
 def test_several_sentences_queue_in_order_and_all_are_said(speaker: AudioSpeaker, alsa_files: AlsaFiles) -> None:
     texts = ["Fase één.", "Inventarisatie.", "Vijf minuten."]
     for text in texts:
@@ -199,6 +205,7 @@ def test_several_sentences_queue_in_order_and_all_are_said(speaker: AudioSpeaker
     assert np.array_equal(out, expected)  # each one whole, in order (not only the last)
 
 
+@pytest.mark.slow
 def test_a_tone_goes_before_queued_speech(speaker: AudioSpeaker, alsa_files: AlsaFiles) -> None:
     speaker.say("Eerste.")
     speaker.say("Tweede.")
@@ -215,6 +222,7 @@ def test_a_tone_goes_before_queued_speech(speaker: AudioSpeaker, alsa_files: Als
     assert np.array_equal(out[-len(second) :], second)
 
 
+@pytest.mark.slow
 def test_the_listen_tone_comes_after_the_invitation_it_ends(speaker: AudioSpeaker, alsa_files: AlsaFiles) -> None:
     # "Say it after the tone": the device asks, then beeps, then listens.
     speaker.tone("press")
@@ -231,6 +239,7 @@ def test_the_listen_tone_comes_after_the_invitation_it_ends(speaker: AudioSpeake
     assert dominant_hz(out[-listen_frames:]) == pytest.approx(1046.5, abs=15)
 
 
+@pytest.mark.slow
 def test_speech_and_tones_on_a_card_that_wants_48000_hz(alsa_files: AlsaFiles) -> None:
     speaker = AudioSpeaker(SpeechSettings(), "nl", samplerate=48000)
     try:
@@ -247,6 +256,7 @@ def test_speech_and_tones_on_a_card_that_wants_48000_hz(alsa_files: AlsaFiles) -
     assert dominant_hz(out[:press_frames], 48000) == pytest.approx(880, abs=15)
 
 
+@pytest.mark.slow
 def test_the_volume_setting_makes_it_quieter(alsa_files: AlsaFiles) -> None:
     loud = AudioSpeaker(SpeechSettings(volume=1.0), "nl")
     quiet = AudioSpeaker(SpeechSettings(volume=0.5), "nl")
@@ -263,6 +273,7 @@ def test_the_volume_setting_makes_it_quieter(alsa_files: AlsaFiles) -> None:
     assert np.abs(out.astype(np.int32)).max() == pytest.approx(peak / 2, rel=0.1)
 
 
+@pytest.mark.slow
 def test_a_device_error_drops_one_sentence_and_the_next_is_said(
     speaker: AudioSpeaker, alsa_files: AlsaFiles, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -288,6 +299,7 @@ def test_a_device_error_drops_one_sentence_and_the_next_is_said(
     assert np.array_equal(played(alsa_files.out), speaker.clip("Wel gezegd."))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("told", [True, False], ids=["told to reopen", "finds out by itself"])
 def test_after_portaudio_rescans_its_devices_the_speaker_speaks_again(
     speaker: AudioSpeaker, alsa_files: AlsaFiles, told: bool
@@ -366,6 +378,7 @@ def test_the_console_speaker_writes_each_text_as_a_line() -> None:
         speaker.tone("beep")
 
 
+@pytest.mark.slow
 def test_a_long_prepared_phrase_starts_at_once_and_is_said_whole(speaker: AudioSpeaker, alsa_files: AlsaFiles) -> None:
     # Only its first sentences are kept rendered (memory); the rest renders while they play.
     text = (

@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 
+from assistant.config import load_method, load_phrases, load_settings
 from assistant.core.clock import SessionClock
-from assistant.service.daemon import Daemon
-from assistant.config import load_method
-from assistant.config import load_phrases
 from assistant.core.settings import PROJECT_DIR, Settings
-from assistant.config import load_settings
+from assistant.service.daemon import Daemon
 from assistant.service.systemd import Notifier
 
 UNIT = PROJECT_DIR / "systemd" / "intervisie.service"
