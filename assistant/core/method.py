@@ -1,4 +1,4 @@
-"""The method (phases, minutes, spoken guidance), read from a TOML file.
+"""The method (phases, minutes, spoken guidance), checked and built from a parsed TOML file.
 
 A method file holds every text in each language the device speaks; loading picks one
 language, so the rest of the program sees plain strings.

@@ -8,7 +8,6 @@ events it sleeps until the next announcement is due, so a phase costs no CPU.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
@@ -36,16 +35,16 @@ from assistant.core.events import (
     Tick,
     Tone,
     VoiceCommand,
-    event_from_dict,
 )
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.record import SessionRecord
-from assistant.core.session import FINISHED, IDLE, Session
+from assistant.core.session import IDLE, Session
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
+from assistant.service.resume import abandoned_record, goes_on, replay
 from assistant.service.store import SessionStore
-from assistant.storage.journal import Journal, JournalCutAtStart, Pending
+from assistant.storage.journal import Journal, JournalCutAtStart
 
 log = logging.getLogger(__name__)
 
@@ -360,17 +359,7 @@ class Daemon:
         session = self._new_session()
         session.notes.listener = str(pending.header.get("listener", "off"))
         try:
-            for entry in pending.entries:
-                event = event_from_dict(entry)
-                if self.masker is not None:
-                    event = self.masker.event(event)  # a journal from before masking was switched on
-                t = float(entry["t"])
-                if not math.isfinite(t):
-                    raise ValueError(f"a time of {t}")
-                session.handle(event, t)
-            last_wall, last_t = pending.last_wall, pending.last_t
-            if not (math.isfinite(last_wall) and math.isfinite(last_t)):
-                raise ValueError("a time that is not a number")
+            replay(pending, session, self.masker)
         except (KeyError, TypeError, ValueError) as exc:
             log.error("the journal %s could not be replayed (%s); starting a new session", self.journal.path, exc)
             self.journal.discard()
@@ -380,18 +369,15 @@ class Daemon:
             return self._never_started(
                 f"the journal {self.journal.path} holds a session that never started (power cut as it started)"
             )
-        gap = max(0.0, self._wall() - last_wall)
+        gap = max(0.0, self._wall() - pending.last_wall)
         header = pending.header
-        same_method = header.get("method") == self.method.id and header.get("language") == self.phrases.language
-        if (
-            not same_method
-            or gap > self.settings.session.resume_within_minutes * 60
-            or session.current is None  # never started, or finished (waiting for last words)
-        ):
-            self._close_abandoned(pending, session)
+        if not goes_on(pending, session, self.method, self.phrases, gap, self.settings.session.resume_within_minutes):
+            record = abandoned_record(pending, session)
+            if self.store.keep(record):
+                log.info("an unfinished session (%s) was closed and kept as a record", record["id"])
             return False
         # The group went on talking while the device was off: that time counts.
-        self.clock.set_now(last_t + gap * self.clock.speed)
+        self.clock.set_now(pending.last_t + gap * self.clock.speed)
         self.session = session
         self.session_id = str(header.get("id"))
         self._started_wall = header.get("wall")
@@ -419,15 +405,3 @@ class Daemon:
         log.warning("%s; starting a new session", why)
         self.journal.discard()
         return False
-
-    def _close_abandoned(self, pending: Pending, session: Session) -> None:
-        assert self.journal is not None
-        record: SessionRecord = {
-            "id": str(pending.header.get("id")),
-            "started_wall": pending.header.get("wall"),
-            "ended_wall": pending.last_wall,
-            **session.record(pending.last_t),
-        }
-        record["finished"] = session.status == FINISHED
-        if self.store.keep(record):
-            log.info("an unfinished session (%s) was closed and kept as a record", record["id"])

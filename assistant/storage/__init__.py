@@ -1,0 +1,1 @@
+"""The data folder: the running session's journal, kept records, reports, retention."""

@@ -1,0 +1,58 @@
+"""Resuming after a power cut or restart: the journal's events replayed into a new session.
+
+The daemon decides with :func:`goes_on` whether the session goes on (the same method and
+language, not too long ago, a phase still running) and otherwise keeps it as an unfinished
+record (:func:`abandoned_record`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from assistant.core.events import event_from_dict
+from assistant.core.masking import NameMasker
+from assistant.core.method import Method
+from assistant.core.phrases import Phrases
+from assistant.core.record import SessionRecord
+from assistant.core.session import FINISHED, Session
+from assistant.storage.journal import Pending
+
+
+def replay(pending: Pending, session: Session, masker: NameMasker | None) -> None:
+    """Feed the journal's events into ``session`` at their session times.
+
+    Raises KeyError, TypeError or ValueError for a journal that cannot be replayed (an
+    unknown event, a time that is not a number).
+    """
+    for entry in pending.entries:
+        event = event_from_dict(entry)
+        if masker is not None:
+            event = masker.event(event)  # a journal from before masking was switched on
+        t = float(entry["t"])
+        if not math.isfinite(t):
+            raise ValueError(f"a time of {t}")
+        session.handle(event, t)
+    if not (math.isfinite(pending.last_wall) and math.isfinite(pending.last_t)):
+        raise ValueError("a time that is not a number")
+
+
+def goes_on(
+    pending: Pending, session: Session, method: Method, phrases: Phrases, gap: float, within_minutes: float
+) -> bool:
+    """Whether the replayed session goes on after ``gap`` seconds off."""
+    header = pending.header
+    same_method = header.get("method") == method.id and header.get("language") == phrases.language
+    # Not when it never started, or finished and waited only for the last words.
+    return same_method and gap <= within_minutes * 60 and session.current is not None
+
+
+def abandoned_record(pending: Pending, session: Session) -> SessionRecord:
+    """The record of a session that does not go on: closed where the journal ends."""
+    record: SessionRecord = {
+        "id": str(pending.header.get("id")),
+        "started_wall": pending.header.get("wall"),
+        "ended_wall": pending.last_wall,
+        **session.record(pending.last_t),
+    }
+    record["finished"] = session.status == FINISHED
+    return record
