@@ -160,3 +160,15 @@ def test_the_contract_catches_a_core_module_that_plays_audio(tmp_path: Path, mon
     net.write_text("def fetch():\n    import urllib.request\n", encoding="utf-8")
     with pytest.raises(AssertionError, match="imports urllib.request"):
         test_only_the_model_download_imports_network_code(net)
+
+
+def test_every_module_is_in_the_development_docs_layout_table() -> None:
+    layout = (PACKAGE.parent / "docs" / "development.md").read_text(encoding="utf-8").split("## Layout", 1)[1]
+    missing = []
+    for path in modules():
+        rel = where(path)
+        if path.name == "__init__.py" and rel != "cli/__init__.py" and "/" in rel:
+            continue  # a subpackage is a bold row of its own
+        if f"`{rel}`" not in layout and f"`assistant/{rel}`" not in layout and rel not in ("__init__.py", "__main__.py"):
+            missing.append(rel)
+    assert not missing, f"add these to the layout table in docs/development.md: {', '.join(missing)}"
