@@ -574,7 +574,7 @@ def test_after_a_rescan_the_speaker_never_closes_a_stream_opened_since(keep_tryi
     # the daemon: "the microphone 'usbmic' stopped" right after it was found).
     import sounddevice as sd
 
-    from assistant import devices
+    from assistant.audio import devices
 
     keep_trying.say("Een.")
     assert keep_trying.wait_idle(PATIENCE)

@@ -306,7 +306,7 @@ class PowerCuts:
     def __init__(self, tmp_path: Path, rng: random.Random, seed: int) -> None:
         from support import Microphone, join, no_dither_model, speech
 
-        from assistant import filesound
+        from assistant.testing import filesound
 
         self.tmp_path, self.rng, self.seed = tmp_path, rng, seed
         self.sound = filesound.write_asoundrc(tmp_path / "home")

@@ -480,7 +480,7 @@ def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Pa
         Daemon as DaemonProcess,
     )
 
-    from assistant import filesound
+    from assistant.testing import filesound
 
     sound = filesound.write_asoundrc(tmp_path / "home")
     mic = Microphone(sound.inp)
