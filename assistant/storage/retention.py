@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from assistant.errors import JournalError
+from assistant.storage.files import fsync_dir
 from assistant.storage.records import read_record, session_order
 
 log = logging.getLogger(__name__)
@@ -145,11 +145,7 @@ def delete_session(session: KeptSession, sync: bool = True) -> list[Path]:
 def _sync_folders(folders: Iterable[Path]) -> None:
     for folder in folders:
         try:
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(folder)
         except OSError:
             pass  # the deletion itself succeeded; only its durability is not forced
 
