@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.testing import filesound  # noqa: E402  (the path is set just above)
 from assistant.testing.fifo import FifoMicrophone  # noqa: E402
 from assistant.testing.models import without_dither  # noqa: E402
+from assistant.testing.speech import espeak  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PARTS = ("press", "schedule", "daemon", "recognition")
@@ -444,19 +445,10 @@ def _pad(block: Any, size: int) -> Any:
 
 def _spoken(text: str, voice: str) -> Any:
     """``text`` spoken by espeak-ng at 16 kHz int16, with a quiet room's noise added."""
-    import io
-    import wave
-
     import numpy as np
 
-    wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", "130", "--stdout", text], check=True, capture_output=True, timeout=30
-    ).stdout
-    with wave.open(io.BytesIO(wav)) as reader:
-        rate = reader.getframerate()
-        data = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").astype(np.float64)
-    count = round(len(data) * MODEL_RATE / rate)
-    data = np.interp(np.arange(count) * (rate / MODEL_RATE), np.arange(len(data)), data)
+    data = espeak(text, voice, MODEL_RATE)
+    count = len(data)
     return np.clip(np.round(data + _noise(count, count)), -32768, 32767).astype(np.int16)
 
 

@@ -7,11 +7,8 @@ configuration when sounddevice is first imported.
 
 from __future__ import annotations
 
-import array
-import fcntl
 import functools
 import hashlib
-import io
 import json
 import os
 import queue
@@ -19,10 +16,8 @@ import re
 import select
 import subprocess
 import sys
-import termios
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,8 +30,9 @@ import numpy.typing as npt
 from assistant.audio.recognition import BLOCK_SECONDS
 from assistant.core.events import Event, ListenerState
 from assistant.core.settings import ListeningSettings
-from assistant.testing.fifo import FifoMicrophone
+from assistant.testing.fifo import FifoMicrophone, unread_bytes
 from assistant.testing.models import without_dither
+from assistant.testing.speech import espeak
 
 PROJECT = Path(__file__).resolve().parent.parent
 """The repository: the daemon runs with it as its working directory."""
@@ -247,15 +243,7 @@ E = TypeVar("E", bound=Event)
 @functools.cache
 def speech(text: str, rate: int = RATE) -> Audio:
     """``text`` spoken by espeak-ng's Korean voice, as int16 mono at ``rate``."""
-    wav = subprocess.run(
-        ["espeak-ng", "-v", "ko", "-s", "130", "--stdout", text], check=True, capture_output=True, timeout=30
-    ).stdout
-    with wave.open(io.BytesIO(wav)) as reader:
-        source = reader.getframerate()
-        data = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").astype(np.float64)
-    count = round(len(data) * rate / source)
-    resampled = np.interp(np.arange(count) * (source / rate), np.arange(len(data)), data)
-    samples = _with_noise_floor(resampled)
+    samples = _with_noise_floor(espeak(text, "ko", rate))
     samples.flags.writeable = False
     return samples
 
@@ -383,11 +371,7 @@ class Feeder:
     def settle(self, timeout: float = PATIENCE) -> None:
         """Wait until the stream has read everything written (and handed it to the listener)."""
         deadline = time.monotonic() + timeout
-        waiting = array.array("i", [0])
-        while True:
-            fcntl.ioctl(self.fd, termios.FIONREAD, waiting)
-            if waiting[0] == 0:
-                break
+        while unread_bytes(self.fd):
             if time.monotonic() > deadline:
                 raise AssertionError(f"the microphone has not read for {timeout:g} s")
             time.sleep(0.005)

@@ -36,6 +36,13 @@ CATCH_UP_SECONDS = 0.3
 """After a stall (a hold, a reader that stopped) at most this much audio is written in a burst."""
 
 
+
+def unread_bytes(fd: int) -> int:
+    """How many bytes written to the FIFO ``fd`` its reader has not read yet."""
+    waiting = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, waiting)
+    return waiting[0]
+
 class FifoMicrophone:
     """A capture device's ``infile`` as a FIFO that a thread keeps writing at real time.
 
@@ -81,11 +88,7 @@ class FifoMicrophone:
             if not self._lock.wait_for(lambda: not self._busy and not self._clip, timeout):
                 raise TimeoutError(f"the microphone's writer did not stop within {timeout:g} s")
         deadline = time.monotonic() + timeout
-        waiting = array.array("i", [0])
-        while True:
-            fcntl.ioctl(self.fd, termios.FIONREAD, waiting)
-            if waiting[0] == 0:
-                break
+        while unread_bytes(self.fd):
             if time.monotonic() >= deadline:
                 raise TimeoutError("the microphone is not read")
             time.sleep(0.01)
