@@ -12,6 +12,7 @@ from assistant.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM, SIGINT or the quit key."""
     settings, method, phrases = load_all(args)

@@ -16,6 +16,7 @@ from assistant.errors import JournalError
 
 log = logging.getLogger(__name__)
 
+
 def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: float = 1.0) -> None:
     """Run the daemon until SIGTERM, SIGINT or the quit key, then close every part."""
     memory.fewer_malloc_arenas()

@@ -43,6 +43,7 @@ def unread_bytes(fd: int) -> int:
     fcntl.ioctl(fd, termios.FIONREAD, waiting)
     return waiting[0]
 
+
 class FifoMicrophone:
     """A capture device's ``infile`` as a FIFO that a thread keeps writing at real time.
 
