@@ -177,3 +177,23 @@ def test_model_commands_keep_a_config_given_before_them() -> None:
     assert str(args.config) == "X.toml"
     args = build_parser().parse_args(["model", "check"])
     assert args.config is None and args.debug is False
+
+
+@pytest.mark.slow
+def test_check_reports_every_part_and_names_what_is_missing(tmp_path: Path) -> None:
+    """The self-test goes through the speaker, the microphone, the model and the button."""
+    config = write(
+        tmp_path / "config.toml",
+        f'data_dir = "{tmp_path / "data"}"\n[listening]\nmodels_dir = "{tmp_path / "models"}"\n',
+    )
+    result = run_cli("check", "--timeout", "0.5", "--config", str(config), stdin=subprocess.DEVNULL)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    out = result.stdout
+    assert "Audio output devices:" in out and "Speech: speaking a test sentence now." in out
+    assert "Audio input devices (microphones):" in out
+    assert f"Speech model: NOT usable at {tmp_path / 'models'}" in out
+    assert "Button: no press seen." in out
+    assert out.splitlines()[-1] == (
+        "Problems: no usable speech model (install it with `intervisie model install`); no button press within 0.5 s"
+    )
