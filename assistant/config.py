@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import stat
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +36,37 @@ SHIPPED_LOCALES = PROJECT_DIR / "config" / "locales"
 
 _MAX_FILE_BYTES = 1_000_000
 """Configuration, method and locale files are small; a larger one is the wrong file."""
+_PIPE_WAIT = 10.0
+"""Seconds to wait for the next bytes of a settings file that is a pipe."""
+
+
+def _read_bounded(path: Path) -> bytes:
+    """At most one byte more than :data:`_MAX_FILE_BYTES` of ``path``.
+
+    Opened without blocking, so a FIFO nobody writes to reads as empty instead of hanging,
+    and a pipe (``--config <(...)``) is waited for at most :data:`_PIPE_WAIT` seconds at a
+    time. A device such as /dev/zero, which never ends, stops at the bound.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode) or stat.S_ISCHR(os.fstat(fd).st_mode):
+            os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= _MAX_FILE_BYTES:
+            try:
+                chunk = os.read(fd, _MAX_FILE_BYTES + 1 - size)
+            except BlockingIOError:
+                if not select.select([fd], [], [], _PIPE_WAIT)[0]:
+                    raise TimeoutError from None
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -41,11 +74,11 @@ def read_toml(path: Path) -> dict[str, Any]:
     if "\0" in str(path):
         raise ConfigError(shown(str(path)), None, "a file name cannot contain a NUL character; check the path")
     try:
-        with open(path, "rb") as handle:
-            # Read a bounded amount: a device file such as /dev/zero would never end.
-            data = handle.read(_MAX_FILE_BYTES + 1)
+        data = _read_bounded(path)
     except FileNotFoundError:
         raise ConfigError(path, None, "file not found") from None
+    except TimeoutError:
+        raise ConfigError(path, None, f"nothing arrived from it in {_PIPE_WAIT:g} s; give the path of a TOML file") from None
     except OSError as exc:
         raise ConfigError(path, None, f"cannot read the file ({exc.strerror})") from None
     if len(data) > _MAX_FILE_BYTES:

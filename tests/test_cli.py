@@ -197,3 +197,17 @@ def test_check_reports_every_part_and_names_what_is_missing(tmp_path: Path) -> N
     assert out.splitlines()[-1] == (
         "Problems: no usable speech model (install it with `intervisie model install`); no button press within 0.5 s"
     )
+
+
+def test_a_fifo_given_as_a_settings_or_method_file_never_hangs(tmp_path: Path) -> None:
+    """A FIFO nobody writes to reads as an empty file (it used to block for ever)."""
+    import os
+
+    fifo = tmp_path / "settings.toml"
+    os.mkfifo(fifo)
+    result = run_cli("run", "--method", str(fifo), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"intervisie: configuration error: {fifo}: id: expected non-empty text, got None"]
+    result = run_cli("report", "--list", "--config", str(fifo), env={**os.environ, "HOME": str(tmp_path)}, timeout=30)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("intervisie: no sessions have been kept yet")

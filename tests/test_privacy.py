@@ -318,11 +318,14 @@ def _old_and_new(data: Path) -> tuple[list[str], list[str]]:
     _keep(data, expired[-1], "{damaged", mtime=NOW)
     expired.append(_session_id(NOW - 60 * DAY))
     _keep(data, expired[-1], None, mtime=NOW)
-    # No date anywhere but the files' own time.
-    expired.append("imported")
-    _keep(data, "imported", {"id": "imported"}, mtime=NOW - 45 * DAY)
-    kept.append("copied")
-    _keep(data, "copied", {"id": "copied"}, mtime=NOW - 2 * DAY)
+    # No date anywhere but the files' own time (an id with a date that does not exist).
+    expired.append("20261399-250000")
+    _keep(data, "20261399-250000", {"id": "20261399-250000"}, mtime=NOW - 45 * DAY)
+    kept.append("20261398-250000")
+    _keep(data, "20261398-250000", {"id": "20261398-250000"}, mtime=NOW - 2 * DAY)
+    # Files not named like a session are not the assistant's, however old: never touched.
+    kept.append("q3-budget")
+    _keep(data, "q3-budget", {"id": "q3-budget"}, mtime=NOW - 400 * DAY)
     # What an atomic write cut off by a power cut left behind goes with its session.
     leftover = data / "reports" / f".{expired[0]}.md.x7k2.tmp"
     leftover.write_text(SECRET)
@@ -345,7 +348,7 @@ def test_sessions_older_than_the_retention_period_are_deleted_when_the_daemon_st
     assert sorted(line.split()[2] for line in deleted) == sorted(expired)
     dated = {line.split()[2]: line for line in deleted}
     assert "dated by its record" in dated[expired[0]] and "dated by its id" in dated[expired[1]]
-    assert "dated by its file" in dated["imported"]
+    assert "dated by its file" in dated["20261399-250000"]
     assert time.strftime("%Y-%m-%d", time.localtime(NOW - 40 * DAY)) in dated[expired[0]]
     assert SECRET not in caplog.text, "the log names sessions, never what was said"
     modes = {stat.S_IMODE(p.stat().st_mode) for p in [data / "records", data / "reports"]}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from assistant.core.settings import Settings
 from assistant.service.store import SessionStore
 from assistant.storage.journal import Journal
 from assistant.storage.records import find_record, read_records, record_paths, session_list
-from assistant.storage.retention import kept_sessions
+from assistant.storage.retention import apply_retention, kept_sessions
 
 WALL = 1_800_000_000.0
 
@@ -134,3 +137,65 @@ def test_a_whole_record_passes_validation_unchanged() -> None:
 def test_a_record_time_that_is_not_a_number_is_damage(value: float) -> None:
     with pytest.raises(RecordError, match="started_wall"):
         validate_record({"started_wall": value})
+
+
+# --- only the assistant's own files (issue 9: findings 2, 9 and 15) -----------------------
+
+
+def _others(data: Path, outside: Path) -> list[Path]:
+    """A user's own files in the data folder (data_dir = "~/Documents"), a FIFO and links."""
+    (data / "reports").mkdir(exist_ok=True)
+    own = [data / "records" / "invoice-2026.json", data / "reports" / "q3-budget.md", data / "records" / "notes.tmp",
+           data / "reports" / "20270115.md", data / "records" / ".hidden.json"]
+    own[0].write_text(json.dumps(record("invoice-2026", "geen sessie", 0.0)), encoding="utf-8")
+    for path in own[1:]:
+        path.write_text("van mij", encoding="utf-8")
+    fifo = data / "records" / "20270116-080000.json"
+    os.mkfifo(fifo)
+    outside.write_text(json.dumps(record("20270117-080000", "buiten de map")), encoding="utf-8")
+    link = data / "records" / "20270117-080000.json"
+    link.symlink_to(outside)
+    report_link = data / "reports" / "20270117-080000.md"
+    report_link.symlink_to(outside)
+    return [*own, fifo, link, report_link, outside]
+
+
+def test_files_not_named_like_a_session_and_special_files_are_never_listed_read_or_deleted(
+    same_second: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    others = _others(same_second, tmp_path / "elsewhere.json")
+    before = {p: p.lstat().st_mode for p in others}
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{same_second}"\n', encoding="utf-8")
+    assert [p.stem for p in record_paths(same_second)] == [
+        "20270114-170000", "20270115-090000", "20270115-090000-2", "20270115-090000-10"
+    ]
+    assert {s.id for s in kept_sessions(same_second)} == {p.stem for p in record_paths(same_second)}
+    # The command runs in a process of its own: a FIFO opened for reading would hang it.
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "report", "--list", "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert "invoice" not in done.stdout and "20270116" not in done.stdout and "20270117" not in done.stdout
+    # Retention long after every session, then forget --all: only the sessions go.
+    assert len(apply_retention(same_second, 1, now=WALL + 400 * 86400)) == 4
+    assert main(["forget", "--all", "--config", str(config)]) == 0
+    assert {p: p.lstat().st_mode for p in others} == before
+    assert json.loads(others[-1].read_text(encoding="utf-8"))["id"] == "20270117-080000"
+
+
+def test_the_id_inside_a_record_never_reaches_the_terminal(same_second: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = same_second / "records" / "20270115-090000.json"
+    hostile = {**json.loads(path.read_text(encoding="utf-8")), "id": "\x1b]0;owned\x07\x1b[2J20990101-000000"}
+    path.write_text(json.dumps(hostile), encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{same_second}"\n', encoding="utf-8")
+    for args in (["report", "--list"], ["report", "20270115-090000"], ["report", "20270115-090000", "--json"]):
+        assert main([*args, "--config", str(config)]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out
+        assert "20990101" not in out
+        if args[1] != "20270115-090000" or "--json" in args:
+            assert "20270115-090000" in out, "the id is the file's name"

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import stat
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,24 @@ log = logging.getLogger(__name__)
 
 _MAX_RECORD_BYTES = 10_000_000
 """A record holds a session's notes as text: a larger file is not a record."""
+_SESSION_ID = re.compile(r"\d{8}-\d{6}(?:-[1-9]\d{0,5})?")
+
+
+def is_session_id(text: str) -> bool:
+    """Whether ``text`` is a session id: ``YYYYmmdd-HHMMSS``, or with ``-2``, ``-3`` ... after it.
+
+    Only files named like one are sessions: nothing else in the data folder (a user's own
+    files, when ``data_dir`` points at a folder of theirs) is listed, read or deleted.
+    """
+    return _SESSION_ID.fullmatch(text) is not None
+
+
+def is_regular_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file itself (not a link, a FIFO or a device)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def records_dir(data_dir: Path) -> Path:
@@ -49,16 +70,26 @@ def record_paths(data_dir: Path) -> list[Path]:
     """The kept records, oldest first; JournalError when the folder cannot be read."""
     folder = records_dir(data_dir)
     try:
-        paths = [p for p in folder.glob("*.json") if not p.name.startswith(".")]
+        paths = [p for p in folder.glob("*.json") if is_session_id(p.stem) and is_regular_file(p)]
     except OSError as exc:
         raise JournalError(f"cannot read the records in {folder}: {exc.strerror}") from exc
     return sorted(paths, key=lambda p: session_order(p.stem))
 
 
 def read_record(path: Path) -> SessionRecord:
-    """One record from its file; JournalError when it cannot be read or is damaged."""
+    """One record from its file; JournalError when it cannot be read or is damaged.
+
+    Only a regular file is read (a FIFO would never end), and the session id is the file's
+    name, whatever the file says.
+    """
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise JournalError(f"cannot read the record {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise JournalError(f"the record {path} is not a regular file; it is left alone")
             data = handle.read(_MAX_RECORD_BYTES + 1)
     except OSError as exc:
         raise JournalError(f"cannot read the record {path}: {exc.strerror}") from exc
@@ -72,7 +103,7 @@ def read_record(path: Path) -> SessionRecord:
         record = validate_record(raw)
     except RecordError as exc:
         raise JournalError(f"the record {path} is damaged ({exc})") from None
-    record.setdefault("id", path.stem)
+    record["id"] = path.stem
     return record
 
 
@@ -129,7 +160,7 @@ def session_list(data_dir: Path) -> list[dict[str, Any]]:
         started = datetime.fromtimestamp(wall).astimezone() if wall is not None else None
         out.append(
             {
-                "id": record.get("id", path.stem),
+                "id": path.stem,
                 "started": started.isoformat(timespec="seconds") if started else None,
                 "method": record.get("method"),
                 "finished": bool(record.get("finished")),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from assistant.errors import JournalError
 from assistant.storage.files import fsync_dir
-from assistant.storage.records import read_record, session_order
+from assistant.storage.records import is_regular_file, is_session_id, read_record, session_order
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,20 @@ def _session_id(path: Path) -> str:
 
 
 def kept_sessions(data_dir: Path) -> list[KeptSession]:
-    """Every kept session in the data directory (records, reports), oldest first."""
+    """Every kept session in the data directory (records, reports), oldest first.
+
+    Only regular files named after a session id count (``ID.json``, ``ID.md`` and the
+    ``.ID.json.tmp`` of a write that was cut off): anything else in the folders is not the
+    assistant's, and is never listed or deleted.
+    """
     groups: dict[str, list[Path]] = {}
     for folder, suffixes in (("records", (".json", ".tmp")), ("reports", (".md", ".json", ".tmp"))):
         path = data_dir / folder
         try:
-            entries = [p for p in path.iterdir() if p.is_file() and p.suffix in suffixes]
+            entries = [
+                p for p in path.iterdir()
+                if p.suffix in suffixes and is_session_id(_session_id(p)) and is_regular_file(p)
+            ]
         except FileNotFoundError:
             continue
         except OSError as exc:
