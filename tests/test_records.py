@@ -199,3 +199,30 @@ def test_the_id_inside_a_record_never_reaches_the_terminal(same_second: Path, tm
         assert "20990101" not in out
         if args[1] != "20270115-090000" or "--json" in args:
             assert "20270115-090000" in out, "the id is the file's name"
+
+
+def test_a_link_planted_as_a_temporary_file_is_never_written_through(tmp_path: Path) -> None:
+    """Issue 9, finding 11: ``reports/.ID.md.tmp`` as a link to a file outside the data folder."""
+    data = tmp_path / "data"
+    outside = tmp_path / "someone-elses.txt"
+    outside.write_text("niet van de assistent", encoding="utf-8")
+    (data / "reports").mkdir(parents=True)
+    (data / "records").mkdir(parents=True)
+    for name in (".20270115-090000.md.tmp", ".20270115-090000.json.tmp"):
+        (data / "reports" / name).symlink_to(outside)
+    (data / "records" / ".20270115-090000.json.tmp").symlink_to(outside)
+    Journal(data).finish(record("20270115-090000", "ik bel de ouders"))
+    store(data).write_report(read_records(data)[0][1])
+    assert outside.read_text(encoding="utf-8") == "niet van de assistent"
+    assert "ik bel de ouders" in (data / "reports" / "20270115-090000.md").read_text(encoding="utf-8")
+    assert json.loads((data / "records" / "20270115-090000.json").read_text(encoding="utf-8"))["id"] == "20270115-090000"
+    assert not any(p.is_symlink() for p in data.rglob("*"))
+
+
+def test_a_json_report_cut_off_by_the_power_is_written_at_the_next_start(same_second: Path) -> None:
+    """Issue 9, finding 12: the power went between the Markdown and the JSON report."""
+    store(same_second).report_missing()
+    js = same_second / "reports" / "20270115-090000-10.json"
+    js.unlink()
+    store(same_second).report_missing()
+    assert json.loads(js.read_text(encoding="utf-8"))["actieplan"]["text"] == "plan tien"

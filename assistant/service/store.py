@@ -121,8 +121,10 @@ class SessionStore:
         if not newest:
             return
         path, record = newest[0]
+        folder = reports_dir(self.journal.data_dir)
         try:
-            if (reports_dir(self.journal.data_dir) / f"{path.stem}.md").exists():
+            # Both: the power can go between the Markdown and the JSON report.
+            if all((folder / f"{path.stem}{suffix}").exists() for suffix in (".md", ".json")):
                 return
         except OSError:
             return

@@ -40,11 +40,14 @@ def write_all(fd: int, data: bytes) -> None:
 def write_private(path: Path, data: bytes) -> None:
     """Write a file atomically with mode 0600: a crash leaves the old file or the new one.
 
-    A failed write removes its temporary file, so it does not keep the space it took.
+    A failed write removes its temporary file, so it does not keep the space it took. The
+    temporary file is always made anew: a leftover, or a link someone planted under its
+    name, is removed first and never written through.
     """
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             write_all(fd, data)
             os.fsync(fd)
