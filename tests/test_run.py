@@ -173,3 +173,27 @@ def test_a_quit_while_the_phrases_are_still_being_prepared_ends_cleanly(tmp_path
         log = "".join(daemon.log)
         assert code == 0, f"attempt {attempt}: exit {code}\n{log}"
         assert "Traceback" not in log and "Fatal Python error" not in log, log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT], ids=["SIGHUP", "SIGQUIT"])
+def test_a_hangup_or_quit_signal_stops_the_daemon_as_cleanly_as_sigterm(tmp_path: Path, alsa_files, signum: int) -> None:
+    """Issue 9, finding 21: they ended the process at once, without telling systemd it stops."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(20)
+    daemon = Daemon(tmp_path, env={"NOTIFY_SOCKET": str(path)})
+    try:
+        daemon.expect("say [ready]")
+        daemon.key("")
+        daemon.expect("say [phase]: Fase 1:")
+        daemon.proc.send_signal(signum)
+        assert daemon.finish() == 0, "a clean stop"
+        messages = [sock.recv(4096).decode()]
+        while "STOPPING=1" not in messages[-1]:
+            messages.append(sock.recv(4096).decode())
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+        sock.close()
+    assert (tmp_path / "data" / "current.jsonl").exists(), "the session can be resumed"

@@ -43,7 +43,8 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     listener = make_listener(settings, phrases, daemon.post, speaker)
     daemon.listener = listener
     button = make_button(settings.button, daemon.post, daemon.stop)
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP (the terminal closed) and SIGQUIT end it as cleanly as SIGTERM and Ctrl-C.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(signum, lambda *_: daemon.stop())
     if speed != 1:
         log.info("running %g times faster than real time", speed)
