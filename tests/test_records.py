@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Recorder
 
 from assistant.cli import main
 from assistant.config import load_method, load_phrases
+from assistant.core.clock import FakeClock, SessionClock
+from assistant.core.events import Press
 from assistant.core.record import RecordError, validate_record
 from assistant.core.settings import Settings
+from assistant.service.daemon import Daemon
 from assistant.service.store import SessionStore
 from assistant.storage.journal import Journal
 from assistant.storage.records import find_record, read_records, record_paths, session_list
@@ -226,3 +230,34 @@ def test_a_json_report_cut_off_by_the_power_is_written_at_the_next_start(same_se
     js.unlink()
     store(same_second).report_missing()
     assert json.loads(js.read_text(encoding="utf-8"))["actieplan"]["text"] == "plan tien"
+
+
+def _daemon(data: Path) -> Daemon:
+    return Daemon(
+        Settings(data_dir=str(data)),
+        load_method("intervisie", "nl"),
+        load_phrases("nl"),
+        Recorder(),
+        Journal(data),
+        SessionClock(1.0, monotonic=FakeClock(100.0)),
+        wall=FakeClock(WALL + 86400),
+    )
+
+
+def test_the_previous_actieplan_is_read_back_at_the_start_press(same_second: Path) -> None:
+    daemon = _daemon(same_second)
+    daemon.start_up()
+    daemon.step(Press())
+    assert any("Vorige keer was het actieplan: plan tien." in text for text in daemon.spoken)
+
+
+def test_a_forgotten_actieplan_is_not_read_back_at_the_next_start(same_second: Path, tmp_path: Path) -> None:
+    """Issue 9, finding 18: `forget --all` between start-up and the first press."""
+    daemon = _daemon(same_second)
+    daemon.start_up()
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{same_second}"\n', encoding="utf-8")
+    assert main(["forget", "--all", "--config", str(config)]) == 0
+    daemon.step(Press())
+    assert any(text.startswith("We beginnen") or "Fase 1" in text for text in daemon.spoken)
+    assert not any("Vorige keer" in text or "plan tien" in text for text in daemon.spoken)

@@ -212,6 +212,10 @@ class Daemon:
             # Names are masked before the session sees them, so none reaches the journal,
             # the record or the report (see assistant.privacy).
             event = self.masker.event(event)
+        if was_idle and isinstance(event, (Press, VoiceCommand)) and self.settings.listening.read_back_previous:
+            # Read when the session starts, not when it was made: `intervisie forget` or
+            # retention may have removed that actieplan since.
+            session.previous_actieplan = self.store.previous_actieplan()
         effects = session.handle(event, now)
         if session.changes != before and not (was_idle and session.status == IDLE):
             if was_idle:

@@ -11,6 +11,7 @@ memory, and saving is retried quietly every :data:`RETRY_SECONDS` until it works
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ from assistant.core.record import SessionRecord, accepted_text
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
 from assistant.storage.journal import Journal
-from assistant.storage.records import read_records, reports_dir
+from assistant.storage.records import read_records, records_dir, reports_dir
 from assistant.storage.report import write_report
 from assistant.storage.retention import apply_retention
 
@@ -58,6 +59,9 @@ class SessionStore:
         """The storage warning is due (the daemon says it after the current event's effects)."""
         self._unwritten_reports: list[SessionRecord] = []
         """Records whose report could not be written yet."""
+        self._previous = ""
+        self._previous_stamp: int | None = None
+        """The previous actieplan, and the records folder's modification time it was read at."""
 
     # --- the running session ------------------------------------------------------
 
@@ -133,14 +137,27 @@ class SessionStore:
             self.write_report(record)
 
     def previous_actieplan(self) -> str:
-        """The kept actieplan of the newest kept session that has one, or ""."""
+        """The kept actieplan of the newest kept session that has one, or "".
+
+        Read from disk again whenever the records folder changed (``intervisie forget``
+        in another process, retention), else remembered: it is asked at every start press.
+        """
         if self.journal is None:
             return ""
+        folder = records_dir(self.journal.data_dir)
+        try:
+            stamp: int | None = os.stat(folder).st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp is not None and stamp == self._previous_stamp:
+            return self._previous
+        self._previous, self._previous_stamp = "", stamp
         for _path, record in reversed(read_records(self.journal.data_dir, newest=PREVIOUS_RECORDS)):
             text = accepted_text(record, "actieplan")
             if text:
-                return text
-        return ""
+                self._previous = text
+                break
+        return self._previous
 
     def forget_expired(self) -> None:
         """Delete the records and reports older than the retention period."""
