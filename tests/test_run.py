@@ -16,6 +16,21 @@ from support import PROJECT, Daemon
 pytestmark = pytest.mark.slow  # the daemon as a process
 
 
+def notify_socket(tmp_path: Path) -> tuple[socket.socket, Path]:
+    """A socket standing in for systemd's notify socket (every wait on it times out)."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(20)
+    return sock, path
+
+
+def until(sock: socket.socket, wanted: str) -> None:
+    """Read notify messages until one holds ``wanted``."""
+    while wanted not in sock.recv(4096).decode():
+        pass
+
+
 def test_a_whole_session_with_the_keyboard_as_the_button(tmp_path: Path, alsa_files) -> None:
     daemon = Daemon(tmp_path, "--speed", "60")
     try:
@@ -75,10 +90,7 @@ def test_a_killed_daemon_resumes_the_same_phase(tmp_path: Path, alsa_files) -> N
 
 
 def test_the_daemon_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: Path, alsa_files) -> None:
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(20)
+    sock, path = notify_socket(tmp_path)
     daemon = Daemon(tmp_path, env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"})
     try:
         messages: list[str] = []
@@ -87,9 +99,7 @@ def test_the_daemon_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: P
         assert any("READY=1" in m for m in messages)
         daemon.proc.send_signal(signal.SIGTERM)
         assert daemon.finish() == 0
-        messages.append(sock.recv(4096).decode())
-        while "STOPPING=1" not in messages[-1]:
-            messages.append(sock.recv(4096).decode())
+        until(sock, "STOPPING=1")
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.kill()
@@ -178,10 +188,7 @@ def test_a_quit_while_the_phrases_are_still_being_prepared_ends_cleanly(tmp_path
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT], ids=["SIGHUP", "SIGQUIT"])
 def test_a_hangup_or_quit_signal_stops_the_daemon_as_cleanly_as_sigterm(tmp_path: Path, alsa_files, signum: int) -> None:
     """Issue 9, finding 21: they ended the process at once, without telling systemd it stops."""
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(20)
+    sock, path = notify_socket(tmp_path)
     daemon = Daemon(tmp_path, env={"NOTIFY_SOCKET": str(path)})
     try:
         daemon.expect("say [ready]")
@@ -189,9 +196,7 @@ def test_a_hangup_or_quit_signal_stops_the_daemon_as_cleanly_as_sigterm(tmp_path
         daemon.expect("say [phase]: Fase 1:")
         daemon.proc.send_signal(signum)
         assert daemon.finish() == 0, "a clean stop"
-        messages = [sock.recv(4096).decode()]
-        while "STOPPING=1" not in messages[-1]:
-            messages.append(sock.recv(4096).decode())
+        until(sock, "STOPPING=1")
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.kill()
