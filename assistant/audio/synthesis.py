@@ -1,19 +1,27 @@
 """Speech synthesis: text to samples with pyttsx3 and espeak-ng.
 
-pyttsx3 2.99 only ever renders here, into a private temporary WAV file, from one thread
-(see the platform notes for its bugs); playing is the player's job.
+pyttsx3 2.99 only ever renders here, from one thread (see the platform notes for its
+bugs); playing is the player's job.
+
+Rendered speech never reaches a file: pyttsx3's espeak driver hands the name it is given
+to ``wave.open``, which takes a file object just as well, so every rendering goes into a
+buffer in memory. (Up to issue 9 each one was a WAV file in ``/tmp``, which on Pi OS is
+the SD card; folders such runs left behind are removed at start, see
+:func:`remove_leftovers`.)
 """
 
 from __future__ import annotations
 
 import atexit
+import io
 import itertools
 import logging
+import os
 import queue
 import shutil
+import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import wave
@@ -87,12 +95,8 @@ class Engine:
         self._errors: list[BaseException] = []
         self._voice: str | None = None
         self._rate: int | None = None
-        self._files = itertools.count()
-        # mkdtemp makes the folder 0700: the texts said in a session stay private.
-        self.folder = Path(tempfile.mkdtemp(prefix="intervisie-speech-"))
         self._closing = False
-        atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
-        # atexit runs the last registered first: the renderings end before the folder goes.
+        remove_leftovers()
         atexit.register(self.shutdown)
         threading.Thread(target=self._run, name="speech-render", daemon=True).start()
 
@@ -187,29 +191,21 @@ class Engine:
         if rate != self._rate:
             self._rate = None
             engine.setProperty("rate", rate)
-        try:
-            # systemd-tmpfiles may clean an old folder in /tmp away while the device runs
-            # for weeks: make it again (private) rather than fail every rendering.
-            self.folder.mkdir(mode=0o700, exist_ok=True)
-        except OSError as exc:
-            raise SpeechError(f"cannot write espeak-ng's output in {self.folder} ({exc})") from None
-        path = self.folder / f"{next(self._files)}.wav"
-        try:
-            engine.save_to_file(text, str(path))
-            # runAndWait returns as soon as espeak-ng has started; it finishes in its own
-            # thread and only then writes the file, so wait for "finished-utterance".
-            engine.runAndWait()
-            finished = self._finished.wait(RENDER_TIMEOUT)
-            if self._errors:
-                problem = self._errors[0]
-                if "voice" in str(problem).lower():
-                    raise SpeechError(f"espeak-ng has no voice {voice!r} ({problem}); see `espeak-ng --voices`")
-                raise SpeechError(f"espeak-ng failed to render {text[:40]!r}: {problem}")
-            if not finished:
-                raise SpeechError(f"espeak-ng did not finish rendering within {RENDER_TIMEOUT:g} s")
-            samples = _read_wav(path)
-        finally:
-            path.unlink(missing_ok=True)
+        buffer = output_buffer()
+        # The driver passes its "file name" to wave.open, which writes into the buffer.
+        engine.save_to_file(text, buffer)
+        # runAndWait returns as soon as espeak-ng has started; it finishes in its own
+        # thread and only then writes the buffer, so wait for "finished-utterance".
+        engine.runAndWait()
+        finished = self._finished.wait(RENDER_TIMEOUT)
+        if self._errors:
+            problem = self._errors[0]
+            if "voice" in str(problem).lower():
+                raise SpeechError(f"espeak-ng has no voice {voice!r} ({problem}); see `espeak-ng --voices`")
+            raise SpeechError(f"espeak-ng failed to render {text[:40]!r}: {problem}")
+        if not finished:
+            raise SpeechError(f"espeak-ng did not finish rendering within {RENDER_TIMEOUT:g} s")
+        samples = _read_wav(buffer.getvalue())
         self._voice, self._rate = voice, rate
         return samples
 
@@ -239,9 +235,48 @@ def _pyttsx3_print(*args: object, **_kwargs: object) -> None:
     log.debug("pyttsx3: %s", " ".join(str(a) for a in args))
 
 
-def _read_wav(path: Path) -> Samples:
+def output_buffer() -> io.BytesIO:
+    """Where one rendering is written: memory, never a file."""
+    return io.BytesIO()
+
+
+LEFTOVER_PREFIX = "intervisie-speech-"
+"""The folders in the temporary folder where renderings were written up to issue 9."""
+
+
+def remove_leftovers(folder: Path | None = None) -> int:
+    """Remove the speech folders earlier runs left in ``folder`` (the temporary folder).
+
+    A run that was killed left its folder, with the WAV files of what it was saying, on
+    the SD card. Only real folders of this user are removed, and nothing is followed: a
+    link or someone else's folder under that name is left alone. Returns how many went.
+    """
+    # Not tempfile.gettempdir(): it writes a probe file to find a writable folder.
+    where = Path(os.environ.get("TMPDIR") or "/tmp") if folder is None else folder
+    removed = 0
     try:
-        with wave.open(str(path), "rb") as wav:
+        names = [name for name in os.listdir(where) if name.startswith(LEFTOVER_PREFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        path = where / name
+        try:
+            info = path.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+                continue
+            # rmtree works through file descriptors here: links inside are removed, never followed.
+            shutil.rmtree(path)
+            removed += 1
+        except OSError as exc:
+            log.debug("cannot remove the old speech folder %s: %s", path, exc)
+    if removed:
+        log.info("removed %d speech folder(s) that earlier versions left in %s", removed, where)
+    return removed
+
+
+def _read_wav(data: bytes) -> Samples:
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
             params = wav.getparams()
             data = wav.readframes(params.nframes)
     except (OSError, EOFError, wave.Error) as exc:
