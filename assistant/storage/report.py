@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +38,8 @@ UNSURE_MARK = "(?)"
 """Put after a word the recogniser was unsure of, in the Markdown report."""
 
 _MARKDOWN_SPECIAL = set("\\`*_[]<>#|")
+_METHOD_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""A method id that may be looked up as a file in config/methods."""
 _DASH = "–"
 
 
@@ -64,9 +68,9 @@ class Note:
         words: list[tuple[str, float]] = []
         for word in item.get("words") or []:
             if isinstance(word, dict) and isinstance(word.get("conf"), (int, float)):
-                words.append((str(word.get("word", "")), float(word["conf"])))
+                words.append((printable(str(word.get("word", ""))), float(word["conf"])))
         return cls(
-            text=str(item["text"]).strip(),
+            text=printable(str(item["text"])).strip(),
             accepted=bool(item.get("accepted", True)),
             words=tuple(words),
             attempt=_int_or_none(item.get("attempt")),
@@ -115,8 +119,15 @@ def _same_word(a: str, b: str) -> bool:
     return a.casefold().strip(strip) == b.casefold().strip(strip)
 
 
+def printable(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1; tabs and line breaks too) shown
+    as ``\\uXXXX``: a damaged or planted record must not steer the terminal of whoever
+    reads its report (an escape sequence), nor break a Markdown line."""
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 def _escape(text: str) -> str:
-    return "".join(f"\\{c}" if c in _MARKDOWN_SPECIAL else c for c in text)
+    return "".join(f"\\{c}" if c in _MARKDOWN_SPECIAL else c for c in printable(text))
 
 
 def single_note(items: Any) -> tuple[Note | None, list[Note]]:
@@ -179,7 +190,7 @@ class Report:
     @property
     def method_name(self) -> str:
         """The method's name in the report's language (its id if the method is unknown)."""
-        return self.method.name if self.method is not None else str(self.record.get("method", ""))
+        return self.method.name if self.method is not None else printable(str(self.record.get("method", "")))
 
     def phases(self) -> list[dict[str, Any]]:
         """The phases the session went through, planned against actual (seconds)."""
@@ -381,7 +392,8 @@ def build_report(
 
 
 def _find_method(method_id: str, language: str) -> Method | None:
-    if not method_id or "/" in method_id:
+    # The id comes from a record on disk: only a plain name is looked up as a file.
+    if _METHOD_ID.fullmatch(method_id) is None:
         return None
     try:
         method = load_method(method_id, language)

@@ -16,9 +16,12 @@ The logs name sessions by id and date only, never by what was said.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import re
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 _DAY = 24 * 3600
 _ID_DATE = re.compile(r"^(\d{8}-\d{6})(?:-\d+)?$")
 _RUNNING_JOURNAL = "current.jsonl"
+_HEADER_BYTES = 64 * 1024
+"""Longest first line of a journal read for its session id."""
 
 
 @dataclass(frozen=True)
@@ -117,20 +122,35 @@ def _dated(session_id: str, files: list[Path]) -> KeptSession:
 
 
 def running_session(data_dir: Path) -> str | None:
-    """The id of the session that is running or waiting to be resumed, if any."""
+    """The id of the session that is running or waiting to be resumed, if any.
+
+    Only its first line is read, and only from a regular file: a FIFO, a link or a
+    device in the journal's place is not waited for, followed or read without end.
+    """
     path = data_dir / _RUNNING_JOURNAL
     try:
-        with open(path, "rb") as handle:
-            first = handle.readline()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "(unknown id)"  # a link in the journal's place: not followed
         raise JournalError(f"cannot read the journal {path}: {exc.strerror}") from exc
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "(unknown id)"  # a FIFO, a folder or a device in the journal's place
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            first = handle.readline(_HEADER_BYTES)
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    try:
         header = json.loads(first)
-        return str(header["id"]) if isinstance(header, dict) and header.get("id") else "(unknown id)"
-    except ValueError:
+    except (ValueError, RecursionError):
         return "(unknown id)"
+    session_id = header.get("id") if isinstance(header, dict) else None
+    return session_id if isinstance(session_id, str) and is_session_id(session_id) else "(unknown id)"
 
 
 def delete_session(session: KeptSession, sync: bool = True) -> list[Path]:
