@@ -6,6 +6,9 @@ Each test runs the real command or the real daemon process where it can.
 
 from __future__ import annotations
 
+import io
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import MAX_METHOD_BYTES, load_method, load_phrases
+from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
 from assistant.core.method import MAX_PHASES, MAX_TEXT_CHARS, MAX_TOTAL_MINUTES
 from assistant.core.session import Session
 from assistant.core.settings import Settings
@@ -104,3 +108,69 @@ def test_the_shipped_method_is_well_within_the_bounds() -> None:
         assert len(method.phases) * 2 <= MAX_PHASES
         assert method.seconds / 60 * 4 <= MAX_TOTAL_MINUTES
         assert max(len(p.guidance) for p in method.phases) * 5 < MAX_TEXT_CHARS
+
+
+# --------------------------------------------------------------- finding 14: an endless keyboard line
+
+
+def rss_mb(pid: int) -> float:
+    """The resident size of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.mark.slow
+def test_the_daemon_reading_dev_zero_as_its_keyboard_stays_small_and_stops_cleanly(tmp_path: Path, alsa_files) -> None:
+    """``intervisie run </dev/zero`` grew to 4 GB in 12 s: one endless line, read whole."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\nparticipants = 0\n[listening]\nmodel = "{tmp_path / "no-model"}"\n'
+    )
+    log = tmp_path / "daemon.log"
+    with open("/dev/zero", "rb") as zero, open(log, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "run", "--config", str(config), "--speed", "60"],
+            cwd=PROJECT, stdin=zero, stdout=subprocess.DEVNULL, stderr=err,
+            env={**os.environ, "GPIOZERO_PIN_FACTORY": ""},
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "say [gestures]" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        sizes = []
+        for _ in range(25):  # five seconds, stopped at once if it grows
+            sizes.append(rss_mb(proc.pid))
+            assert sizes[-1] < 400, f"grew to {sizes[-1]:.0f} MB"
+            time.sleep(0.2)
+        print(f"resident size over 5 s of /dev/zero: {min(sizes):.0f}-{max(sizes):.0f} MB")
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert code == 0, text
+    assert max(sizes) - min(sizes) < 20, sizes
+    assert "Traceback" not in text
+    warned = [line for line in text.splitlines() if "keys are no longer read" in line]
+    assert len(warned) == 1 and "WARNING" in warned[0] and "more than 256 characters" in warned[0], text
+    assert "say [phase]" not in text, "no part of the line was taken as a press"
+
+
+def test_an_endless_line_of_spaces_is_not_taken_as_presses_and_a_typed_key_after_it_is_not_read() -> None:
+    """Read in bounded pieces, each piece of spaces would be a press: 781 of them here."""
+    from assistant.hardware.button import KeyboardButton
+
+    posted: list[Event] = []
+    keyboard = KeyboardButton(posted.append, stream=io.StringIO(" " * 200_000 + "\nq\n"))
+    assert keyboard.wait_closed(10)
+    assert posted == []
+    # Ordinary lines, also the last one without its line break, are still keys.
+    posted.clear()
+    keyboard = KeyboardButton(posted.append, stream=io.StringIO("\n" + "d" * 255 + "\np"))
+    assert keyboard.wait_closed(10)
+    assert [type(e) for e in posted] == [ButtonDown, Press, ButtonDown, ButtonDown, DoublePress, ButtonDown, LongPress]
