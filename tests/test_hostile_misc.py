@@ -6,12 +6,16 @@ Each test runs the real command or the real daemon process where it can.
 
 from __future__ import annotations
 
+import http.server
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -174,3 +178,87 @@ def test_an_endless_line_of_spaces_is_not_taken_as_presses_and_a_typed_key_after
     keyboard = KeyboardButton(posted.append, stream=io.StringIO("\n" + "d" * 255 + "\np"))
     assert keyboard.wait_closed(10)
     assert [type(e) for e in posted] == [ButtonDown, Press, ButtonDown, ButtonDown, DoublePress, ButtonDown, LongPress]
+
+
+# --------------------------------------------------------------- finding 19: redirects off the web
+
+
+class _Redirecting(http.server.BaseHTTPRequestHandler):
+    """A model site that sends every request on to ``server.target`` (a 302)."""
+
+    server: _RedirectingSite
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.server.requests.append(self.path)
+        if self.path == "/model-list.json" and self.server.target:
+            self.send_response(302)
+            self.send_header("Location", self.server.target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b"[]"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+class _RedirectingSite(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    target = ""
+    requests: list[str]
+
+
+@pytest.fixture
+def redirecting_site() -> Iterator[_RedirectingSite]:
+    server = _RedirectingSite(("127.0.0.1", 0), _Redirecting)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "file", "FTP"])
+def test_a_redirect_off_http_is_refused_with_one_clear_line(
+    tmp_path: Path, redirecting_site: _RedirectingSite, scheme: str
+) -> None:
+    # A listener standing in for an FTP server: the downloader must never connect to it.
+    ftp = socket.socket()
+    ftp.bind(("127.0.0.1", 0))
+    ftp.listen(1)
+    ftp.setblocking(False)
+    try:
+        port = ftp.getsockname()[1]
+        target = f"{scheme}://127.0.0.1:{port}/model-list.json" if scheme != "file" else "file:///etc/passwd"
+        redirecting_site.target = target
+        site = f"http://127.0.0.1:{redirecting_site.server_address[1]}"
+        done = run_cli(
+            "model", "list", "--available", "--models-dir", str(tmp_path / "models"), "--site", site, "--timeout", "3"
+        )
+        with pytest.raises(BlockingIOError):
+            ftp.accept()  # nobody connected
+    finally:
+        ftp.close()
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"intervisie: 127.0.0.1:{redirecting_site.server_address[1]} sent the download on to {target!r}, "
+        "which is not an http or https address: refused; try again later, or check --site"
+    ], done.stderr
+    assert redirecting_site.requests == ["/model-list.json"]
+
+
+def test_a_redirect_to_another_http_address_is_still_followed(redirecting_site: _RedirectingSite) -> None:
+    from assistant.vosk_models.catalog import fetch_model_list
+
+    site = f"http://127.0.0.1:{redirecting_site.server_address[1]}"
+    redirecting_site.target = f"{site}/elsewhere.json"
+    assert fetch_model_list(site, timeout=5) == []
+    assert redirecting_site.requests == ["/model-list.json", "/elsewhere.json"]
