@@ -262,3 +262,81 @@ def test_a_redirect_to_another_http_address_is_still_followed(redirecting_site: 
     redirecting_site.target = f"{site}/elsewhere.json"
     assert fetch_model_list(site, timeout=5) == []
     assert redirecting_site.requests == ["/model-list.json", "/elsewhere.json"]
+
+
+# --------------------------------------------------------------- finding 22: what the command writes and echoes
+
+
+def kept_sessions(tmp_path: Path, count: int = 300) -> Path:
+    """A settings file whose data folder keeps ``count`` finished sessions."""
+    from assistant.storage.journal import Journal
+
+    journal = Journal(tmp_path / "data")
+    for n in range(count):
+        started = 1_800_000_000.0 + n
+        journal.finish({
+            "id": f"20270115-09{n // 60:02d}{n % 60:02d}", "started_wall": started, "ended_wall": started + 60,
+            "method": "intervisie", "language": "nl", "finished": True, "phases": [], "captures": {},
+        })
+    return config_file(tmp_path)
+
+
+def broken_pipe() -> int:
+    """The writing end of a pipe whose reader is gone: every write is EPIPE."""
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["report", "--list"], ["report", "--list", "--json"], ["report", "20270115-090000"], ["report", "--json"],
+     ["model", "list"], ["--help"], ["report", "--help"]],
+    ids=lambda c: " ".join(c),
+)
+@pytest.mark.parametrize("where", ["/dev/full", "closed pipe"])
+def test_output_that_cannot_be_written_ends_in_one_line_and_exit_code_1(
+    tmp_path: Path, command: list[str], where: str
+) -> None:
+    config = kept_sessions(tmp_path)
+    args = [*command, "--config", str(config)] if command[-1] != "--help" else command
+    expected = "No space left on device" if where == "/dev/full" else "Broken pipe"
+    out = os.open("/dev/full", os.O_WRONLY) if where == "/dev/full" else broken_pipe()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "assistant", *args], stdout=out, stderr=subprocess.PIPE, text=True, timeout=60, cwd=PROJECT
+        )
+    finally:
+        os.close(out)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [f"intervisie: cannot write the output ({expected})"], done.stderr
+
+
+def test_a_huge_or_hostile_id_is_shown_back_short_and_escaped(tmp_path: Path) -> None:
+    config = kept_sessions(tmp_path, 1)
+    for command in ("report", "forget"):
+        for given in ("x" * 100_000, "20270115-090000\x1b[2J\x1b]0;pwned\x07", "../../etc/passwd\u202e"):
+            done = run_cli(command, given, "--config", str(config))
+            assert done.returncode == 1 and done.stdout == ""
+            line, = done.stderr.splitlines()
+            assert line.startswith("intervisie: no session with id '") and "ids look like 20261201-143000" in line, line
+            assert len(line) < 200 and line.isprintable(), line
+    assert (tmp_path / "data" / "records" / "20270115-090000.json").exists(), "nothing was forgotten"
+
+
+def test_a_model_name_or_path_with_control_characters_is_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assistant.cli import main
+
+    config = str(config_file(tmp_path))
+    assert main(["model", "check", "a\0b", "--config", config]) == 1
+    out, err = capsys.readouterr()
+    assert "\0" not in out + err and "a\\x00b" in out + err, (out, err)
+    for name in ("a\x1b[31mb", "y" * 100_000, "y/" * 3000):
+        for action in ("check", "install"):
+            done = run_cli("model", action, name, "--config", config, "--models-dir", str(tmp_path / "models"))
+            assert done.returncode == 1
+            shown = [line for line in (done.stdout + done.stderr).splitlines() if "intervisie:" in line or "not found" in line]
+            assert len(shown) == 1 and len(shown[0]) < 400 and shown[0].isprintable(), shown
+            assert "Traceback" not in done.stderr
