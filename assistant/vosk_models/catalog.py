@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant import __version__
-from assistant.core.settings import shown
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -157,6 +156,13 @@ def dutch_models(models: list[ModelInfo]) -> list[ModelInfo]:
 
 
 # ------------------------------------------------------------------ checking a model
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """A name or address from the user or the site, quoted for a message: control
+    characters escaped (repr), and cut short with "..." when it is long."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= limit else f"{quoted[: limit - 20]}...{quoted[-15:]}"
 
 
 # ------------------------------------------------------------------ the network
