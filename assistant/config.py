@@ -35,13 +35,17 @@ SHIPPED_LOCALES = PROJECT_DIR / "config" / "locales"
 """The locale files the program was written with: what every locale must provide."""
 
 _MAX_FILE_BYTES = 1_000_000
-"""Configuration, method and locale files are small; a larger one is the wrong file."""
+"""Configuration and locale files are small; a larger one is the wrong file."""
+MAX_METHOD_BYTES = 256_000
+"""A method file is a few kB (the shipped one 5 kB); a larger one is refused before it is parsed."""
+_SHOWN_PATH_CHARS = 300
+"""A path longer than this is cut short in a message (it came from the command line)."""
 _PIPE_WAIT = 10.0
 """Seconds to wait for the next bytes of a settings file that is a pipe."""
 
 
-def _read_bounded(path: Path) -> bytes:
-    """At most one byte more than :data:`_MAX_FILE_BYTES` of ``path``.
+def _read_bounded(path: Path, limit: int = _MAX_FILE_BYTES) -> bytes:
+    """At most one byte more than ``limit`` of ``path``.
 
     Opened without blocking, so a FIFO nobody writes to reads as empty instead of hanging,
     and a pipe (``--config <(...)``) is waited for at most :data:`_PIPE_WAIT` seconds at a
@@ -53,9 +57,9 @@ def _read_bounded(path: Path) -> bytes:
             os.set_blocking(fd, True)
         chunks: list[bytes] = []
         size = 0
-        while size <= _MAX_FILE_BYTES:
+        while size <= limit:
             try:
-                chunk = os.read(fd, _MAX_FILE_BYTES + 1 - size)
+                chunk = os.read(fd, limit + 1 - size)
             except BlockingIOError:
                 if not select.select([fd], [], [], _PIPE_WAIT)[0]:
                     raise TimeoutError from None
@@ -69,30 +73,37 @@ def _read_bounded(path: Path) -> bytes:
         os.close(fd)
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file, turning every failure into a ConfigError."""
+def read_toml(path: Path, limit: int = _MAX_FILE_BYTES) -> dict[str, Any]:
+    """Read a TOML file of at most ``limit`` bytes, turning every failure into a ConfigError."""
+    where = _shown_path(path)
     if "\0" in str(path):
         raise ConfigError(shown(str(path)), None, "a file name cannot contain a NUL character; check the path")
     try:
-        data = _read_bounded(path)
+        data = _read_bounded(path, limit)
     except FileNotFoundError:
-        raise ConfigError(path, None, "file not found") from None
+        raise ConfigError(where, None, "file not found") from None
     except TimeoutError:
-        raise ConfigError(path, None, f"nothing arrived from it in {_PIPE_WAIT:g} s; give the path of a TOML file") from None
+        raise ConfigError(where, None, f"nothing arrived from it in {_PIPE_WAIT:g} s; give the path of a TOML file") from None
     except OSError as exc:
-        raise ConfigError(path, None, f"cannot read the file ({exc.strerror})") from None
-    if len(data) > _MAX_FILE_BYTES:
-        raise ConfigError(path, None, f"the file is larger than {_MAX_FILE_BYTES:,} bytes; check that it is the right file")
+        raise ConfigError(where, None, f"cannot read the file ({exc.strerror})") from None
+    if len(data) > limit:
+        raise ConfigError(where, None, f"the file is larger than {limit:,} bytes; check that it is the right file")
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(path, None, "not valid UTF-8 text") from None
+        raise ConfigError(where, None, "not valid UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, None, f"not valid TOML ({exc})") from None
+        raise ConfigError(where, None, f"not valid TOML ({exc})") from None
     except RecursionError:
-        raise ConfigError(path, None, "not valid TOML (lists or tables are nested too deeply)") from None
+        raise ConfigError(where, None, "not valid TOML (lists or tables are nested too deeply)") from None
     except ValueError:  # tomllib reads a number of more than 4300 digits this way
-        raise ConfigError(path, None, "not valid TOML (a number is too long)") from None
+        raise ConfigError(where, None, "not valid TOML (a number is too long)") from None
+
+
+def _shown_path(path: Path) -> str:
+    """A path as a message names it: whole, unless it is too long to be a real one."""
+    text = str(path)
+    return text if len(text) <= _SHOWN_PATH_CHARS else shown(text)
 
 
 def user_config_path() -> Path | None:
@@ -134,10 +145,15 @@ def method_path(name_or_path: str) -> Path:
 def load_method(name_or_path: str, language: str) -> Method:
     """Read and check a method file; raise ConfigError naming the key that is wrong."""
     path = method_path(name_or_path)
-    if not path.is_file() and "/" not in name_or_path:
+    try:
+        exists = path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long for a file name, a NUL
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a file name"
+        raise ConfigError(_shown_path(path), None, f"cannot read the file ({reason})") from None
+    if not exists and "/" not in name_or_path:
         known = sorted(p.stem for p in (CONFIG_DIR / "methods").glob("*.toml"))
         raise ConfigError(path, None, f"no method named {shown(name_or_path)}; known methods: {', '.join(known)}")
-    return method_from_toml(read_toml(path), path, language)
+    return method_from_toml(read_toml(path, MAX_METHOD_BYTES), path, language)
 
 
 def load_phrases(language: str, reference: str = "nl") -> Phrases:

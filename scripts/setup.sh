@@ -14,8 +14,8 @@ want_test=0
 debs=(espeak-ng libportaudio2 alsa-utils python3-venv)
 # The tests also check the Pi installer with shellcheck, the shipped name list against
 # the Dutch word list (wdutch), watch for sockets with strace and check the unit with
-# systemd-analyze.
-[ "$want_test" -eq 1 ] && debs+=(shellcheck wdutch strace systemd)
+# systemd-analyze, and run the installer itself (it copies with rsync).
+[ "$want_test" -eq 1 ] && debs+=(shellcheck wdutch strace systemd rsync)
 case "$(uname -m)" in
     aarch64|armv7l) debs+=(libatomic1) ;;
 esac

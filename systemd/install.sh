@@ -7,7 +7,8 @@
 #   sudo systemd/install.sh --uninstall            remove the service and /opt/intervisie;
 #                                                  keep sessions and settings
 #   sudo systemd/install.sh --uninstall --purge    also remove /var/lib/intervisie,
-#                                                  /etc/intervisie and the user
+#                                                  /etc/intervisie, the user, and the group gpio
+#                                                  if it made it and nobody else is in it
 #
 # What it sets up: Debian packages, the system user "intervisie" (groups audio and gpio),
 # a root-owned copy of the checkout in /opt/intervisie with its venv, the settings file
@@ -21,6 +22,9 @@ readonly config=/etc/intervisie/config.toml
 readonly state_dir=/var/lib/intervisie
 readonly unit_path=/etc/systemd/system/intervisie.service
 readonly udev_rule=/etc/udev/rules.d/60-intervisie-gpio.rules
+# Written when this script made the group gpio (a plain Debian has none), so that
+# --purge removes only a group it made; in /etc/intervisie, which only root can write.
+readonly gpio_marker=/etc/intervisie/installer-created-gpio-group
 
 # The system's own Python and tools: a python3 found first on root's PATH (pyenv, a
 # build under /root) would make a venv that the service user cannot run.
@@ -34,7 +38,7 @@ say() { printf 'install: %s\n' "$*"; }
 fail() { printf 'install: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 uninstall=0
@@ -55,11 +59,38 @@ have_systemd=0
 
 # --- Uninstall ---------------------------------------------------------------------
 
+# The group gpio, when this script made it and nobody else uses it now.
+remove_own_gpio_group() {
+    local members users gid
+    getent group gpio >/dev/null || return 0
+    members="$(getent group gpio | cut -d: -f4)"
+    gid="$(getent group gpio | cut -d: -f3)"
+    # Users with gpio as their own (primary) group are in it too.
+    users="$(getent passwd | awk -F: -v gid="$gid" '$4 == gid { print $1 }' | paste -sd, -)"
+    members="${members}${members:+${users:+,}}${users}"
+    if [ -n "$members" ]; then
+        say "kept the group gpio: other users are in it ($members)"
+        return 0
+    fi
+    groupdel gpio
+    say "removed the group gpio (this script had made it)"
+}
+
 if [ "$uninstall" -eq 1 ]; then
     if [ "$have_systemd" -eq 1 ] && [ -e "$unit_path" ]; then
         say "stopping and disabling $app.service"
         systemctl disable --now "$app.service" || true
+    elif [ -e "$unit_path" ]; then
+        # Without a running systemd (a chroot, an image, a container) systemctl still
+        # edits the links; what it cannot remove is removed below.
+        systemctl disable "$app.service" >/dev/null 2>&1 || true
     fi
+    for link in /etc/systemd/system/*.wants/"$app.service"; do
+        if [ -L "$link" ]; then
+            rm -f "$link"
+            say "removed $link"
+        fi
+    done
     if [ -e "$unit_path" ]; then
         rm -f "$unit_path"
         say "removed $unit_path"
@@ -68,11 +99,16 @@ if [ "$uninstall" -eq 1 ]; then
         systemctl daemon-reload
     fi
     if [ "$purge" -eq 1 ]; then
+        own_gpio=0
+        [ -f "$gpio_marker" ] && own_gpio=1
         rm -rf "$state_dir" "$etc_dir"
         say "removed the sessions in $state_dir and the settings in $etc_dir"
         if id -u "$app" >/dev/null 2>&1; then
             userdel "$app"
             say "removed the user $app"
+        fi
+        if [ "$own_gpio" -eq 1 ]; then
+            remove_own_gpio_group
         fi
         if [ -e "$udev_rule" ]; then
             rm -f "$udev_rule"
@@ -122,8 +158,10 @@ fi
 # The service user. /dev/snd/* belongs to the group audio, /dev/gpiochip* and
 # /dev/gpiomem to gpio (Raspberry Pi OS); the unit names both in SupplementaryGroups=,
 # so both must exist.
+made_gpio=0
 if ! getent group gpio >/dev/null; then
     groupadd --system gpio
+    made_gpio=1
     say "created the group gpio"
 fi
 # Raspberry Pi OS gives the GPIO devices to that group (udev's 99-com.rules); plain
@@ -147,6 +185,11 @@ else
     say "created the system user $app"
 fi
 install -d -m 0700 -o "$app" -g "$app" "$state_dir"
+install -d -m 0750 -o root -g "$app" "$etc_dir"
+if [ "$made_gpio" -eq 1 ]; then
+    printf '%s\n' "The group gpio was made by systemd/install.sh; --uninstall --purge removes it when nobody else is in it." \
+        >"$gpio_marker"
+fi
 
 # The program: a root-owned copy, so the service cannot change its own code.
 if [ "$src" != "$prefix" ]; then

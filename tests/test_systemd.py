@@ -412,3 +412,89 @@ def test_the_example_settings_load_as_written_and_with_every_example_switched_on
     settings = load_settings(on)
     assert settings.participants == 6
     assert settings.led.enabled
+
+
+# --- The installer for real, in a root of its own without systemd running ----------------
+
+# A root for the installer: a copy of /etc, the system's /usr read-only, no network. It
+# runs as CI runs (root, in a container without systemd), and as an image build would.
+_FAKE_ROOT = r"""
+set -euo pipefail
+R=$1 SRC=$2 SCRIPT=$3
+mount --make-rprivate /
+mkdir -p "$R"/{usr,etc,dev,proc,run,tmp,opt,root,var/lib/dpkg,var/log,var/mail} "$R$SRC"
+chmod 1777 "$R/tmp"
+mount --rbind /usr "$R/usr"
+mount -o remount,bind,ro "$R/usr"
+for d in bin sbin lib lib64; do if [ -L "/$d" ]; then ln -sfn "$(readlink "/$d")" "$R/$d"; fi; done
+cp -a /etc/. "$R/etc/"
+mount --rbind /dev "$R/dev"
+mount -t proc proc "$R/proc"
+mount --bind /var/lib/dpkg "$R/var/lib/dpkg"
+mount -o remount,bind,ro "$R/var/lib/dpkg"
+mount --bind "$SRC" "$R$SRC"
+mount -o remount,bind,ro "$R$SRC"
+exec chroot "$R" /bin/bash -c "$SCRIPT"
+"""
+
+# In the root: the installer's virtual environment is stood in for by a bare one that
+# finds the copied program (pip has no network here), then install and purge.
+_INSTALL_AND_PURGE = r"""
+set -euo pipefail
+userdel intervisie 2>/dev/null || true
+groupdel gpio 2>/dev/null || true
+{before}
+/usr/bin/python3 -m venv --without-pip /opt/intervisie/.venv
+touch /opt/intervisie/.venv/.installed-{stamp}-pi
+site="$(/opt/intervisie/.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo /opt/intervisie >"$site/intervisie.pth"
+bash {src}/systemd/install.sh >/tmp/install.log 2>&1 || {{ cat /tmp/install.log; exit 1; }}
+test -L /etc/systemd/system/multi-user.target.wants/intervisie.service && echo "ENABLED"
+getent group gpio >/dev/null && echo "GPIO GROUP AFTER INSTALL"
+{between}
+bash /opt/intervisie/systemd/install.sh --uninstall --purge
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gpio", ["made by the installer", "there before", "another user in it"])
+def test_purge_without_systemd_removes_the_enable_link_and_only_a_gpio_group_the_installer_made(
+    tmp_path: Path, gpio: str
+) -> None:
+    """Issue 9, finding 20: the link in multi-user.target.wants and the gpio group the
+    installer had made were left behind."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root and mount namespaces, as CI has")
+    for tool in ("unshare", "chroot", "rsync"):
+        assert shutil.which(tool), f"{tool} is missing: ./run-tests installs it"
+    import hashlib
+
+    stamp = hashlib.sha256((PROJECT_DIR / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    script = _INSTALL_AND_PURGE.format(
+        src=PROJECT_DIR,
+        stamp=stamp,
+        before="groupadd --system gpio" if gpio == "there before" else "",
+        between="useradd --system --no-create-home --groups gpio pi" if gpio == "another user in it" else "",
+    )
+    root = tmp_path / "root"
+    done = subprocess.run(
+        ["unshare", "--mount", "--net", "--fork", "bash", "-c", _FAKE_ROOT, "fake-root", str(root), str(PROJECT_DIR), script],
+        check=False, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ENABLED" in done.stdout and "GPIO GROUP AFTER INSTALL" in done.stdout, done.stdout
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    assert not (wants / "intervisie.service").is_symlink(), done.stdout
+    assert not (root / "etc/systemd/system/intervisie.service").exists()
+    groups = (root / "etc/group").read_text()
+    assert "\nintervisie:" not in groups and "intervisie" not in (root / "etc/passwd").read_text()
+    assert not (root / "etc/intervisie").exists() and not (root / "opt/intervisie").exists()
+    if gpio == "made by the installer":
+        assert not re.search(r"(?m)^gpio:", groups), groups
+        assert "install: removed the group gpio (this script had made it)" in done.stdout
+    elif gpio == "there before":
+        assert re.search(r"(?m)^gpio:", groups)
+        assert "group gpio" not in done.stdout
+    else:
+        assert re.search(r"(?m)^gpio:.*:pi$", groups), groups
+        assert "install: kept the group gpio: other users are in it (pi)" in done.stdout

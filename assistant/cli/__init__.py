@@ -3,18 +3,20 @@ or forget kept sessions, and install or check the speech model.
 
 Expected problems (a wrong configuration, no usable device) end in one clear line and
 an exit code: 2 for a configuration or method file that is wrong, 1 for anything else.
+So does output that cannot be written (a closed pipe, a full disk behind ``>``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from assistant import __version__
-from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, positive
+from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, echoed, positive
 from assistant.cli.model import add_model_parser
 from assistant.cli.run import cmd_check, cmd_run, cmd_say
 from assistant.cli.sessions import cmd_forget, cmd_report
@@ -76,6 +78,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    real = sys.stdout
+    sys.stdout = cast(TextIO, _Output(real))
+    try:
+        try:
+            code = _main(argv)
+        finally:
+            # Now, so that output that cannot be written is seen here, not at exit.
+            sys.stdout.flush()
+    except _OutputError as exc:
+        _error_line(f"cannot write the output ({exc.reason.strerror or exc.reason})")
+        _silence(real)
+        return EXIT_FAILURE
+    finally:
+        sys.stdout = real
+    return code
+
+
+class _OutputError(Exception):
+    """Standard output could not be written (a closed pipe, a full disk behind ``>``)."""
+
+    def __init__(self, reason: OSError) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+class _Output:
+    """Standard output, whose write errors are told apart from every other OSError."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _OutputError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise _OutputError(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a stream that failed at /dev/null, so that the interpreter's last flush at
+    exit does not end in a traceback of its own ("Exception ignored ... BrokenPipeError")."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -86,10 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"intervisie: configuration error: {exc}", file=sys.stderr)
+        _error_line(f"configuration error: {exc}")
         return EXIT_CONFIG
     except AssistantError as exc:
-        print(f"intervisie: {exc}", file=sys.stderr)
+        _error_line(str(exc))
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
+
+
+def _error_line(message: str) -> None:
+    """One line on stderr; its control characters escaped, whatever part of it came from the user."""
+    try:
+        print(f"intervisie: {echoed(message, limit=None)}", file=sys.stderr, flush=True)
+    except OSError:
+        pass  # stderr is gone too: the exit code is all that is left

@@ -13,6 +13,32 @@ from assistant.core.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
+ECHO_CHARS = 60
+"""What the command shows back of a string the user gave (an id, a name) at most."""
+
+
+def echoed(text: str, limit: int | None = ECHO_CHARS) -> str:
+    """``text`` as a message shows it back: control characters escaped (``\\x00``, ``\\x1b``,
+    ``\\u202e``), and cut to ``limit`` characters with "…" in the middle, keeping its start
+    and its end. A raw NUL or escape sequence would reach the terminal (and steer it), and
+    a 100,000-character argument would fill it. ``limit`` None: escaped, never cut."""
+    pieces = [char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text]
+    if limit is None or sum(len(piece) for piece in pieces) <= limit:
+        return "".join(pieces)
+    head, tail = _fitting(pieces, (limit - 1) * 2 // 3), _fitting(pieces[::-1], (limit - 1) // 3)[::-1]
+    return "".join(head) + "…" + "".join(tail)
+
+
+def _fitting(pieces: list[str], room: int) -> list[str]:
+    """The first pieces whose lengths add up to at most ``room``."""
+    taken: list[str] = []
+    for piece in pieces:
+        room -= len(piece)
+        if room < 0:
+            break
+        taken.append(piece)
+    return taken
+
 
 def positive(text: str) -> float:
     try:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from assistant.cli.common import EXIT_FAILURE, EXIT_OK, positive
+from assistant.cli.common import EXIT_FAILURE, EXIT_OK, echoed, positive
 from assistant.config import load_phrases, load_settings, user_config_path
 from assistant.core.settings import Settings
 
@@ -72,6 +72,16 @@ def _model_settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config or user_config_path(), overrides)
 
 
+_MAX_NAME_CHARS = 200
+"""A model name is a folder name (the site's are under 50 characters)."""
+_PATH_CHARS = 200
+"""How much of a model path the check shows back at most."""
+
+
+def _reason(exc: Exception) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -82,12 +92,14 @@ def cmd_model_install(args: argparse.Namespace) -> int:
     import threading
 
     from assistant.errors import ModelError
-    from assistant.vosk_models.catalog import DEFAULT_MODEL, DEFAULT_SITE
+    from assistant.vosk_models.catalog import DEFAULT_MODEL, DEFAULT_SITE, NAME_PATTERN
     from assistant.vosk_models.check import megabytes
     from assistant.vosk_models.install import install_model
 
     configured = settings.listening.model
     name = args.name or (configured if "/" not in configured else DEFAULT_MODEL)
+    if len(name) > _MAX_NAME_CHARS or not NAME_PATTERN.match(name):
+        raise ModelError(f"'{echoed(name)}' is not a model name (like {DEFAULT_MODEL})")
     models_dir = settings.models_path()
     # A stopped installer (SIGTERM) cleans up like Ctrl-C does.
     on_main_thread = threading.current_thread() is threading.main_thread()
@@ -147,24 +159,29 @@ def cmd_model_list(args: argparse.Namespace) -> int:
 def cmd_model_check(args: argparse.Namespace) -> int:
     """Check a model's files and load it with Vosk: one line per problem, exit code 1 if any."""
     settings = _model_settings(args)
+    from assistant.errors import ModelError
     from assistant.vosk_models.check import check_model
 
     path = settings.model_path()
-    if args.model:
-        given = Path(args.model).expanduser()
-        in_folder = settings.models_path() / args.model
-        bare = "/" not in args.model and args.model not in (".", "..")
-        path = in_folder if bare and (in_folder.exists() or not given.is_dir()) else given
-    result = check_model(path)
+    try:
+        if args.model:
+            given = Path(args.model).expanduser()
+            in_folder = settings.models_path() / args.model
+            bare = "/" not in args.model and args.model not in (".", "..")
+            path = in_folder if bare and (in_folder.exists() or not given.is_dir()) else given
+        result = check_model(path)
+    except (OSError, ValueError) as exc:  # a name too long for a file name, a NUL
+        raise ModelError(f"'{echoed(args.model or str(path))}' is not a model name or folder ({_reason(exc)})") from None
+    shown = echoed(str(path), _PATH_CHARS)  # the user's argument is part of it
     for problem in result.problems:
-        print(f"{path}: {problem}")
+        print(f"{shown}: {problem}")
     if result.problems:
         return EXIT_FAILURE
     if result.loaded:
-        print(f"{path}: OK (complete, and Vosk loads it)")
+        print(f"{shown}: OK (complete, and Vosk loads it)")
         _check_command_words(path, settings)
     else:
-        print(f"{path}: complete (Vosk is not installed here, so it was not loaded)")
+        print(f"{shown}: complete (Vosk is not installed here, so it was not loaded)")
     if not settings.listening.enabled and path == settings.model_path():
         print("Note: listening is switched off in the configuration ([listening] enabled = false).")
     return EXIT_OK

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assistant.cli.common import EXIT_CONFIG, EXIT_OK
+from assistant.cli.common import EXIT_CONFIG, EXIT_OK, echoed
 from assistant.config import load_phrases, load_settings, user_config_path
 from assistant.core.settings import LANGUAGES
 from assistant.errors import JournalError
@@ -42,7 +42,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"{yes[item['leervraag']]:<9}  {yes[item['actieplan']]}"
             )
         return EXIT_OK
-    record = find_record(data, args.which)
+    record = find_record(data, _session_id(args.which, also="last"))
     from assistant.config import make_masker
 
     language = record.get("language") if record.get("language") in LANGUAGES else "nl"
@@ -69,7 +69,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from assistant.storage.retention import forget, forget_all, running_session
 
     data = settings.data_path()
-    deleted, failed = ([forget(data, args.which)], []) if args.which else forget_all(data)
+    deleted, failed = ([forget(data, _session_id(args.which))], []) if args.which else forget_all(data)
     for session in deleted:
         print(f"Deleted session {session.id} (started {session.date()}): {session.kinds()}.")
     if failed:
@@ -83,3 +83,16 @@ def cmd_forget(args: argparse.Namespace) -> int:
             print(f"Session {running} is still running (or will be resumed after a restart) and was not deleted; "
                   "forget it when it has ended.")
     return EXIT_OK
+
+
+def _session_id(which: str, also: str = "") -> str:
+    """``which`` when it can name a session; else JournalError showing it back short and
+    with its control characters escaped (it is the user's, and may be anything)."""
+    from assistant.storage.records import is_session_id
+
+    if which == also or is_session_id(which):
+        return which
+    raise JournalError(
+        f"no session with id '{echoed(which)}': ids look like 20261201-143000 "
+        "('intervisie report --list' shows the kept sessions)"
+    )

@@ -19,6 +19,18 @@ SINGLE_NOTES = ("leervraag", "kernvraag", "actieplan")
 """Notes taken in one go, read back and confirmed; the others are running notes of one
 item per utterance (the brainstorm's ideas, each person's closing sentence)."""
 
+# Bounds on a method file, so a wrong or hostile one is refused with one line instead of
+# being prepared for minutes into gigabytes (10,000 phases took 117 s and 2.3 GB). The
+# shipped method has 7 phases, 50 minutes and texts of at most 382 characters.
+MAX_PHASES = 20
+"""At most this many phases: a method is one meeting."""
+MAX_TOTAL_MINUTES = 240
+"""All phases together last at most four hours."""
+MAX_TEXT_CHARS = 3000
+"""A name or guidance text holds at most this many characters (about four minutes of speech)."""
+MAX_KEY_CHARS = 64
+"""A method id or phase key (written in every record) holds at most this many characters."""
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -78,6 +90,10 @@ def method_from_toml(raw: dict[str, Any], path: Path, language: str) -> Method:
     phases_raw = raw.get("phases")
     if not isinstance(phases_raw, list) or not phases_raw:
         raise ConfigError(path, "phases", "expected at least one [[phases]] table")
+    if len(phases_raw) > MAX_PHASES:
+        raise ConfigError(
+            path, "phases", f"expected at most {MAX_PHASES} [[phases]] tables, got {len(phases_raw):,}; a method is one meeting"
+        )
     phases = tuple(_phase(item, i + 1, language, path) for i, item in enumerate(phases_raw))
     keys = [p.key for p in phases]
     for key in keys:
@@ -86,6 +102,11 @@ def method_from_toml(raw: dict[str, Any], path: Path, language: str) -> Method:
     unknown = set(raw) - {"id", "name", "phases"}
     if unknown:
         raise ConfigError(path, sorted(unknown)[0], "unknown key; expected id, name or [[phases]]")
+    total = sum(p.minutes for p in phases)
+    if total > MAX_TOTAL_MINUTES:
+        raise ConfigError(
+            path, "phases", f"the phases last {total:g} minutes together; a method may last at most {MAX_TOTAL_MINUTES} minutes"
+        )
     return Method(id=ident, name=name, phases=phases, path=str(path))
 
 
@@ -130,16 +151,20 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
     )
 
 
-def _text(table: dict[str, Any], key: str, path: Path, dotted: str) -> str:
+def _text(table: dict[str, Any], key: str, path: Path, dotted: str, limit: int = MAX_KEY_CHARS) -> str:
+    """A non-empty text of at most ``limit`` characters (after stripping), without control characters."""
     value = table.get(key)
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(path, dotted, f"expected non-empty text, got {shown(value)}")
+    text = value.strip()
+    if len(text) > limit:
+        raise ConfigError(path, dotted, f"expected a text of at most {limit:,} characters, got {len(text):,}")
     check_text(value, path, dotted, lines=True)
-    return value.strip()
+    return text
 
 
 def _localised(table: dict[str, Any], key: str, language: str, path: Path, dotted: str) -> str:
     value = table.get(key)
     if not isinstance(value, dict):
         raise ConfigError(path, dotted, f"expected a text per language ({dotted}.{language} = \"...\"), got {shown(value)}")
-    return _text(value, language, path, f"{dotted}.{language}")
+    return _text(value, language, path, f"{dotted}.{language}", MAX_TEXT_CHARS)

@@ -41,6 +41,15 @@ Post = Callable[[Event], None]
 KEY_HELP = "Keys: Enter or space = press, d = double press, p = long press (pause/resume), q = quit."
 """One line for the console saying which keys stand in for the button."""
 
+LINE_LIMIT = 256
+"""The longest line the keyboard reader takes in line mode. A key is one character and
+Enter; a longer line is not typed but a file or a device (``</dev/zero`` never ends a
+line: read whole, it grew the daemon to 4 GB in 12 s)."""
+
+
+class _NotKeys(ValueError):
+    """The input is not keys typed on a keyboard; reading stops."""
+
 
 class GpioButton:
     """A push button on a GPIO pin, read with gpiozero.
@@ -218,6 +227,9 @@ class KeyboardButton:
                 self._read_keys(self._fd)
             else:
                 self._read_lines(self._stream)
+        except _NotKeys as exc:
+            log.warning("%s; keys are no longer read", exc)
+            return
         except (OSError, ValueError) as exc:  # stdin closed or unreadable
             log.debug("keyboard input unreadable: %s", exc)
         if not self._stop.is_set():
@@ -236,9 +248,15 @@ class KeyboardButton:
 
     def _read_lines(self, stream: TextIO) -> None:
         while not self._stop.is_set():
-            line = stream.readline()
+            line = stream.readline(LINE_LIMIT)
             if not line or self._stop.is_set():
                 return
+            if len(line) >= LINE_LIMIT and not line.endswith("\n"):
+                # Skipping to its end could take for ever, and its parts are no keys.
+                raise _NotKeys(
+                    f"the keyboard input has a line of more than {LINE_LIMIT} characters, which is no key "
+                    "(is standard input a file or a device?)"
+                )
             key = line.strip()[:1] or "\n"
             if not self._key(key):
                 return

@@ -145,7 +145,7 @@ def find_model(models: list[ModelInfo], name: str, site: str = DEFAULT_SITE) -> 
         if info.name == name:
             return info
     raise ModelError(
-        f"the model list of {site} has no model named {name!r}: "
+        f"the model list of {site} has no model named {shown(name)}: "
         "`intervisie model list --available` shows the Dutch models it has"
     )
 
@@ -158,18 +158,64 @@ def dutch_models(models: list[ModelInfo]) -> list[ModelInfo]:
 # ------------------------------------------------------------------ checking a model
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """A name or address from the user or the site, quoted for a message: control
+    characters escaped (repr), and cut short with "..." when it is long."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= limit else f"{quoted[: limit - 20]}...{quoted[-15:]}"
+
+
 # ------------------------------------------------------------------ the network
+
+_WEB_SCHEMES = ("http", "https")
+"""The only kinds of address the downloader opens, also where a site redirects to."""
+
+
+class _RedirectRefused(Exception):
+    """The site redirected to an address that is not http or https."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to http or https.
+
+    urllib's own handler also follows one to ``ftp:`` (in the clear, through another
+    handler) and refuses ``file:`` as if the site had failed; both are a site (or someone
+    between) sending the download where it does not belong, and are said as that.
+    """
+
+    def http_error_302(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any
+    ) -> Any:
+        location = headers.get("location") or headers.get("uri")
+        if location is not None:
+            target = urllib.parse.urljoin(req.full_url, location.strip())
+            if urllib.parse.urlsplit(target).scheme.lower() not in _WEB_SCHEMES:
+                fp.close()
+                raise _RedirectRefused(target)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def open_url(url: str, timeout: float, hint: str) -> http.client.HTTPResponse:
     """Open an http(s) address; ModelError with a clear reason when it cannot be reached."""
     scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https"):
-        raise ModelError(f"refusing to download from {url!r}: only http and https addresses are used")
+    if scheme not in _WEB_SCHEMES:
+        raise ModelError(f"refusing to download from {shown(url)}: only http and https addresses are used")
     request = urllib.request.Request(url, headers={"User-Agent": f"intervisie/{__version__}"})
     host = url_host(url)
+    opener = urllib.request.build_opener(_WebOnlyRedirects)
     try:
-        response: http.client.HTTPResponse = urllib.request.urlopen(request, timeout=timeout)
+        response: http.client.HTTPResponse = opener.open(request, timeout=timeout)
+    except _RedirectRefused as exc:
+        raise ModelError(
+            f"{host} sent the download on to {shown(exc.url)}, which is not an http or https address: "
+            "refused; try again later, or check --site"
+        ) from None
     except urllib.error.HTTPError as exc:
         exc.close()
         raise ModelError(f"{host} answered {exc.code} {exc.reason} for {url}: try again later, or check --site") from None
