@@ -267,9 +267,14 @@ def record_cases() -> dict[str, Setup]:
 
 def report_cases() -> dict[str, Setup]:
     newest = KEPT[1]
+
+    def to_victim(case: Case, path: Path) -> None:
+        path.unlink()
+        path.symlink_to(case.outside / "victim.txt")
+
     return {
-        "report md links outside": _special(f"reports/{newest}.md", lambda c, p: (p.unlink(), p.symlink_to(c.outside / "victim.txt"))),
-        "report json links outside": _special(f"reports/{newest}.json", lambda c, p: (p.unlink(), p.symlink_to(c.outside / "victim.txt"))),
+        "report md links outside": _special(f"reports/{newest}.md", to_victim),
+        "report json links outside": _special(f"reports/{newest}.json", to_victim),
         "report md is a FIFO": _special(f"reports/{newest}.md", lambda _c, p: (p.unlink(), fifo(p))),
         "report json is a folder": _special(f"reports/{newest}.json", lambda _c, p: (p.unlink(), p.mkdir())),
         "report temporary links outside": _special(f"reports/.{newest}.md.tmp", _link_outside("victim.txt")),

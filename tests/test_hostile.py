@@ -29,7 +29,10 @@ from support import PROJECT
 
 pytestmark = pytest.mark.slow  # a few hundred cases, under strace
 
-TRACED = "open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,chmod,fchmodat,symlink,symlinkat,link,linkat,truncate"
+TRACED = (
+    "open,openat,openat2,creat,unlink,unlinkat,rename,renameat,renameat2,mkdir,mkdirat,"
+    "chmod,fchmodat,symlink,symlinkat,link,linkat,truncate"
+)
 PATH_IN_CALL = re.compile(r'"((?:[^"\\]|\\.)*)"|<(/[^>]*)>')
 ONE_LINE_CHARS = 400
 """Longest line a refusal may print."""
@@ -118,7 +121,8 @@ def test_two_hundred_hostile_files_and_arguments_end_in_one_line_or_normal_opera
     runs = sum(len(result.get("runs", [])) for result in results)
     print(f"\nhostile cases: {len(manifest)} ({', '.join(f'{k} {v}' for k, v in sorted(groups.items()))})")
     print(f"runs: {runs}; " + "; ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())))
-    print(f"slowest run: {max(run['seconds'] for r in results for run in r.get('runs', [])):.1f} s; driver peak RSS {peak_mb:.0f} MB")
+    slowest = max(run["seconds"] for result in results for run in result.get("runs", []))
+    print(f"slowest run: {slowest:.1f} s; peak RSS of a case {peak_mb:.0f} MB")
     print(f"faults: {len(faults)}")
     assert faults == [], "\n".join(faults[:80])
     assert len(manifest) >= 200
