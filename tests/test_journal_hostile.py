@@ -405,39 +405,72 @@ def test_a_data_folder_that_cannot_be_made_is_said_at_the_first_press_and_saved_
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
 
 
-@pytest.mark.slow
-def test_a_data_folder_owned_by_root_is_said_once_and_saved_when_it_becomes_writable() -> None:
-    """The daemon runs as ``nobody`` on a folder root made; root then hands it over."""
+NOBODY = 65534
+
+
+@pytest.fixture
+def foreign() -> Iterator[Path]:
+    """A folder ``nobody`` can enter, for a daemon run as ``nobody`` (pytest's tmp_path is root's only)."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.fail("this test runs the daemon as another user, which needs root and setpriv (CI has both)")
     base = Path(tempfile.mkdtemp(prefix="intervisie-foreign-"))
+    base.chmod(0o755)
+    (base / "home").mkdir(mode=0o755)
+    config = base / "config.toml"
+    config.write_text(f'data_dir = "{base / "data"}"\nparticipants = 0\n[listening]\nenabled = false\n')
+    config.chmod(0o644)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def as_nobody(base: Path) -> Daemon:
+    return Daemon(base, "--speed", "60", env={"HOME": str(base / "home")},
+                  wrapper=["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"])
+
+
+@pytest.mark.slow
+def test_a_journal_it_may_not_read_is_set_aside_not_deleted(foreign: Path) -> None:
+    data = foreign / "data"
+    data.mkdir(mode=0o700)
+    os.chown(data, NOBODY, NOBODY)
+    journal = data / "current.jsonl"
+    journal.write_bytes(b'{"journal":1,"id":"20270115-090000","wall":1800000000,"t":0}\n')
+    journal.chmod(0o600)  # root's, as `sudo intervisie run` leaves it
+    daemon = as_nobody(foreign)
     try:
-        base.chmod(0o755)
-        data = base / "data"
-        data.mkdir(mode=0o755)  # root's: the assistant may read it, not write to it
-        (base / "home").mkdir(mode=0o755)
-        config = base / "config.toml"
-        config.write_text(f'data_dir = "{data}"\nparticipants = 0\n[listening]\nenabled = false\n')
-        config.chmod(0o644)
-        daemon = Daemon(
-            base, "--speed", "60", env={"HOME": str(base / "home")},
-            wrapper=["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"],
-        )
-        try:
-            daemon.expect("say [ready]: ", timeout=30)
-            daemon.key("")
-            daemon.expect("say [storage_failed]: " + STORAGE_FAILED, timeout=10)
-            os.chown(data, 65534, 65534)  # the administrator hands the folder over
-            daemon.expect("say [storage_ok]: " + STORAGE_OK, timeout=10)
-            header = json.loads((data / "current.jsonl").read_text().splitlines()[0])
-            assert is_session_id(header["id"])
-            assert (data / "current.jsonl").stat().st_uid == 65534
-            daemon.key("q")
-            assert daemon.finish() == 0
-        finally:
-            daemon.proc.kill()
-            daemon.finish()
-        log = "".join(daemon.log)
-        assert log.count("cannot save the session") == 1 and "Traceback" not in log
+        daemon.expect("say [ready]: " + GREETING, timeout=30)
+        assert any("cannot read the journal" in line and "Permission denied" in line for line in daemon.log)
+        daemon.key("")
+        daemon.expect("that could not be read was set aside as", timeout=10)
+        daemon.key("q")
+        assert daemon.finish() == 0
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        daemon.proc.kill()
+        daemon.finish()
+    [aside] = data.glob("journal-set-aside-*.jsonl")
+    assert aside.stat().st_uid == 0 and aside.read_bytes().startswith(b'{"journal":1,"id":"20270115-090000"')
+    assert (data / "current.jsonl").stat().st_uid == NOBODY, "the new session has a journal of its own"
+
+
+@pytest.mark.slow
+def test_a_data_folder_owned_by_root_is_said_once_and_saved_when_it_becomes_writable(foreign: Path) -> None:
+    """The daemon runs as ``nobody`` on a folder root made; root then hands it over."""
+    data = foreign / "data"
+    data.mkdir(mode=0o755)  # root's: the assistant may read it, not write to it
+    daemon = as_nobody(foreign)
+    try:
+        daemon.expect("say [ready]: ", timeout=30)
+        daemon.key("")
+        daemon.expect("say [storage_failed]: " + STORAGE_FAILED, timeout=10)
+        os.chown(data, NOBODY, NOBODY)  # the administrator hands the folder over
+        daemon.expect("say [storage_ok]: " + STORAGE_OK, timeout=10)
+        header = json.loads((data / "current.jsonl").read_text().splitlines()[0])
+        assert is_session_id(header["id"])
+        assert (data / "current.jsonl").stat().st_uid == NOBODY
+        daemon.key("q")
+        assert daemon.finish() == 0
+    finally:
+        daemon.proc.kill()
+        daemon.finish()
+    log = "".join(daemon.log)
+    assert log.count("cannot save the session") == 1 and "Traceback" not in log
