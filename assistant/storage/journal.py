@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 
 JOURNAL_VERSION = 1
 
-# Errors of a data disk that may come back by itself (space freed, remounted, card
-# reseated): the journal waits for it instead of giving up.
 # Errors of one file name rather than of the disk (a folder, or something else that cannot be
 # replaced, where the record would go): that record is kept under another id instead. Any other
 # error (full, read-only, broken, not writable) is the disk's: everything waits for it.
@@ -424,11 +422,11 @@ class Journal:
             raise JournalError(f"the journal {self.path} has no valid header")
         self._lines, self._on_disk = kept, len(kept)
         self._rewrite = self._stale = False
-        if self._checked_id(parsed[0]):
+        renamed = self._checked_id(parsed[0])
+        if renamed:
             kept[0] = _line(parsed[0])
-            dropped = dropped or "the session id"
         self.session_id = str(parsed[0]["id"])
-        if dropped:
+        if dropped or renamed:
             self._rewrite = True
             try:
                 self._write_lines()
