@@ -42,7 +42,7 @@ from assistant.core.record import SessionRecord
 from assistant.core.session import IDLE, Session
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
-from assistant.service.resume import abandoned_record, goes_on, replay
+from assistant.service.resume import abandoned_record, clock_behind, goes_on, replay
 from assistant.service.store import SessionStore
 from assistant.storage.journal import Journal, JournalCutAtStart
 
@@ -373,7 +373,18 @@ class Daemon:
             return self._never_started(
                 f"the journal {self.journal.path} holds a session that never started (power cut as it started)"
             )
-        gap = max(0.0, self._wall() - pending.last_wall)
+        now = self._wall()
+        behind = clock_behind(pending, now)
+        if behind:
+            record = abandoned_record(pending, session)
+            log.warning(
+                "the clock is %.0f s behind the last event of session %s (it went back, as on a device that starts "
+                "without network time): how long it was off is unknown, so it is not resumed but kept as an "
+                "unfinished record", behind, record["id"],
+            )
+            self.store.keep(record)
+            return False
+        gap = max(0.0, now - pending.last_wall)
         header = pending.header
         if not goes_on(pending, session, self.method, self.phrases, gap, self.settings.session.resume_within_minutes):
             record = abandoned_record(pending, session)

@@ -2,7 +2,9 @@
 
 The daemon decides with :func:`goes_on` whether the session goes on (the same method and
 language, not too long ago, a phase still running) and otherwise keeps it as an unfinished
-record (:func:`abandoned_record`).
+record (:func:`abandoned_record`). When the wall clock is behind the journal's last event
+(:func:`clock_behind`: a Pi without a network boots with fake-hwclock's last saved time), how
+long the device was off cannot be known: the session is kept as unfinished, never guessed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ def replay(pending: Pending, session: Session, masker: NameMasker | None) -> Non
         session.handle(event, t)
     if not (math.isfinite(pending.last_wall) and math.isfinite(pending.last_t)):
         raise ValueError("a time that is not a number")
+
+
+CLOCK_SLACK = 2.0
+"""Seconds the wall clock may be behind the journal's last event and still be trusted (a
+small step of the time service); more means the clock went back and the time off is unknown."""
+
+
+def clock_behind(pending: Pending, now: float) -> float:
+    """How many seconds the wall clock ``now`` is behind the journal's last event; 0 when it
+    is not behind by more than :data:`CLOCK_SLACK`."""
+    behind = pending.last_wall - now
+    return behind if behind > CLOCK_SLACK else 0.0
 
 
 def goes_on(

@@ -21,7 +21,7 @@ from assistant.core.phrases import Phrases
 from assistant.core.record import SessionRecord, accepted_text
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
-from assistant.storage.journal import Journal
+from assistant.storage.journal import Journal, blocked_name
 from assistant.storage.records import read_records, records_dir, reports_dir
 from assistant.storage.report import write_report
 from assistant.storage.retention import apply_retention
@@ -110,12 +110,29 @@ class SessionStore:
             self._unwritten_reports.append(record)
             return
         try:
-            write_report(self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method)
+            self._write_report(record)
         except JournalError as exc:
+            if blocked_name(exc):
+                return  # said by _write_report; the disk works, and later sessions' reports are written
             self._unwritten_reports.append(record)
             self.failed(exc)
         except Exception:  # noqa: BLE001 - whatever goes wrong with the report, the group's next session goes on
             log.exception("the report of session %s could not be written", record.get("id"))
+
+    def _write_report(self, record: SessionRecord) -> None:
+        """Write one report; JournalError when it cannot be written.
+
+        When its file name is blocked (a folder of that name), that one report is given up
+        with one line instead: it would hold up every later report. Its record is kept.
+        """
+        assert self.journal is not None
+        try:
+            write_report(self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method)
+        except JournalError as exc:
+            if blocked_name(exc):
+                log.error("%s; the report of session %s is not written (its record is kept: 'intervisie report %s' "
+                          "shows it)", exc, record.get("id"), record.get("id"))
+            raise
 
     def report_missing(self) -> None:
         """Write the newest session's report if the power went between its record and its report."""
@@ -186,12 +203,7 @@ class SessionStore:
         lines, records = self.journal.unsaved_lines, len(self.journal.unsaved_records)
         try:
             self.journal.flush()
-            while self._unwritten_reports:
-                record = self._unwritten_reports[0]
-                write_report(
-                    self.journal.data_dir, record, self.settings.report.low_confidence, self.phrases, self.method
-                )
-                self._unwritten_reports.pop(0)
+            self._write_unwritten_reports()
         except JournalError as exc:
             self.retry_at = time.monotonic() + RETRY_SECONDS
             if final:
@@ -210,3 +222,21 @@ class SessionStore:
             lines, records, self.journal.data_dir,
         )
         return True
+
+    def _write_unwritten_reports(self) -> None:
+        """Write the reports kept back; one whose name is blocked never holds up the others.
+
+        Raises JournalError (the first) when the disk still fails.
+        """
+        left: list[SessionRecord] = []
+        first: JournalError | None = None
+        for record in self._unwritten_reports:
+            try:
+                self._write_report(record)
+            except JournalError as exc:
+                if not blocked_name(exc):
+                    left.append(record)
+                    first = first or exc
+        self._unwritten_reports = left
+        if first is not None:
+            raise first

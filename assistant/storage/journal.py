@@ -15,7 +15,17 @@ writes the journal anew as a whole, atomically, so what was missed is saved and 
 half-written line cannot stay behind in the middle of the file.
 
 The file is opened for each append and closed again, so an administrator (or the
-kernel) can remount the data disk read-only between two events.
+kernel) can remount the data disk read-only between two events. A data folder the
+assistant may not write to (a read-only home, a folder of another user) is the same: the
+journal never fails to open, its first write fails like a full disk's, and it is retried.
+
+What is read back is hostile until checked: only a regular file is read (never through a
+link, never a FIFO, which would block the start), at most :data:`MAX_JOURNAL_BYTES` and
+:data:`MAX_JOURNAL_LINES` of it (a larger one is set aside under a name of its own in the
+data folder, not read and not deleted), JSON nested too deep is a damaged line, and a
+session id that is not ``YYYYmmdd-HHMMSS[-N]`` is replaced by a new one before it is
+used as a file name. A record whose file name is blocked (a folder of that name) is kept
+under the next free id, so it never holds up the records of later sessions.
 
 What the group says is private: the directories are 0700 and the files 0600. A torn
 line is reported by its event name and size only, never by its content.
@@ -28,6 +38,7 @@ import json
 import logging
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +47,21 @@ from typing import Any
 from assistant.core.record import SessionRecord
 from assistant.errors import JournalError
 from assistant.storage.files import fsync_dir, private_dir, write_all, write_private
+from assistant.storage.records import is_session_id
 
 log = logging.getLogger(__name__)
 
 JOURNAL_VERSION = 1
 
-# Errors of a data disk that may come back by itself (space freed, remounted, card
-# reseated): the journal waits for it instead of giving up.
-_PASSING = frozenset({errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT})
+# Errors of one file name rather than of the disk (a folder, or something else that cannot be
+# replaced, where the record would go): that record is kept under another id instead. Any other
+# error (full, read-only, broken, not writable) is the disk's: everything waits for it.
+_BLOCKED_NAME = frozenset({errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP})
+MAX_JOURNAL_BYTES = 16_000_000
+"""A session writes a few hundred kB (each line an event, a note at most a few kB): a larger
+journal is not one the assistant wrote, and reading it whole could take all the memory."""
+MAX_JOURNAL_LINES = 100_000
+"""Likewise for lines: each becomes a Python object, and is replayed at every start."""
 _EVENT_NAME = re.compile(rb'"event":"([a-z_]{1,30})"')
 
 
@@ -80,6 +98,26 @@ def _describe(fragment: bytes) -> str:
     return f"{len(fragment)} bytes of {kind}"
 
 
+def blocked_name(exc: BaseException) -> bool:
+    """Whether a write failed because of its file name (a folder of that name), not the disk."""
+    cause = exc.__cause__ if isinstance(exc, JournalError) and exc.__cause__ is not None else exc
+    return isinstance(cause, OSError) and cause.errno in _BLOCKED_NAME
+
+
+def _shown(text: object) -> str:
+    """A value from a file, safe for one log line: escaped and cut short."""
+    shown = ascii(text)
+    return shown if len(shown) <= 60 else f"{shown[:50]}... ({len(str(text))} characters)"
+
+
+def _wall_id(wall: object) -> str:
+    """``YYYYmmdd-HHMMSS`` of a wall-clock time; of now when it is not a usable time."""
+    try:
+        return time.strftime("%Y%m%d-%H%M%S", time.localtime(float(wall)))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return time.strftime("%Y%m%d-%H%M%S")
+
+
 def _strerror(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
@@ -111,12 +149,14 @@ class Journal:
         """The file on disk belongs to a finished session whose record is not saved yet."""
         self.session_id: str | None = None
         """The id of the session whose journal this is (also while it is only in memory)."""
+        self._aside_due = False
+        """The file on disk could not be read or is too large, and is not ours to overwrite: it
+        is set aside (renamed) before a new journal is written, and never deleted."""
         try:
             self._dirs()
         except JournalError as exc:
-            if not _passing(exc):
-                raise
-            # A full or read-only disk at start-up: sessions are kept in memory until it works.
+            # A full or read-only disk, or a folder the assistant may not write to: sessions are
+            # kept in memory, the first write fails (the group is told once) and is retried.
             log.debug("the data directory is not usable yet: %s", exc)
 
     # --- state --------------------------------------------------------------------
@@ -145,12 +185,7 @@ class Journal:
         memory (see :meth:`flush`).
         """
         wall = float(header.get("wall", time.time()))
-        base = time.strftime("%Y%m%d-%H%M%S", time.localtime(wall))
-        taken = {str(r.get("id")) for r in self._unsaved}
-        session_id, n = base, 1
-        while session_id in taken or (self.records_dir / f"{session_id}.json").exists():
-            n += 1
-            session_id = f"{base}-{n}"
+        session_id = self._new_id(wall)
         self.session_id = session_id
         self._lines = [_line({"journal": JOURNAL_VERSION, "id": session_id, "wall": wall, **header})]
         self._on_disk = 0
@@ -161,6 +196,19 @@ class Journal:
 
     def reopen(self) -> None:
         """Go on appending to the journal of a resumed session (read by :meth:`pending`)."""
+
+    def _new_id(self, wall: object, avoid: str = "") -> str:
+        """A free session id for a session started at ``wall`` (now when that is no time).
+
+        Not one of a kept record, of a record waiting in memory, nor ``avoid``.
+        """
+        base = _wall_id(wall)
+        taken = {str(r.get("id")) for r in self._unsaved} | {avoid}
+        session_id, n = base, 1
+        while session_id in taken or os.path.lexists(self.records_dir / f"{session_id}.json"):
+            n += 1
+            session_id = f"{base}-{n}"
+        return session_id
 
     def append(self, entry: dict[str, Any]) -> None:
         """Add one event line and make sure it is on disk.
@@ -185,9 +233,7 @@ class Journal:
         self._failing = True  # until this attempt succeeds
         try:
             self._dirs()
-            while self._unsaved:
-                self._save_record(self._unsaved[0])
-                self._unsaved.pop(0)
+            self._save_unsaved()
             if self._lines:
                 self._write_lines()
             elif self._stale:
@@ -203,8 +249,7 @@ class Journal:
         JournalError when the record cannot be written: it is then kept in memory and
         written by :meth:`flush`; the journal on disk stays until then.
         """
-        session_id = record["id"]
-        path = self.records_dir / f"{session_id}.json"
+        path = self.records_dir / f"{record['id']}.json"
         self._lines, self._on_disk, self._rewrite = [], 0, False
         try:
             if self._failing:
@@ -239,6 +284,9 @@ class Journal:
         if self._rewrite:
             # The whole journal, atomically: a failed append may have left half a line.
             self._dirs()
+            if self._aside_due:
+                aside = self._set_aside()
+                log.warning("the journal %s that could not be read was set aside as %s", self.path, aside)
             write_private(self.path, b"".join(self._lines))
             self._rewrite = False
             self._on_disk = len(self._lines)
@@ -246,7 +294,8 @@ class Journal:
         if self._on_disk == len(self._lines):
             return
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            # Never through a link planted since the journal was written whole.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
             try:
                 write_all(fd, b"".join(self._lines[self._on_disk :]))
                 os.fsync(fd)
@@ -257,9 +306,48 @@ class Journal:
             raise
         self._on_disk = len(self._lines)
 
+    def _save_unsaved(self) -> None:
+        """Write every record kept in memory; one that fails never holds up the others.
+
+        Raises the first OSError after trying them all.
+        """
+        first: OSError | None = None
+        left = []
+        for record in self._unsaved:
+            try:
+                self._save_record(record)
+            except OSError as exc:
+                left.append(record)
+                first = first or exc
+        self._unsaved = left
+        if first is not None:
+            raise first
+
     def _save_record(self, record: SessionRecord) -> None:
-        path = self.records_dir / f"{record['id']}.json"
-        write_private(path, json.dumps(record, ensure_ascii=False, indent=2).encode())
+        """Write ``records/<id>.json``; under the next free id when that name is blocked.
+
+        A record's id becomes a file name: one that is not a session id (it came from a
+        file) is replaced, so nothing is written outside the records folder or under a
+        name no command would list. The record's ``id`` is changed in place, so its
+        report follows it.
+        """
+        session_id = str(record.get("id"))
+        if not is_session_id(session_id):
+            new_id = self._new_id(record.get("started_wall"))
+            log.warning("the session id %s is not a session id: the session is kept as %s", _shown(session_id), new_id)
+            record["id"] = session_id = new_id
+        path = self.records_dir / f"{session_id}.json"
+        try:
+            write_private(path, json.dumps(record, ensure_ascii=False, indent=2).encode())
+        except OSError as exc:
+            if not blocked_name(exc):
+                raise
+            new_id = self._new_id(record.get("started_wall"), avoid=session_id)
+            log.warning("the record %s cannot be written (%s): the session is kept as %s instead",
+                        path, _strerror(exc), new_id)
+            record["id"] = new_id
+            path = self.records_dir / f"{new_id}.json"
+            write_private(path, json.dumps(record, ensure_ascii=False, indent=2).encode())
         log.info("session %s saved to %s", record["id"], path)
 
     def _remove_journal(self) -> None:
@@ -279,13 +367,15 @@ class Journal:
         damaged header makes the journal unusable (JournalError). The journal is
         repaired on disk at once; on a disk that cannot be written it is repaired in
         memory and written when the disk works again.
+
+        A journal that is not a regular file (a link, a FIFO, a folder) is not read; one
+        larger than :data:`MAX_JOURNAL_BYTES` or :data:`MAX_JOURNAL_LINES`, or one that
+        cannot be read, is set aside (never deleted); each is one JournalError. A session
+        id that is not one is replaced by a new id (kept in the header on disk too).
         """
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        raw = self._read()
+        if raw is None:
             return None
-        except OSError as exc:
-            raise JournalError(f"cannot read the journal {self.path}: {exc.strerror}") from exc
         body = raw.rstrip(b"\0")  # a power cut can leave the file longer than what was written
         lines = body.split(b"\n")
         tail = lines.pop()  # b"" when the last line ended properly
@@ -297,7 +387,7 @@ class Journal:
                 item = json.loads(line)
                 if not isinstance(item, dict):
                     raise ValueError("not an object")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
                 if number == 1:
                     raise JournalError(f"the journal {self.path} has no valid header") from None
                 rest = len(lines) - number + (1 if tail else 0)
@@ -332,8 +422,11 @@ class Journal:
             raise JournalError(f"the journal {self.path} has no valid header")
         self._lines, self._on_disk = kept, len(kept)
         self._rewrite = self._stale = False
-        self.session_id = str(parsed[0].get("id"))
-        if dropped:
+        renamed = self._checked_id(parsed[0])
+        if renamed:
+            kept[0] = _line(parsed[0])
+        self.session_id = str(parsed[0]["id"])
+        if dropped or renamed:
             self._rewrite = True
             try:
                 self._write_lines()
@@ -343,18 +436,107 @@ class Journal:
                             self.path, _strerror(exc))
         return Pending(header=parsed[0], entries=parsed[1:], torn=torn, dropped=dropped)
 
+    def _read(self) -> bytes | None:
+        """The journal's bytes; None when there is none. JournalError when it is not read.
+
+        Opened without following a link and without blocking on a FIFO; only a regular file
+        is read, and at most :data:`MAX_JOURNAL_BYTES` of it.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise JournalError(f"the journal {self.path} is a symbolic link, not a journal the assistant "
+                                   "wrote: it is not followed or read") from None
+            self._aside_due = True  # not ours to overwrite: set aside before a new journal is written
+            raise JournalError(f"cannot read the journal {self.path}: {_strerror(exc)}") from exc
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "a special file"
+                raise JournalError(f"the journal {self.path} is {kind}, not a regular file: it is not read")
+            chunks, size = [], 0
+            while size <= MAX_JOURNAL_BYTES:
+                chunk = os.read(fd, MAX_JOURNAL_BYTES + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as exc:
+            if isinstance(exc, JournalError):
+                raise
+            self._aside_due = True
+            raise JournalError(f"cannot read the journal {self.path}: {_strerror(exc)}") from exc
+        finally:
+            os.close(fd)
+        raw = b"".join(chunks)
+        if size > MAX_JOURNAL_BYTES:
+            self._too_large(f"more than {MAX_JOURNAL_BYTES:,} bytes")
+        if raw.count(b"\n") > MAX_JOURNAL_LINES:
+            self._too_large(f"more than {MAX_JOURNAL_LINES:,} lines")
+        return raw
+
+    def _too_large(self, what: str) -> None:
+        """Set a journal too large to be the assistant's aside and raise JournalError."""
+        self._aside_due = True
+        try:
+            aside = self._set_aside()
+        except OSError as exc:
+            raise JournalError(
+                f"the journal {self.path} holds {what}, more than a session writes: it is not read, and cannot be "
+                f"set aside now ({_strerror(exc)}); it is set aside before a new session is saved"
+            ) from None
+        raise JournalError(
+            f"the journal {self.path} holds {what}, more than a session writes: it is not read, and was set "
+            f"aside as {aside} (delete it when nobody needs it)"
+        )
+
+    def _set_aside(self) -> Path:
+        """Rename the journal on disk to ``journal-set-aside-<now>.jsonl`` in the data folder.
+
+        A journal the assistant cannot use but did not prove empty is never deleted: it may
+        hold a session. Raises OSError when the rename fails (the journal then stays).
+        """
+        base = f"journal-set-aside-{_wall_id(time.time())}"
+        aside, n = self.data_dir / f"{base}.jsonl", 1
+        while os.path.lexists(aside):
+            n += 1
+            aside = self.data_dir / f"{base}-{n}.jsonl"
+        if os.path.lexists(self.path):
+            os.rename(self.path, aside)
+            fsync_dir(self.data_dir)
+        self._aside_due = False
+        return aside
+
+    def _checked_id(self, header: dict[str, Any]) -> bool:
+        """Give the header a new session id when its id is not one; True when it did.
+
+        The id becomes a file name (the record, the report): ``../../x``, ``sub/dir``, an
+        empty id or a NUL would write outside the data folder, under a name no command
+        lists, or not at all. The session is kept under the new id, with its notes.
+        """
+        old = header.get("id")
+        if isinstance(old, str) and is_session_id(old):
+            return False
+        header["id"] = self._new_id(header.get("wall"))
+        log.warning("the journal %s has %s as its session id, which is not a session id: the session is kept as %s",
+                    self.path, _shown(old), header["id"])
+        return True
+
     def discard(self) -> None:
-        """Delete an unusable journal (after its content was reported)."""
+        """Delete an unusable journal (after its content was reported).
+
+        One that could not be read or was too large is not deleted: it stays until it is
+        set aside, before the next journal is written.
+        """
         self._lines, self._on_disk, self._rewrite = [], 0, False
+        if self._aside_due:
+            return
         try:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
             # It is replaced when the next session starts and the disk works again.
             log.warning("the unusable journal %s cannot be deleted now: %s", self.path, _strerror(exc))
 
-
-
-def _passing(exc: JournalError) -> bool:
-    """Whether the error is one a data disk recovers from (full, read-only, I/O)."""
-    cause = exc.__cause__
-    return isinstance(cause, OSError) and cause.errno in _PASSING
