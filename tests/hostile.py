@@ -731,7 +731,6 @@ def _case(item: dict[str, Any], number: int, results_path: Path) -> None:
 def drive(manifest_path: Path, results_path: Path) -> None:
     """Every case in a child process of its own (forked: the imports are made once), so a
     case that hangs is killed after :data:`CASE_SECONDS` and the others still run."""
-    import resource
     import signal
 
     import assistant.cli  # noqa: F401 - imported once, before the children are forked
@@ -750,7 +749,13 @@ def drive(manifest_path: Path, results_path: Path) -> None:
             finally:
                 os._exit(code)
         deadline = time.monotonic() + CASE_SECONDS
-        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        while True:
+            done, _status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                peak = round(usage.ru_maxrss / 1024, 1)
+                with results_path.open("a") as results:
+                    results.write(json.dumps({"case": number, "peak_mb": peak}) + "\n")
+                break
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -758,9 +763,6 @@ def drive(manifest_path: Path, results_path: Path) -> None:
                     results.write(json.dumps({"case": number, "hung": True}) + "\n")
                 break
             time.sleep(0.005)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    with results_path.open("a") as results:
-        results.write(json.dumps({"peak_mb": round(peak, 1)}) + "\n")
 
 
 if __name__ == "__main__":

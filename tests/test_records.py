@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +262,27 @@ def test_a_forgotten_actieplan_is_not_read_back_at_the_next_start(same_second: P
     daemon.step(Press())
     assert any(text.startswith("We beginnen") or "Fase 1" in text for text in daemon.spoken)
     assert not any("Vorige keer" in text or "plan tien" in text for text in daemon.spoken)
+
+
+def test_set_aside_journals_are_deleted_by_retention_and_forget_all(tmp_path: Path) -> None:
+    """A journal set aside (too big, unreadable) may hold a session: it is not kept forever."""
+    data = tmp_path / "data"
+    Journal(data).finish(record("20270115-090000", "plan", WALL))
+    old = data / "journal-set-aside-20270101-100000.jsonl"
+    new = data / "journal-set-aside-20270201-100000-2.jsonl"
+    for path in (old, new):
+        path.write_text('{"kind": "header"}\n')
+    mine = data / "journal-set-aside-notes.jsonl"  # not named as the daemon names them
+    mine.write_text("x")
+    link = data / "journal-set-aside-20260101-100000.jsonl"
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text("keep")
+    link.symlink_to(outside)
+    february = time.mktime(time.strptime("20270210-120000", "%Y%m%d-%H%M%S"))
+    apply_retention(data, 30, february)
+    assert not old.exists() and new.exists(), "only the one set aside more than 30 days ago"
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{data}"\n', encoding="utf-8")
+    assert main(["forget", "--all", "--config", str(config)]) == 0
+    assert not new.exists()
+    assert mine.read_text() == "x" and link.is_symlink() and outside.read_text() == "keep"

@@ -184,6 +184,49 @@ def expired(sessions: Iterable[KeptSession], retention_days: int, now: float) ->
     return [s for s in sessions if s.started is not None and s.started < limit]
 
 
+_SET_ASIDE = re.compile(r"journal-set-aside-(\d{8}-\d{6})(?:-[1-9]\d{0,5})?\.jsonl")
+"""A journal the daemon could not read back and renamed rather than delete (see the journal)."""
+
+
+def set_aside_journals(data_dir: Path) -> list[tuple[Path, float | None]]:
+    """The journals set aside in the data folder, with the time each was set aside.
+
+    They may hold a session's notes, so retention and ``forget --all`` treat them as the
+    sessions are treated. Only regular files with exactly that name count.
+    """
+    try:
+        names = os.listdir(data_dir)
+    except OSError:
+        return []
+    found: list[tuple[Path, float | None]] = []
+    for name in sorted(names):
+        match = _SET_ASIDE.fullmatch(name)
+        path = data_dir / name
+        if match is None or not is_regular_file(path):
+            continue
+        try:
+            when: float | None = time.mktime(time.strptime(match.group(1), "%Y%m%d-%H%M%S"))
+        except (ValueError, OverflowError):
+            when = None
+        found.append((path, when))
+    return found
+
+
+def _delete_set_aside(paths: Iterable[Path]) -> list[Path]:
+    """Delete set-aside journals; the ones deleted (a failure is logged)."""
+    deleted = []
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.error("cannot delete the set-aside journal %s: %s", path, exc.strerror)
+            continue
+        deleted.append(path)
+    return deleted
+
+
 def apply_retention(data_dir: Path, retention_days: int, now: float | None = None) -> list[KeptSession]:
     """Delete the sessions older than the retention period; returns those deleted.
 
@@ -205,6 +248,10 @@ def apply_retention(data_dir: Path, retention_days: int, now: float | None = Non
             session.id, session.date(), session.dated_by, retention_days,
         )
     _sync_folders({p.parent for s in old for p in s.files})
+    limit = now - retention_days * _DAY
+    expired_journals = [path for path, when in set_aside_journals(data_dir) if when is not None and when < limit]
+    for path in _delete_set_aside(expired_journals):
+        log.info("deleted the set-aside journal %s: older than %d days", path.name, retention_days)
     return deleted
 
 
@@ -237,6 +284,8 @@ def forget_all(data_dir: Path) -> tuple[list[KeptSession], list[KeptSession]]:
         deleted.append(session)
         log.info("deleted session %s (started %s) on request", session.id, session.date())
     _sync_folders({p.parent for s in sessions for p in s.files})
+    for path in _delete_set_aside(path for path, _when in set_aside_journals(data_dir)):
+        log.info("deleted the set-aside journal %s on request", path.name)
     return deleted, failed
 
 
