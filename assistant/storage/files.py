@@ -165,19 +165,37 @@ def _make(path: Path) -> bool:
     except FileExistsError:
         return False
     except FileNotFoundError:
-        pass  # a parent is missing: made below, with the default mode (they hold no sessions)
+        pass  # a parent is missing: made below
     except OSError as exc:
         if os.path.lexists(path):
             return False  # a read-only disk says EROFS even for a folder that is there
         raise JournalError(f"cannot use the data directory {shown(path)}: {exc.strerror}") from exc
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parents(path)
         os.mkdir(path, 0o700)
         return True
     except FileExistsError:
         return False
     except OSError as exc:
         raise JournalError(f"cannot use the data directory {shown(path)}: {exc.strerror}") from exc
+
+
+def _make_parents(path: Path) -> None:
+    """Make the missing folders above ``path`` with mode 0755 at most (``mkdir -p``).
+
+    Never writable by others, whatever the umask: someone who could write to a parent
+    could swap the data folder for a link of theirs.
+    """
+    missing = []
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o755)  # the umask can only take more away
+        except FileExistsError:
+            pass
 
 
 def _not_a_folder(path: Path) -> str:

@@ -4,8 +4,12 @@ Two daemons on one folder would resume each other's session, overwrite each othe
 record and delete each other's journal. The daemon therefore holds an exclusive
 ``flock`` on ``<data>/intervisie.lock`` while it runs; the file holds the holder's
 process id, so a second daemon can say which process to stop. The kernel drops the
-lock when its holder ends, however it ends (a power cut leaves no stale lock). The
-file stays behind; it is opened without following a link and is never a session.
+lock when its holder ends, however it ends (a power cut leaves no stale lock).
+
+The lock is held on a read-only descriptor: like the journal, it never keeps the data
+disk from being remounted read-only. The file is opened without following a link, and
+removed when the daemon stops (what is kept in the folder stays the sessions alone); a
+daemon that took the lock on a file just removed sees so and takes it again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "intervisie.lock"
 _OPEN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
+_ATTEMPTS = 5
+"""How often a lock taken on a file that was removed meanwhile is taken again."""
 
 
 class FolderBusy(JournalError):
@@ -47,10 +52,16 @@ class DataFolderLock:
         self.path = path
 
     def release(self) -> None:
-        """Drop the lock (closing the file drops it)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Remove the lock file and drop the lock (removed first, while it is still ours)."""
+        if self._fd is None:
+            return
+        try:
+            if _same_file(self._fd, self.path):
+                os.unlink(self.path)
+        except OSError as exc:
+            log.debug("the lock file %s stays: %s", self.path, exc.strerror)  # a read-only disk
+        os.close(self._fd)
+        self._fd = None
 
 
 def lock_data_folder(data_dir: Path) -> DataFolderLock:
@@ -62,43 +73,51 @@ def lock_data_folder(data_dir: Path) -> DataFolderLock:
     cannot be made or opened (``__cause__`` is the ``OSError``).
     """
     folder = open_private_dir(data_dir)
-    path = data_dir / LOCK_NAME
     try:
-        fd = _open_lock(folder, path)
+        for _attempt in range(_ATTEMPTS):
+            fd = _open_lock(folder, data_dir / LOCK_NAME)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                pid = _holder(fd)
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise FolderBusy(data_dir, pid) from None
+                raise JournalError(f"cannot lock the data folder {shown(data_dir)}: {exc.strerror}") from exc
+            if _same_file(fd, LOCK_NAME, folder):
+                _write_pid(folder, fd)
+                return DataFolderLock(fd, data_dir / LOCK_NAME)
+            os.close(fd)  # its holder removed it as it stopped: lock the new one
+        raise JournalError(f"cannot lock the data folder {shown(data_dir)}: its lock file keeps changing")
     finally:
         os.close(folder)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        pid = _holder(fd)
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise FolderBusy(data_dir, pid) from None
-        raise JournalError(f"cannot lock the data folder {shown(data_dir)}: {exc.strerror}") from exc
-    _write_pid(fd)
-    return DataFolderLock(fd, path)
 
 
 def _open_lock(folder: int, path: Path) -> int:
-    """Open (or make, mode 0600) the lock file in the opened data folder, never through a link."""
+    """Open (or make, mode 0600) the lock file in the opened data folder, read-only, never through a link."""
     try:
-        fd = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | _OPEN, 0o600, dir_fd=folder)
+        fd = os.open(LOCK_NAME, os.O_RDONLY | os.O_CREAT | _OPEN, 0o600, dir_fd=folder)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise FolderRefused(_not_regular(path, "a symbolic link")) from None
         if exc.errno == errno.EISDIR:
             raise FolderRefused(_not_regular(path, "a folder")) from None
-        if exc.errno not in _CANNOT_WRITE:
-            raise JournalError(f"cannot open the lock file {shown(path)}: {exc.strerror}") from exc
-        try:
-            # A read-only disk (or a lock file of root's): an existing file locks all the same.
-            fd = os.open(LOCK_NAME, os.O_RDONLY | _OPEN, dir_fd=folder)
-        except OSError:
-            raise JournalError(f"cannot open the lock file {shown(path)}: {exc.strerror}") from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise JournalError(f"cannot open the lock file {shown(path)}: {exc.strerror}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise FolderRefused(_not_regular(path, "not a regular file"))
     return fd
+
+
+def _same_file(fd: int, name: Path | str, folder: int | None = None) -> bool:
+    """Whether ``name`` (in ``folder``) is still the file open as ``fd``."""
+    try:
+        there = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except OSError:
+        return False
+    here = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
 
 
 def _not_regular(path: Path, what: str) -> str:
@@ -114,10 +133,21 @@ def _holder(fd: int) -> int | None:
     return int(text) if text.isdigit() and 0 < len(text) <= 10 else None
 
 
-def _write_pid(fd: int) -> None:
-    """Write our process id into the held lock file (a read-only disk leaves the old one)."""
+def _write_pid(folder: int, locked: int) -> None:
+    """Write our process id into the held lock file, through a descriptor closed at once.
+
+    A read-only or full disk leaves it without (the lock holds all the same).
+    """
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        fd = os.open(LOCK_NAME, os.O_WRONLY | _OPEN, dir_fd=folder)
     except OSError as exc:
         log.debug("cannot write the process id into the lock file: %s", exc.strerror)
+        return
+    try:
+        if _same_file(locked, LOCK_NAME, folder) and os.fstat(fd).st_ino == os.fstat(locked).st_ino:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:
+        log.debug("cannot write the process id into the lock file: %s", exc.strerror)
+    finally:
+        os.close(fd)
