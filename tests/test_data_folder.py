@@ -92,7 +92,7 @@ def test_a_shared_folder_given_as_data_dir_is_refused_and_left_as_it_was(tmp_pat
         Journal(data)
     message = str(refused.value)
     assert f"the data folder {data} is shared" in message and "choose a data_dir" in message
-    assert "\n" not in message
+    assert "\n" not in message and "chmod" not in message, "never advised to close a shared folder"
     assert mode(data) == shared, "other users keep their folder"
     assert snapshot(data) == before, "nothing made in it"
 

@@ -128,10 +128,10 @@ def check_dir(path: Path, info: os.stat_result, foreign_ok: bool = False) -> Non
     me = os.geteuid()
     mode = stat.S_IMODE(info.st_mode)
     if mode & (stat.S_ISVTX | stat.S_IWOTH) or (mode & stat.S_IWGRP and not _own_group(info)):
-        fix = f"make it private (chmod 700 {shown(path)}) or " if info.st_uid == me else ""
+        # No advice to chmod it: a shared folder (/tmp) is meant to be shared.
         raise FolderRefused(
             f"the data folder {shown(path)} is shared (mode {mode:04o}: other users may write to it), so it is "
-            f"not used and left as it is: {fix}{_ADVICE}"
+            f"not used and left as it is: {_ADVICE}"
         )
     if info.st_uid != me and not foreign_ok:
         owner, user = user_name(info.st_uid), user_name(me)
