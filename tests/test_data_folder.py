@@ -129,7 +129,7 @@ def test_a_data_folder_or_subfolder_that_is_a_link_is_refused_and_nothing_is_cha
         message = str(refused.value)
     else:
         message = keep_a_session(data)
-    assert "is a symbolic link" in message and str(target) in message
+    assert "is a symbolic link" in message and "choose a data_dir" in message
     assert snapshot(target) == before, "the link's target is not chmodded or written"
 
 

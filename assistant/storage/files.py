@@ -24,7 +24,7 @@ from pathlib import Path
 from assistant.errors import JournalError
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_ADVICE = "choose a data_dir only the assistant's user can write to (an empty data_dir picks a private default)"
+_ADVICE = "choose a data_dir only the assistant's user can write to"
 
 
 class FolderRefused(JournalError):
@@ -204,14 +204,7 @@ def _not_a_folder(path: Path) -> str:
     except OSError:
         is_link = False
     if is_link:
-        try:
-            target = f" (to {shown(os.readlink(path))})"
-        except OSError:
-            target = ""
-        return (
-            f"the data folder {shown(path)} is a symbolic link{target}, so it is not used and nothing is changed "
-            f"through it: give the folder itself as data_dir, or {_ADVICE}"
-        )
+        return f"the data folder {shown(path)} is a symbolic link, so it is not used and nothing is changed through it: {_ADVICE}"
     return f"the data folder {shown(path)} is not a folder, so it is not used: {_ADVICE}"
 
 
