@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from assistant.cli.common import EXIT_CONFIG, EXIT_OK, echoed
 from assistant.config import load_phrases, load_settings, user_config_path
@@ -22,6 +24,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from assistant.storage.report import build_report
 
     data = settings.data_path()
+    check_data_folder(data)
     if args.list:
         sessions = session_list(data)
         if not sessions:
@@ -69,6 +72,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from assistant.storage.retention import forget, forget_all, running_session
 
     data = settings.data_path()
+    check_data_folder(data)
     deleted, failed = ([forget(data, _session_id(args.which))], []) if args.which else forget_all(data)
     for session in deleted:
         print(f"Deleted session {session.id} (started {session.date()}): {session.kinds()}.")
@@ -96,3 +100,19 @@ def _session_id(which: str, also: str = "") -> str:
         f"no session with id '{echoed(which)}': ids look like 20261201-143000 "
         "('intervisie report --list' shows the kept sessions)"
     )
+
+
+def check_data_folder(data: Path) -> None:
+    """Refuse (FolderRefused) a data folder, ``records/`` or ``reports/`` that is a link or shared.
+
+    Nothing is made or changed here. Another user's folder is refused too, except for
+    root: ``sudo intervisie report`` reads the service's sessions (install.sh says so),
+    and reading or deleting makes no file that the service could not read.
+    """
+    from assistant.storage.files import checked_dir
+    from assistant.storage.records import records_dir, reports_dir
+
+    foreign_ok = os.geteuid() == 0
+    if checked_dir(data, foreign_ok):
+        for folder in (records_dir(data), reports_dir(data)):
+            checked_dir(folder, foreign_ok)

@@ -5,14 +5,21 @@ runs the daemon and closes everything again.
 from __future__ import annotations
 
 import logging
+import os
 import signal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from assistant import memory
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
+from assistant.storage.files import FolderRefused, shown
+
+if TYPE_CHECKING:
+    from assistant.storage.journal import Journal
+    from assistant.storage.lock import DataFolderLock
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +33,12 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     from assistant.hardware.led import make_led
     from assistant.service.daemon import Daemon
     from assistant.service.systemd import Notifier
-    from assistant.storage.journal import Journal
 
+    # First of all: a second daemon on the same data folder stops here, touching nothing.
+    journal, lock = open_storage(settings.data_path())
     # The daemon keeps its speaker even without an output device or espeak-ng: it
     # recovers when they come back (and says the phase and time left then).
     speaker = make_speaker(settings.speech, settings.language, keep_trying=True)
-    journal: Journal | None
-    try:
-        journal = Journal(settings.data_path())
-    except JournalError as exc:
-        log.error("%s; sessions will not be kept or resumed", exc)
-        journal = None
     notifier = Notifier()
     led = make_led(settings.led)
     daemon = Daemon(settings, method, phrases, speaker, journal, SessionClock(speed), notifier, led)
@@ -61,6 +63,50 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
             led.close()
         speaker.close()
         notifier.close()
+        if lock is not None:
+            lock.release()
+
+
+def open_storage(data: Path) -> tuple[Journal | None, DataFolderLock | None]:
+    """The journal in the data folder and the folder's lock; no journal when the folder is refused.
+
+    A folder that is a link, shared with others or another user's is not used at all: the
+    session goes on with nothing kept on disk, and the log says why once. Raises
+    :class:`~assistant.storage.lock.FolderBusy` when another daemon uses the folder, and
+    :class:`FolderRefused` when root is asked to run in another user's folder (its files
+    would be root's, and the service could not read them).
+    """
+    from assistant.storage.journal import Journal
+    from assistant.storage.lock import FolderBusy, lock_data_folder
+
+    lock: DataFolderLock | None = None
+    unlocked: JournalError | None = None
+    try:
+        lock = lock_data_folder(data)
+    except FolderBusy:
+        raise
+    except FolderRefused as exc:
+        if exc.owner is not None and os.geteuid() == 0:
+            raise FolderRefused(
+                f"will not run as root in the data folder {shown(data)} of the user {exc.owner}: files made by "
+                f"root there could not be read by {exc.owner}; run it as that user (sudo -u {exc.owner} intervisie "
+                "run ...) or start the service (sudo systemctl start intervisie)",
+                owner=exc.owner,
+            ) from None
+        log.error("%s; sessions will not be kept or resumed", exc)
+        return None, None
+    except JournalError as exc:
+        unlocked = exc  # not writable (yet): the journal decides whether to wait for the disk
+    try:
+        journal = Journal(data)
+    except JournalError as exc:
+        log.error("%s; sessions will not be kept or resumed", exc)
+        if lock is not None:
+            lock.release()
+        return None, None
+    if unlocked is not None:
+        log.warning("%s; the data folder is used without its lock: start no second intervisie on it", unlocked)
+    return journal, lock
 
 
 def make_listener(settings: Settings, phrases: Phrases, post: Any, speaker: Any) -> Any:
