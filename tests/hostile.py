@@ -459,8 +459,8 @@ def setting_cases() -> dict[str, Setup]:
             case.config.read_text() + "[privacy]\nretention_days = 1e300\n"
         ),
         "settings data_dir empty": config(b'data_dir = ""\n'),
-        "settings data_dir is a file outside": lambda case: case.config.write_text(
-            f'data_dir = "{case.outside / "victim.txt"}"\n'
+        "settings data_dir is a file": lambda case: (
+            (case.root / "a-file").write_text("x"), case.config.write_text(f'data_dir = "{case.root / "a-file"}"\n')
         ),
     }
 

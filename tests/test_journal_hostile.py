@@ -49,7 +49,7 @@ class Device:
 
     def __init__(self, data: Path, mono: FakeClock, wall: FakeClock) -> None:
         self.speaker = Recorder()
-        self.journal = Journal(data)
+        self.journal = Journal(data, wall=wall)
         self.daemon = DaemonLoop(
             Settings(data_dir=str(data)), load_method("intervisie", "nl"), load_phrases("nl"), self.speaker,
             self.journal, SessionClock(1.0, monotonic=mono), wall=wall,

@@ -70,8 +70,10 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
 def open_storage(data: Path) -> tuple[Journal | None, DataFolderLock | None]:
     """The journal in the data folder and the folder's lock; no journal when the folder is refused.
 
-    A folder that is a link, shared with others or another user's is not used at all: the
-    session goes on with nothing kept on disk, and the log says why once. Raises
+    A folder that is a link, shared with others or another user's is not used: the log
+    says why once, the session goes on with everything kept in memory, the group hears
+    at the first press that the session cannot be saved (as for a full disk), and saving
+    is tried again quietly, so mending the folder brings it back. Raises
     :class:`~assistant.storage.lock.FolderBusy` when another daemon uses the folder, and
     :class:`FolderRefused` when root is asked to run in another user's folder (its files
     would be root's, and the service could not read them).
@@ -93,8 +95,12 @@ def open_storage(data: Path) -> tuple[Journal | None, DataFolderLock | None]:
                 "run ...) or start the service (sudo systemctl start intervisie)",
                 owner=exc.owner,
             ) from None
-        log.error("%s; sessions will not be kept or resumed", exc)
-        return None, None
+        # The group is told at the first press, as for a full disk, and saving is tried
+        # again: nothing is read, written or deleted in the folder until it is mended.
+        log.error("%s; nothing is kept or resumed while it is so", exc)
+        refused = Journal(data)
+        refused.refused_at_start = True
+        return refused, None
     except JournalError as exc:
         unlocked = exc  # not writable (yet): the journal decides whether to wait for the disk
     try:

@@ -136,7 +136,7 @@ class SessionStore:
 
     def report_missing(self) -> None:
         """Write the newest session's report if the power went between its record and its report."""
-        if self.journal is None:
+        if self.journal is None or not self.journal.usable():
             return
         newest = read_records(self.journal.data_dir, newest=1)
         if not newest:
@@ -159,7 +159,7 @@ class SessionStore:
         Read from disk again whenever the records folder changed (``intervisie forget``
         in another process, retention), else remembered: it is asked at every start press.
         """
-        if self.journal is None:
+        if self.journal is None or not self.journal.usable():
             return ""
         folder = records_dir(self.journal.data_dir)
         try:
@@ -178,7 +178,7 @@ class SessionStore:
 
     def forget_expired(self) -> None:
         """Delete the records and reports older than the retention period."""
-        if self.journal is not None:
+        if self.journal is not None and self.journal.usable():
             apply_retention(self.journal.data_dir, self.settings.privacy.retention_days, self._wall())
 
     # --- a failing data disk ------------------------------------------------------
@@ -191,6 +191,13 @@ class SessionStore:
             return
         self.down = True
         self.warning_due = True
+        if self.journal is not None and self.journal.refused_at_start and not self.journal.usable():
+            # Its reason was logged at start, in one line.
+            log.error(
+                "cannot save the session in a refused data folder; it goes on and keeps everything in memory, "
+                "and saves it once the folder is mended"
+            )
+            return
         # The session goes on: the group keeps its timekeeper, and nothing is dropped.
         log.error(
             "cannot save the session: %s; it goes on and keeps everything in memory, and saves it when the "
@@ -207,10 +214,10 @@ class SessionStore:
         except JournalError as exc:
             self.retry_at = time.monotonic() + RETRY_SECONDS
             if final:
+                why = "the data folder is still refused" if not self.journal.usable() else f"the disk still fails ({exc})"
                 log.error(
-                    "stopping while the disk still fails (%s): %d journal lines, %d records and %d reports "
-                    "were not saved", exc, self.journal.unsaved_lines, len(self.journal.unsaved_records),
-                    len(self._unwritten_reports),
+                    "stopping while %s: %d journal lines, %d records and %d reports were not saved",
+                    why, self.journal.unsaved_lines, len(self.journal.unsaved_records), len(self._unwritten_reports),
                 )
             else:
                 log.debug("still cannot save: %s", exc)

@@ -30,7 +30,8 @@ _ADVICE = "choose a data_dir only the assistant's user can write to"
 class FolderRefused(JournalError):
     """A data folder the assistant will not use: a link, shared with others, or someone else's.
 
-    Unlike a full or read-only disk this does not pass by itself, so it is not retried.
+    It does not pass by itself, but an administrator may mend it while the device runs:
+    the daemon treats it as a full disk (said once, kept in memory, tried again quietly).
     """
 
     def __init__(self, message: str, owner: str | None = None) -> None:

@@ -40,13 +40,14 @@ import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assistant.core.record import SessionRecord
 from assistant.errors import JournalError
-from assistant.storage.files import fsync_dir, private_dir, write_all, write_private
+from assistant.storage.files import FolderRefused, checked_dir, fsync_dir, private_dir, write_all, write_private
 from assistant.storage.records import is_session_id
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,12 @@ class JournalCutAtStart(JournalError):
 class Journal:
     """Journal and records in one data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, wall: Callable[[], float] = time.time) -> None:
         self.data_dir = data_dir
+        self._wall = wall
+        """The wall clock (the daemon's): it dates a journal set aside, which retention reads."""
+        self.refused_at_start = False
+        """The data folder was refused at start, and the log said why (see ``service.app``)."""
         self.path = data_dir / "current.jsonl"
         self.records_dir = data_dir / "records"
         self._lines: list[bytes] = []
@@ -268,6 +273,23 @@ class Journal:
             raise JournalError(f"cannot remove the finished journal {self.path}: {_strerror(exc)}") from exc
         return path
 
+    def usable(self) -> bool:
+        """Whether the data folder and its ``records/`` and ``reports/`` may be used now.
+
+        False while one is refused (a link, shared, another user's; see
+        :func:`~assistant.storage.files.check_dir`): nothing is then read, resumed or
+        deleted in it. Writes find out by themselves (they fail, and are retried), so
+        an administrator who mends the folder while the device runs gets saving back.
+        """
+        try:
+            for folder in (self.data_dir, self.records_dir, self.data_dir / "reports"):
+                checked_dir(folder)
+        except FolderRefused:
+            return False
+        except JournalError:
+            pass  # cannot be opened (yet): the reads and writes say so themselves
+        return True
+
     def _dirs(self) -> None:
         private_dir(self.data_dir)
         private_dir(self.records_dir)
@@ -373,6 +395,8 @@ class Journal:
         cannot be read, is set aside (never deleted); each is one JournalError. A session
         id that is not one is replaced by a new id (kept in the header on disk too).
         """
+        if not self.usable():
+            return None  # said at start (the folder is refused); nothing is read through it
         raw = self._read()
         if raw is None:
             return None
@@ -499,7 +523,7 @@ class Journal:
         A journal the assistant cannot use but did not prove empty is never deleted: it may
         hold a session. Raises OSError when the rename fails (the journal then stays).
         """
-        base = f"journal-set-aside-{_wall_id(time.time())}"
+        base = f"journal-set-aside-{_wall_id(self._wall())}"
         aside, n = self.data_dir / f"{base}.jsonl", 1
         while os.path.lexists(aside):
             n += 1
