@@ -247,7 +247,7 @@ def test_while_the_model_loads_the_device_says_so_and_invites_when_ready() -> No
     group.to_phase(2)
     assert "note_hint" not in said(group.effects)
     effects = group.press()
-    assert texts(effects) == ["Het spraakmodel wordt nog geladen. Zodra het klaar is, vraag ik om je leervraag."]
+    assert texts(effects) == ["Het spraakmodel wordt nog geladen. Zodra het klaar is, noteer ik je leervraag."]
     effects = group.do(ListenerState("ready"))
     assert said(effects) == ["note_invite"] and Listen("leervraag") in effects
 

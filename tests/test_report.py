@@ -171,7 +171,7 @@ def test_the_actieplan_ideas_and_takeaways_are_listed(record_nl: dict[str, Any])
 def test_unsure_words_are_marked_and_the_mark_is_explained_at_the_bottom(record_nl: dict[str, Any]) -> None:
     md = build_report(record_nl, low_confidence=0.5).markdown()
     assert md.rstrip().endswith(
-        "*Een woord met (?) heeft de spraakherkenning niet zeker verstaan (zekerheid onder 50%).*"
+        "*Een woord met (?) is door de spraakherkenning niet zeker verstaan (zekerheid onder 50%).*"
     )
     # With a lower threshold those words count as sure: no marks and no explanation.
     strict = build_report(record_nl, low_confidence=0.1).markdown()
