@@ -4,15 +4,22 @@ report whose overtime adds up."""
 
 from __future__ import annotations
 
+import json
+import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support import Daemon, read_journal
+from test_resume import Device, clocks, restart  # noqa: F401 - clocks is a fixture
 from test_session import MIN, Group
 
 from assistant.config import load_method, load_phrases
-from assistant.core.events import DoublePress, LongPress
+from assistant.core.clock import FakeClock
+from assistant.core.events import ButtonDown, DoublePress, LongPress, Press, Tick
 from assistant.core.session import Session
-from assistant.core.settings import AnnouncementSettings, ScheduleSettings
+from assistant.core.settings import AnnouncementSettings, ScheduleSettings, SessionSettings, Settings
+from assistant.storage.records import record_paths
 
 # --- finding 4: time balance in seconds --------------------------------------------------
 
@@ -177,3 +184,199 @@ def test_going_on_after_a_pause_in_overtime_in_english() -> None:
     group.do(LongPress())
     group.do(LongPress())
     assert group.texts()[-1] == "Let's go on. We are 2 minutes over time."
+
+
+# --- finding 6: a deliberate stop is not a power cut --------------------------------------
+
+OFFER_3 = (
+    "De vorige sessie is gestopt in fase 3: verkenning met vragen. Druk kort op de knop om verder te gaan, "
+    "of houd de knop lang ingedrukt om een nieuwe sessie te beginnen."
+)
+
+
+def clean_stop(device: Device) -> None:
+    """The quit key, SIGTERM or SIGINT: the loop ends as it does for them."""
+    device.daemon.stop()
+    device.daemon.run()
+
+
+def in_phase_three(tmp_path: Path, clocks: tuple[FakeClock, FakeClock], **kw: Any) -> Device:
+    """A session 4 minutes into phase 3 (10 minutes)."""
+    device = Device(tmp_path, *clocks, **kw)
+    device.do(Press())
+    device.wait(5 * MIN)
+    device.do(Press())
+    device.wait(5 * MIN)
+    device.do(Press())
+    device.wait(4 * MIN)
+    return device
+
+
+def left_now(device: Device) -> float:
+    run = device.session.current
+    assert run is not None
+    return run.left(device.daemon.clock.now())
+
+
+def test_a_clean_stop_writes_a_stopped_line_and_a_power_cut_does_not(tmp_path: Path, clocks) -> None:
+    device = in_phase_three(tmp_path, clocks)
+    assert read_journal(tmp_path / "current.jsonl")[-1]["event"] != "stopped"
+    clean_stop(device)
+    last = read_journal(tmp_path / "current.jsonl")[-1]
+    assert last["event"] == "stopped" and last["t"] == pytest.approx(14 * MIN)
+
+
+def test_after_a_deliberate_stop_the_device_offers_to_go_on_and_a_press_goes_on_where_it_stopped(
+    tmp_path: Path, clocks
+) -> None:
+    clean_stop(in_phase_three(tmp_path, clocks))
+    again = restart(tmp_path, clocks, off_for=10 * MIN)
+    assert again.speaker.said == [OFFER_3], "no 'Ik was even uitgevallen', no greeting: the choice"
+    said = len(again.speaker.said)
+    again.wait(5 * MIN)  # nobody presses yet
+    assert len(again.speaker.said) == said, "the offer waits without a word"
+    again.do(ButtonDown())
+    again.do(Press())
+    assert again.speaker.said[-1] == "We gaan verder met fase 3: verkenning met vragen. Nog 6 minuten."
+    # The clock stood still from the stop: neither the 10 minutes off nor the wait counted.
+    assert left_now(again) == pytest.approx(6 * MIN)
+    again.wait(1 * MIN)
+    assert again.speaker.said[-1] == "De helft van de tijd is om. Nog 5 minuten."
+    again.do(Press())
+    assert again.session.current is not None and again.session.current.phase.number == 4
+    assert record_paths(tmp_path) == [], "one session, still running"
+
+
+def test_after_a_deliberate_stop_a_long_press_starts_anew_and_keeps_the_first_as_unfinished(
+    tmp_path: Path, clocks
+) -> None:
+    clean_stop(in_phase_three(tmp_path, clocks))
+    again = restart(tmp_path, clocks, off_for=2 * MIN)
+    again.wait(30)
+    again.do(DoublePress())
+    assert again.speaker.said == [OFFER_3, OFFER_3], "a double press says the choice again"
+    again.do(LongPress())
+    assert again.speaker.said[-1] == (
+        "Goed, een nieuwe sessie. De vorige is bewaard als niet afgemaakt. Druk op de knop om te beginnen."
+    )
+    [path] = record_paths(tmp_path)
+    record = json.loads(path.read_text())
+    assert record["finished"] is False
+    assert [p["actual_seconds"] for p in record["phases"]] == pytest.approx([5 * MIN, 5 * MIN, 4 * MIN])
+    report = (tmp_path / "reports" / f"{path.stem}.md").read_text()
+    assert "De sessie is gesloten voordat ze klaar was." in report
+    assert not (tmp_path / "current.jsonl").exists()
+    again.do(Press())
+    assert again.speaker.said[-2].startswith("We beginnen.")
+    assert again.session.current is not None and again.session.current.phase.number == 1
+
+
+def test_a_quit_or_a_power_cut_while_the_offer_waits_offers_it_again_with_the_same_time(tmp_path: Path, clocks) -> None:
+    clean_stop(in_phase_three(tmp_path, clocks))
+    again = restart(tmp_path, clocks, off_for=60)
+    again.wait(2 * MIN)
+    clean_stop(again)  # the quit key while the device waits for the choice
+    third = restart(tmp_path, clocks, off_for=60)  # or a power cut: nothing was written since
+    assert third.speaker.said == [OFFER_3]
+    third.do(Press())
+    assert left_now(third) == pytest.approx(6 * MIN)
+
+
+def test_a_power_cut_after_going_on_resumes_as_after_a_power_cut(tmp_path: Path, clocks) -> None:
+    clean_stop(in_phase_three(tmp_path, clocks))
+    again = restart(tmp_path, clocks, off_for=20 * MIN)
+    again.do(Press())
+    again.wait(2 * MIN)
+    third = restart(tmp_path, clocks, off_for=30)  # the power goes: the time off counts now
+    assert third.speaker.said[0] == "Ik was even uitgevallen. We gaan verder met fase 3: verkenning met vragen. Nog 4 minuten."
+    assert left_now(third) == pytest.approx(3.5 * MIN)
+
+
+def test_stopped_while_paused_it_goes_on_paused(tmp_path: Path, clocks) -> None:
+    device = in_phase_three(tmp_path, clocks)
+    device.do(LongPress())
+    device.wait(3 * MIN)
+    clean_stop(device)
+    again = restart(tmp_path, clocks, off_for=60)
+    again.do(Press())
+    assert again.session.paused
+    assert again.speaker.said[-1] == (
+        "We gaan verder. We staan op pauze in fase 3. Houd de knop lang ingedrukt om verder te gaan."
+    )
+    again.do(LongPress())
+    assert again.speaker.said[-1] == "We gaan verder. Nog 6 minuten."
+
+
+def test_when_nobody_chooses_the_offer_lapses_and_a_press_starts_a_new_session(tmp_path: Path, clocks) -> None:
+    settings = Settings(data_dir=str(tmp_path), session=SessionSettings(resume_within_minutes=30))
+    clean_stop(in_phase_three(tmp_path, clocks, settings=settings))
+    again = restart(tmp_path, clocks, off_for=10 * MIN, settings=settings)
+    assert again.speaker.said == [OFFER_3]
+    wait_offer(again, 19 * MIN)
+    assert record_paths(tmp_path) == [], "still on offer 29 minutes after the stop"
+    wait_offer(again, 2 * MIN)
+    [path] = record_paths(tmp_path)
+    assert json.loads(path.read_text())["finished"] is False
+    assert again.speaker.said == [OFFER_3], "it lapses without a word (the room may be empty)"
+    again.do(Press())
+    assert again.speaker.said[1].startswith("We beginnen."), "a new session, not the stopped one"
+    assert again.session.current is not None and again.session.current.phase.number == 1
+
+
+def test_a_deliberate_stop_too_long_ago_is_kept_unfinished_and_the_device_greets(tmp_path: Path, clocks) -> None:
+    clean_stop(in_phase_three(tmp_path, clocks))
+    again = restart(tmp_path, clocks, off_for=3 * 3600)
+    assert again.speaker.said[0].startswith("Hallo, ik ben klaar")
+    [path] = record_paths(tmp_path)
+    assert json.loads(path.read_text())["phases"][2]["actual_seconds"] == pytest.approx(4 * MIN)
+
+
+def wait_offer(device: Device, seconds: float) -> None:
+    """Time passes while the offer waits; the loop's ticks come every few seconds."""
+    end = device.mono.t + seconds
+    while device.mono.t < end:
+        step = min(5.0, end - device.mono.t)
+        device.mono.advance(step)
+        device.wall.advance(step)
+        device.do(Tick())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["quit key", "SIGTERM"])
+def test_the_daemon_stopped_on_purpose_offers_the_choice_at_its_next_start(tmp_path: Path, alsa_files, how: str) -> None:
+    first = Daemon(tmp_path, "--speed", "30")
+    try:
+        first.expect("say [ready]")
+        first.key("")
+        first.key("")
+        first.expect("say [phase]: Fase 2:")
+        if how == "quit key":
+            first.key("q")
+        else:
+            first.proc.send_signal(signal.SIGTERM)
+        assert first.finish() == 0
+        first.expect("the next start offers to go on")
+    finally:
+        if first.proc.poll() is None:
+            first.proc.kill()
+    assert read_journal(tmp_path / "data" / "current.jsonl")[-1]["event"] == "stopped"
+    second = Daemon(tmp_path, "--speed", "30")
+    try:
+        second.expect("say [stopped_offer]: De vorige sessie is gestopt in fase 2: introductie van de kwestie.")
+        if how == "quit key":
+            second.key("")
+            line = second.expect("say [resumed]: We gaan verder met fase 2: introductie van de kwestie. Nog")
+            assert "uitgevallen" not in "".join(second.log)
+        else:
+            second.key("p")
+            line = second.expect("say [stopped_new]: Goed, een nieuwe sessie.")
+            second.key("")
+            second.expect("say [phase]: Fase 1:")
+        second.key("q")
+        assert second.finish() == 0
+    finally:
+        if second.proc.poll() is None:
+            second.proc.kill()
+    assert line
+    records = [json.loads(p.read_text()) for p in record_paths(tmp_path / "data")]
+    assert [r["finished"] for r in records] == ([] if how == "quit key" else [False])
