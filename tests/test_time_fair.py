@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from support import Daemon, read_journal
-from test_resume import Device, clocks, restart  # noqa: F401 - clocks is a fixture
+from test_resume import Device, restart
 from test_session import MIN, Group
 
 from assistant.config import load_method, load_phrases
@@ -192,6 +192,12 @@ OFFER_3 = (
     "De vorige sessie is gestopt in fase 3: verkenning met vragen. Druk kort op de knop om verder te gaan, "
     "of houd de knop lang ingedrukt om een nieuwe sessie te beginnen."
 )
+
+
+@pytest.fixture
+def clocks() -> tuple[FakeClock, FakeClock]:
+    """The monotonic and the wall clock of the device, moved by the test."""
+    return FakeClock(1000.0), FakeClock(1_800_000_000.0)
 
 
 def clean_stop(device: Device) -> None:
@@ -380,3 +386,67 @@ def test_the_daemon_stopped_on_purpose_offers_the_choice_at_its_next_start(tmp_p
     assert line
     records = [json.loads(p.read_text()) for p in record_paths(tmp_path / "data")]
     assert [r["finished"] for r in records] == ([] if how == "quit key" else [False])
+
+
+# --- finding 7: the report's time table adds up -------------------------------------------
+
+
+def seconds(cell: str) -> int:
+    """A cell of the time table in seconds: "+2:05", "-0:30", "12:00", "**-3:20**" or a dash."""
+    cell = cell.strip().strip("*").split(",")[0]
+    if cell in ("–", ""):
+        return 0
+    sign = -1 if cell.startswith("-") else 1
+    minutes, secs = cell.lstrip("+-").split(":")
+    return sign * (int(minutes) * 60 + int(secs))
+
+
+def time_table(markdown: str) -> tuple[list[str], list[list[str]], list[str]]:
+    """The header, the phase rows and the total row of the report's time table."""
+    rows = [line.strip("|").split("|") for line in markdown.splitlines() if line.startswith("| ")]
+    header, *phases, total = rows
+    return [h.strip() for h in header], phases, total
+
+
+def late_session(finished: bool) -> dict[str, Any]:
+    """A session that ran late more than once: phase 1 by 12 minutes, shortened phases over
+    their new length too, a pause; as the issue saw (the overtime did not add up)."""
+    from assistant.storage.report import build_report
+
+    group = balanced()
+    group.press()
+    group.wait(17 * MIN + 13)
+    group.press()
+    for late in (95, 40, 130, 3):
+        finish_phase(group, late=late)  # phases 2 to 5
+    group.do(LongPress())
+    group.wait(2 * MIN)
+    group.do(LongPress())
+    if finished:
+        finish_phase(group, late=200)
+        finish_phase(group, late=30)
+    record: dict[str, Any] = {"id": "20270115-090000", "started_wall": 1_800_000_000.0, **group.session.record(group.t)}
+    record["finished"] = finished
+    return {"record": record, "md": build_report(record).markdown(), "data": build_report(record).data()}
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_every_total_of_the_report_is_the_sum_of_its_column_and_the_header_says_against_what(finished: bool) -> None:
+    report = late_session(finished)
+    header, phases, total = time_table(report["md"])
+    assert header == ["Fase", "Gepland", "Werkelijk", "Verschil met gepland", "Pauze"]
+    reached = [row for row in phases if "niet bereikt" not in row[2]]
+    assert any("ingekort tot" in row[1] for row in reached), "some phases were shortened"
+    assert sum(seconds(row[1]) for row in phases) == seconds(total[1]) == 50 * MIN, "every phase's plan"
+    for column in (2, 3, 4):
+        assert sum(seconds(row[column]) for row in reached) == seconds(total[column]), header[column]
+    # Each phase against the method's plan, shortened or not.
+    for row in reached:
+        assert seconds(row[3]) == seconds(row[2]) - seconds(row[1])
+    if finished:
+        record = report["record"]
+        over = round(record["actual_seconds"] - record["planned_seconds"])
+        assert seconds(total[3]) == over > 0, "the total is how much later than planned the session ended"
+    assert "Elk totaal is de som van de kolom erboven." in report["md"]
+    data = report["data"]
+    assert data["difference_seconds"] == pytest.approx(sum(p["difference_seconds"] for p in data["phases"]))
