@@ -450,3 +450,16 @@ def test_every_total_of_the_report_is_the_sum_of_its_column_and_the_header_says_
     assert "Elk totaal is de som van de kolom erboven." in report["md"]
     data = report["data"]
     assert data["difference_seconds"] == pytest.approx(sum(p["difference_seconds"] for p in data["phases"]))
+
+
+@pytest.mark.parametrize("line", ['{"event":"stopped","t":"soon","wall":1}', '{"event":"stopped","t":5}',
+                                  '{"event":"stopped","t":1e999,"wall":1800000000}'])
+def test_a_damaged_stopped_line_is_one_log_line_and_a_new_session(
+    tmp_path: Path, clocks, caplog: pytest.LogCaptureFixture, line: str
+) -> None:
+    in_phase_three(tmp_path, clocks)
+    with open(tmp_path / "current.jsonl", "a", encoding="utf-8") as journal:
+        journal.write(line + "\n")
+    again = restart(tmp_path, clocks, off_for=60)
+    assert again.speaker.said[0].startswith("Hallo, ik ben klaar")
+    assert [r.getMessage() for r in caplog.records if "could not be replayed" in r.getMessage()]
