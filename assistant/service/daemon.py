@@ -434,8 +434,9 @@ class Daemon:
         run = session.current
         kept = sorted(k for k, items in session.captures.items() if any(i.get("accepted") for i in items))
         log.info(
-            "%s session %s after %.1f s off: phase %d, %.1f s left%s, notes kept: %s",
+            "%s session %s after %.1f s off%s: phase %d, %.1f s left%s, notes kept: %s",
             "went on with the stopped" if stopped else "resumed", self.session_id, gap,
+            " (not counted: it was stopped on purpose)" if stopped else "",
             run.phase.number if run else 0, run.left(at) if run else 0.0,
             " (paused)" if session.paused else "", ", ".join(kept) or "none",
         )
@@ -451,7 +452,7 @@ class Daemon:
         line says so, and the next start offers the group the choice instead of resuming as
         after a power cut (see :mod:`assistant.service.resume`)."""
         run = self.session.current
-        if self.offer is not None or run is None:
+        if self.offer is not None or run is None or self.journal is None:
             return  # no session running (a stop line from before is still the journal's last)
         now = self.clock.now()
         self.store.append(stopped_line(now, self._wall()))
@@ -509,7 +510,8 @@ class Daemon:
         else:
             self.offer = None
             # The clock stood still from the stop: neither the time off nor the wait counts.
-            self._go_on(offer.pending, offer.session, offer.pending.last_t, 0.0, stopped=True)
+            off = max(0.0, self._wall() - offer.pending.last_wall)
+            self._go_on(offer.pending, offer.session, offer.pending.last_t, off, stopped=True)
         self._storage_warning()
         return True
 
