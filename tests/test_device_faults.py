@@ -474,7 +474,10 @@ def test_a_damaged_model_is_said_once_and_notes_work_after_a_good_one_is_back(tm
         # And after a restart, too.
         again = Daemon(tmp_path, "--speed", "6", env=env)
         try:
-            again.expect("say [resumed]: Ik was even uitgevallen. We gaan verder met fase 5")
+            # It was stopped on purpose (SIGTERM): the device offers to go on, and a press does.
+            again.expect("say [stopped_offer]: De vorige sessie is gestopt in fase 5")
+            again.key("")
+            again.expect("say [resumed]: We gaan verder met fase 5")
             again.expect("speech recognition: ready", timeout=90)
             again.expect("say [note_running]")  # the brainstorm's ideas are noted again
             again.key("")

@@ -138,16 +138,16 @@ def test_the_report_says_when_what_and_who(record_nl: dict[str, Any]) -> None:
 
 def test_each_phase_is_shown_planned_against_actual_with_shortening_overtime_and_pauses(record_nl: dict[str, Any]) -> None:
     md = build_report(record_nl).markdown()
-    assert "| Fase | Gepland | Werkelijk | Uitgelopen | Pauze |" in md
+    assert "| Fase | Gepland | Werkelijk | Verschil met gepland | Pauze |" in md
     assert "| 1. inventarisatie | 5:00 | 5:00 | – | – |" in md
-    assert "| 2. introductie van de kwestie | 5:00 | 7:00 | 2:00 | – |" in md
+    assert "| 2. introductie van de kwestie | 5:00 | 7:00 | +2:00 | – |" in md
     # Two minutes over: the next phase was shortened to keep the end time.
-    assert "| 3. verkenning met vragen | 10:00, ingekort tot 9:00 | 9:00 | – | – |" in md
+    assert "| 3. verkenning met vragen | 10:00, ingekort tot 9:30 | 9:00 | -1:00 | – |" in md
     # The two paused minutes do not count as time in the phase.
-    assert "| 4. de kernvraag bepalen | 5:00, ingekort tot 4:00 | 3:00 | – | 2:00 |" in md
-    assert "| 7. met elkaar afsluiten | 5:00 | 4:40 | – | – |" in md
+    assert "| 4. de kernvraag bepalen | 5:00 | 3:00 | -2:00 | 2:00 |" in md
+    assert "| 7. met elkaar afsluiten | 5:00 | 4:40 | -0:20 | – |" in md
     total = sum(p["actual_seconds"] for p in record_nl["phases"])
-    assert f"| **Totaal** | **50:00** | **{int(total // 60)}:{int(total % 60):02d}** |" in md
+    assert f"| **Totaal** | **50:00** | **{int(total // 60)}:{int(total % 60):02d}** | **-3:20** | **2:00** |" in md
 
 
 def test_the_accepted_leervraag_is_shown_with_the_earlier_attempt_listed(record_nl: dict[str, Any]) -> None:
@@ -206,7 +206,7 @@ def test_an_unfinished_session_says_so_and_shows_the_phases_it_did_not_reach() -
     record["finished"] = False
     md = build_report(record).markdown()
     assert "De sessie is gesloten voordat ze klaar was." in md
-    assert "| 2. introductie van de kwestie | 5:00 | 3:00 | – | – |" in md
+    assert "| 2. introductie van de kwestie | 5:00 | 3:00 | -2:00 | – |" in md
     assert "| 3. verkenning met vragen | 10:00 | niet bereikt |  |  |" in md
     assert "- **Deelnemers:** niet geteld" in md
     assert [p["number"] for p in build_report(record).data()["phases_not_reached"]] == [3, 4, 5, 6, 7]
@@ -218,8 +218,8 @@ def test_an_english_session_gets_an_english_report() -> None:
     assert md.startswith("# Report of the intervision\n")
     assert "- **Date:** 2027-01-15, 09:00 to " in md
     assert "- **Language:** English" in md
-    assert "| Phase | Planned | Actual | Overtime | Paused |" in md
-    assert "| 3. exploring with questions | 10:00, shortened to 9:00 | 9:00 | – | – |" in md
+    assert "| Phase | Planned | Actual | Difference from plan | Paused |" in md
+    assert "| 3. exploring with questions | 10:00, shortened to 9:30 | 9:00 | -1:00 | – |" in md
     for heading in ("Learning question", "Core question", "Ideas", "Action plan", "What everyone takes away"):
         assert f"\n## {heading}\n" in md
     assert "- person 2: eerst vragen" in md
@@ -237,7 +237,9 @@ def test_the_json_report_has_the_same_content_and_lists_unsure_words_per_item(re
     assert data["started"] == "2027-01-15T09:00:00+01:00"
     assert data["method"] == "intervisie" and data["language"] == "nl" and data["finished"] is True
     phase3 = data["phases"][2]
-    assert (phase3["planned_seconds"], phase3["adjusted_seconds"], phase3["shortened"]) == (600, 540, True)
+    assert (phase3["planned_seconds"], phase3["adjusted_seconds"], phase3["shortened"]) == (600, 570, True)
+    assert phase3["difference_seconds"] == -60
+    assert data["difference_seconds"] == sum(p["difference_seconds"] for p in data["phases"]) == -200
     assert data["phases"][3]["paused_seconds"] == 120
     assert data["leervraag"]["text"] == "hoe reageer ik rustig op boze ouders"
     assert data["leervraag"]["low_confidence"] == ["reageer", "rustig"]
@@ -412,7 +414,7 @@ def test_the_daemon_writes_the_report_when_a_session_ends(tmp_path: Path) -> Non
     assert stat.S_IMODE(md.stat().st_mode) == 0o600 and stat.S_IMODE(js.stat().st_mode) == 0o600
     text = md.read_text(encoding="utf-8")
     assert "- **Datum:** 15-01-2027, 09:00 tot 09:07" in text
-    assert "| 2. introductie van de kwestie | 5:00 | 1:00 | – | – |" in text
+    assert "| 2. introductie van de kwestie | 5:00 | 1:00 | -4:00 | – |" in text
     assert "## Actieplan\n\n> ik bel de ouders\n" in text
     assert json.loads(js.read_text(encoding="utf-8"))["finished"] is True
 

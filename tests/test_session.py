@@ -254,7 +254,7 @@ def test_keep_end_shortens_the_phases_to_come_and_says_so() -> None:
     group.press()
     intro = group.texts()[-1]
     assert intro.startswith(
-        "Fase 2: introductie van de kwestie. Omdat we uitliepen, duurt deze fase nu 4 minuten in plaats van 5 minuten."
+        "Fase 2: introductie van de kwestie. Omdat we zijn uitgelopen, duurt deze fase nu 4 en een half in plaats van 5 minuten."
     )
     lengths = []
     for _ in range(5):
@@ -263,7 +263,7 @@ def test_keep_end_shortens_the_phases_to_come_and_says_so() -> None:
         lengths.append(run.planned / MIN)
         group.wait(run.planned)
         group.press()
-    assert lengths == [4, 9, 4, 9, 10]  # rounding down early leaves room for the last
+    assert lengths == [4.5, 9, 4.5, 9, 9]  # in half minutes, in proportion to each phase
     # Phase 7 has a firm 5 minutes in the method: never shortened.
     assert group.session.current is not None and group.session.current.planned == 5 * MIN
     group.wait(5 * MIN)
@@ -278,7 +278,7 @@ def test_keep_end_never_goes_below_the_floor() -> None:
     group.wait(60 * MIN)  # hopelessly late
     group.press()
     assert group.session.current is not None
-    assert group.session.current.planned == 3 * MIN  # half of 5 minutes, rounded up
+    assert group.session.current.planned == 2.5 * MIN  # half of 5 minutes
 
 
 def test_fixed_mode_keeps_every_phase_length() -> None:
@@ -287,7 +287,7 @@ def test_fixed_mode_keeps_every_phase_length() -> None:
     group.wait(9 * MIN)
     group.press()
     assert group.session.current is not None and group.session.current.planned == 5 * MIN
-    assert "Omdat we uitliepen" not in group.texts()[-1]
+    assert "Omdat we zijn uitgelopen" not in group.texts()[-1]
 
 
 def test_the_end_tells_how_long_each_phase_took_against_the_plan(group: Group) -> None:

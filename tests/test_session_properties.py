@@ -343,20 +343,19 @@ class SessionMachine(RuleBasedStateMachine):
         assert run.planned == self._expected_length(), "the plan of the phase that begins"
 
     def _expected_length(self) -> float:
-        """The README's time balance: after an overrun, the phases still to come share what
-        is left of the plan in proportion (whole minutes, rounded down), never below their
-        floor and never longer than planned; a firm phase and the "fixed" mode keep it all."""
+        """The README's time balance: once the session is at least ``small_overrun_seconds``
+        behind the plan, the phases still to come share the delay in proportion (in seconds,
+        rounded to the nearest half minute), never below their floor (rounded up to a half
+        minute) and never longer than planned; a firm phase and the "fixed" mode keep it all."""
         phase = self.method.phases[self.index]
+        schedule = self.settings.schedule
         overrun = sum(active - p.seconds for (active, _), p in zip(self.history, self.method.phases, strict=False))
-        if self.settings.schedule.mode == "fixed" or not phase.flexible or overrun <= 0:
+        if schedule.mode == "fixed" or not phase.flexible or overrun <= 0 or overrun < schedule.small_overrun_seconds:
             return phase.seconds
-        to_come = self.method.phases[self.index :]
-        firm = sum(p.minutes for p in to_come if not p.flexible)
-        flexible = sum(p.minutes for p in to_come if p.flexible)
-        left = sum(p.minutes for p in to_come) - overrun / 60
-        share = math.floor(phase.minutes * max(0.0, left - firm) / flexible)
-        floor = math.ceil(phase.minutes * self.settings.schedule.floor_fraction)
-        return min(phase.minutes, max(floor, share)) * 60.0
+        flexible = sum(p.seconds for p in self.method.phases[self.index :] if p.flexible)
+        share = math.floor((phase.seconds - overrun * phase.seconds / flexible) / 30 + 0.5) * 30
+        floor = math.ceil(phase.seconds * schedule.floor_fraction / 30) * 30
+        return min(phase.seconds, max(floor, share))
 
     def _record_kept(self) -> None:
         observe("finished a session")

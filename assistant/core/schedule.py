@@ -60,31 +60,48 @@ class PhaseRun:
         return self.planned - self.active(now)
 
 
+HALF_MINUTE = 30.0
+"""A shortened phase lasts whole or half minutes: lengths people say ("4 en een halve minuut")."""
+
+
+def behind_plan(runs: list[PhaseRun]) -> float:
+    """Seconds the phases in ``runs`` took beyond their method's plan, together (negative
+    when they took less). Counted against the method's lengths, not the shortened ones, so
+    a shortened phase that kept to its new length has made up the difference."""
+    return sum(r.active_before - r.phase.seconds for r in runs)
+
+
 def balanced_length(method: Method, runs: list[PhaseRun], schedule: ScheduleSettings, index: int) -> float:
-    """Phase ``index``'s length in seconds, shortened in proportion when the phases in
-    ``runs`` overran and the schedule keeps the end time (never below its floor, never a
-    phase the method marks as firm)."""
+    """Phase ``index``'s length in seconds when the schedule keeps the end time.
+
+    When the phases in ``runs`` put the session behind the plan by at least
+    ``small_overrun_seconds`` (a few seconds to press are no overrun), each phase still
+    to come takes its share of the delay in proportion to its length, in seconds; the
+    result is rounded to the nearest half minute (a share under 15 s shortens nothing:
+    it is balanced by a later phase), never below the floor, never a firm phase.
+    """
     phase = method.phases[index]
     if schedule.mode != "keep_end" or not phase.flexible:
         return phase.seconds
-    overrun = sum(r.active_before - r.phase.seconds for r in runs)
-    if overrun <= 0:
+    behind = behind_plan(runs)
+    if behind <= 0 or behind < schedule.small_overrun_seconds:
         return phase.seconds
-    still_to_come = method.phases[index:]
-    budget = sum(p.seconds for p in still_to_come) - overrun
-    fixed = sum(p.seconds for p in still_to_come if not p.flexible)
-    flexible = sum(p.seconds for p in still_to_come if p.flexible)
-    factor = max(0.0, budget - fixed) / flexible
-    floor_minutes = math.ceil(phase.minutes * schedule.floor_fraction)
-    minutes = max(floor_minutes, math.floor(phase.minutes * factor))
-    return float(min(phase.minutes, minutes)) * 60.0
+    flexible = sum(p.seconds for p in method.phases[index:] if p.flexible)
+    share = behind * phase.seconds / flexible
+    floor = math.ceil(phase.seconds * schedule.floor_fraction / HALF_MINUTE) * HALF_MINUTE
+    length = math.floor((phase.seconds - share) / HALF_MINUTE + 0.5) * HALF_MINUTE
+    return min(phase.seconds, max(floor, length))
 
 
-def marks_for(a: AnnouncementSettings, planned: float) -> list[Mark]:
+def marks_for(a: AnnouncementSettings, planned: float, nominal: float | None = None) -> list[Mark]:
     """The moments a phase of ``planned`` seconds is announced: halfway, minutes left,
-    time up and the overtime reminders, in order."""
+    time up and the overtime reminders, in order.
+
+    Whether it gets a halfway mark depends on its ``nominal`` length in the method (its
+    planned length when not given): a 10-minute phase shortened to 9 keeps its halfway mark.
+    """
     marks: list[Mark] = []
-    if a.halfway and planned >= a.halfway_min_minutes * 60:
+    if a.halfway and (planned if nominal is None else nominal) >= a.halfway_min_minutes * 60:
         marks.append(Mark(planned / 2, "halfway"))
     for minutes in a.minutes_left:
         at = planned - minutes * 60
@@ -105,28 +122,61 @@ def marks_for(a: AnnouncementSettings, planned: float) -> list[Mark]:
     return kept
 
 
+def _half_minutes(seconds: float) -> int | None:
+    """How many half minutes ``seconds`` is, when it is an odd number of them of at least
+    one and a half minutes (None otherwise: say it as :meth:`Phrases.duration` does)."""
+    halves = seconds / HALF_MINUTE
+    if halves >= 3 and halves == int(halves) and int(halves) % 2 == 1:
+        return int(halves)
+    return None
+
+
+def spoken_length(p: Phrases, seconds: float) -> str:
+    """A phase's length as people say it, half minutes included ("4 en een halve minuut",
+    "anderhalve minuut", "een halve minuut", "5 minuten")."""
+    halves = _half_minutes(seconds)
+    if halves is not None:
+        return p.say("minutes_and_half", n=halves // 2)
+    if seconds == HALF_MINUTE:
+        return p.minutes(0.5)
+    return p.duration(seconds)
+
+
+def spoken_number(p: Phrases, seconds: float) -> str:
+    """A length of whole or half minutes as a number without its unit, for "4 in plaats van
+    5 minuten" ("4", "4 en een half", "anderhalf")."""
+    halves = _half_minutes(seconds)
+    if halves is not None:
+        return p.say("number_and_half", n=halves // 2)
+    return str(max(1, round(seconds / 60)))
+
+
 def phase_intro(p: Phrases, phase: Phase, number: int, planned: float) -> str:
     """What the device says as a phase starts: number, name, length (and the planned
-    length when time balance shortened it), then the method's guidance."""
+    length when time balance shortened it: "4 in plaats van 5 minuten"), then the method's
+    guidance."""
     if planned < phase.seconds:
+        # Both in minutes: the unit is said once, after the plan.
+        short = spoken_number(p, planned) if planned >= 60 else spoken_length(p, planned)
         head = p.say(
             "phase_shortened",
             number=number,
             name=phase.name,
-            duration=p.duration(planned),
-            planned=p.duration(phase.seconds),
+            duration=short,
+            planned=spoken_length(p, phase.seconds),
         )
     else:
-        head = p.say("phase", number=number, name=phase.name, duration=p.duration(planned))
+        head = p.say("phase", number=number, name=phase.name, duration=spoken_length(p, planned))
     return f"{head} {phase.guidance}"
 
 
 def mark_text(p: Phrases, mark: Mark, planned: float, last_phase: bool) -> str:
     """What the device says at a mark of a phase of ``planned`` seconds."""
+    # A shortened phase's marks fall on half minutes too: "Nog 4 en een halve minuut".
     if mark.kind == "halfway":
-        return p.say("halfway", duration=p.duration(planned - mark.at))
+        return p.say("halfway", duration=spoken_length(p, planned - mark.at))
     if mark.kind == "left":
-        return p.say("time_left", duration=p.duration(planned - mark.at))
+        return p.say("time_left", duration=spoken_length(p, planned - mark.at))
     if mark.kind == "time_up":
         return p.say("time_up_last" if last_phase else "time_up")
     return p.say("overtime", duration=p.duration(mark.at - planned))

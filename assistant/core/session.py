@@ -88,6 +88,9 @@ class Session:
         utterance of a running note (the closing sentences); 0 does not wait."""
         self.last_words_until: float | None = None
         """Set while the finished session waits for that last utterance."""
+        self.stopped_on_purpose = False
+        """Set by the daemon before the :class:`Resume` that follows a deliberate stop (the
+        group chose to go on): the device says "we go on", not that it was out."""
 
     # --- queries ------------------------------------------------------------------
 
@@ -285,7 +288,11 @@ class Session:
         run.paused_total += now - self.paused_since
         self.paused_since = None
         run.stretch_start = now
-        unpaused = Say(self.phrases.say("unpaused", duration=self._left_text(run, now)), "unpaused")
+        if run.left(now) < 0:
+            text = self.phrases.say("unpaused_overtime", duration=self.phrases.duration(-run.left(now)))
+        else:
+            text = self.phrases.say("unpaused", duration=self._left_text(run, now))
+        unpaused = Say(text, "unpaused")
         return [Tone("hold"), unpaused, *self.notes.unpause(run.note)]
 
     def _tick(self, now: float) -> list[Effect]:
@@ -326,14 +333,17 @@ class Session:
                 mark.done = True
         phase = run.phase
         note = self.notes.resume(run.note, self.paused)
+        # After a deliberate stop the group chose to go on; after a power cut the device was out.
+        kind = "continued" if self.stopped_on_purpose else "resumed"
+        self.stopped_on_purpose = False
         if self.paused:
-            return [Say(self.phrases.say("resumed_paused", number=phase.number), "resumed"), *note]
+            return [Say(self.phrases.say(f"{kind}_paused", number=phase.number), "resumed"), *note]
         if run.left(now) < 0:
             text = self.phrases.say(
-                "resumed_overtime", number=phase.number, name=phase.name, duration=self.phrases.duration(-run.left(now))
+                f"{kind}_overtime", number=phase.number, name=phase.name, duration=self.phrases.duration(-run.left(now))
             )
         else:
-            text = self.phrases.say("resumed", number=phase.number, name=phase.name, duration=self._left_text(run, now))
+            text = self.phrases.say(kind, number=phase.number, name=phase.name, duration=self._left_text(run, now))
         return [Say(text, "resumed"), *note]
 
     def _captured(self, event: Captured, now: float) -> list[Effect]:
@@ -353,7 +363,8 @@ class Session:
     def _begin_phase(self, index: int, now: float) -> list[Effect]:
         phase = self.method.phases[index]
         planned = self._balanced_length(index)
-        run = PhaseRun(phase=phase, planned=planned, started=now, stretch_start=now, marks=marks_for(self.announcements, planned))
+        marks = marks_for(self.announcements, planned, phase.seconds)
+        run = PhaseRun(phase=phase, planned=planned, started=now, stretch_start=now, marks=marks)
         self.runs.append(run)
         self.changes += 1
         effects: list[Effect] = [Say(phase_intro(self.phrases, phase, phase.number, planned), "phase")]
@@ -416,6 +427,8 @@ class Session:
             return p.say("status_finished")
         run = self.runs[-1]
         if self.paused:
+            if run.left(now) < 0:
+                return p.say("status_paused_overtime", number=run.phase.number, duration=p.duration(-run.left(now)))
             return p.say("status_paused", number=run.phase.number, duration=self._left_text(run, now))
         if run.left(now) < 0:
             return p.say(

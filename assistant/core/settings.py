@@ -122,6 +122,9 @@ class ScheduleSettings:
     """"fixed" keeps every phase's length; "keep_end" shortens later phases."""
     floor_fraction: float = field(default=0.5, metadata=_range(0.1, 1))
     """A shortened phase keeps at least this fraction of its planned length."""
+    small_overrun_seconds: float = field(default=60, metadata=_range(0, 600))
+    """The session may be this many seconds behind the plan before anything is shortened:
+    a group always needs a few seconds to press after "the time is up"."""
 
 
 @dataclass(frozen=True)

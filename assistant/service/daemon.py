@@ -42,9 +42,17 @@ from assistant.core.record import SessionRecord
 from assistant.core.session import IDLE, Session
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
-from assistant.service.resume import abandoned_record, clock_behind, goes_on, replay
+from assistant.service.resume import (
+    StoppedOffer,
+    abandoned_record,
+    clock_behind,
+    goes_on,
+    offer_choice,
+    offer_text,
+    replay,
+)
 from assistant.service.store import SessionStore
-from assistant.storage.journal import Journal, JournalCutAtStart
+from assistant.storage.journal import Journal, JournalCutAtStart, Pending, stopped_line
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +139,8 @@ class Daemon:
         self._started_wall: float | None = None
         self.finished_records: list[SessionRecord] = []
         """Records of the sessions finished by this process (newest last)."""
+        self.offer: StoppedOffer | None = None
+        """A session stopped on purpose, waiting at start for the group to go on or start anew."""
         self.spoken: list[str] = []
         """Everything said, for the console and tests (bounded)."""
         player = getattr(speaker, "player", None)
@@ -190,6 +200,7 @@ class Daemon:
                 self._speaker_back()
                 continue
             self.step(event)
+        self._journal_stop()
         if self.store.down:
             self._retry_storage(final=True)
         if self.notifier is not None:
@@ -197,6 +208,8 @@ class Daemon:
 
     def step(self, event: Event) -> None:
         """Apply one event now: journal it if it changed the session, then act."""
+        if self.offer is not None and self._offer_step(event):
+            return
         now = self.clock.now()
         if isinstance(event, _GESTURES) and self.session.last_words_until is not None:
             # The group goes on before the last words came: the record is kept as it is.
@@ -234,6 +247,9 @@ class Daemon:
     def _speaker_back(self) -> None:
         """The group heard nothing for a while: tell them where they are (not over a note
         being recorded: the device stays silent then). The session does not change."""
+        if self.offer is not None:
+            self._say(offer_text(self.phrases, self.offer.session), "stopped_offer")
+            return
         run = self.session.current
         if run is None or run.note is None or not run.note.busy:
             self._say(self.session.status_text(self.clock.now()), "status")
@@ -262,6 +278,8 @@ class Daemon:
             waits.append(next_ping - time.monotonic())
         if self.store.down:
             waits.append(self.store.retry_at - time.monotonic())
+        if self.offer is not None:
+            waits.append(self.clock.real_seconds(self.offer.expires - self.clock.now()))
         if self.led is not None and self.session.current is not None:
             waits.append(_LED_PERIOD)
         return max(0.0, min(waits))
@@ -374,6 +392,8 @@ class Daemon:
                 f"the journal {self.journal.path} holds a session that never started (power cut as it started)"
             )
         now = self._wall()
+        if pending.stopped is not None:
+            return self._offer_to_go_on(pending, session, max(0.0, now - pending.last_wall))
         behind = clock_behind(pending, now)
         if behind:
             record = abandoned_record(pending, session)
@@ -385,33 +405,114 @@ class Daemon:
             self.store.keep(record)
             return False
         gap = max(0.0, now - pending.last_wall)
-        header = pending.header
         if not goes_on(pending, session, self.method, self.phrases, gap, self.settings.session.resume_within_minutes):
-            record = abandoned_record(pending, session)
-            if self.store.keep(record):
-                log.info("an unfinished session (%s) was closed and kept as a record", record["id"])
+            self._close(pending, session)
             return False
         # The group went on talking while the device was off: that time counts.
-        self.clock.set_now(pending.last_t + gap * self.clock.speed)
+        self._go_on(pending, session, pending.last_t + gap * self.clock.speed, gap, stopped=False)
+        return True
+
+    def _close(self, pending: Pending, session: Session) -> None:
+        """Keep a session that does not go on as an unfinished record (with its report)."""
+        record = abandoned_record(pending, session)
+        if self.store.keep(record):
+            log.info("an unfinished session (%s) was closed and kept as a record", record["id"])
+
+    def _go_on(self, pending: Pending, session: Session, at: float, gap: float, stopped: bool) -> None:
+        """Go on with the replayed ``session`` at session time ``at``, and say where we are."""
+        assert self.journal is not None
+        self.clock.set_now(at)
         self.session = session
-        self.session_id = str(header.get("id"))
-        self._started_wall = header.get("wall")
+        self.session_id = str(pending.header.get("id"))
+        self._started_wall = pending.header.get("wall")
         self.journal.reopen()
         # The recogniser's state now, not the one the journal last saw.
         self.step(ListenerState(self.listener.state if self.listener is not None else "off"))
         at = self.clock.now()  # the moment of the Resume step (its journal line), for the log
+        session.stopped_on_purpose = stopped
         self.step(Resume())
         run = session.current
         kept = sorted(k for k, items in session.captures.items() if any(i.get("accepted") for i in items))
         log.info(
-            "resumed session %s after %.1f s off: phase %d, %.1f s left%s, notes kept: %s",
-            self.session_id, gap, run.phase.number if run else 0, run.left(at) if run else 0.0,
+            "%s session %s after %.1f s off%s: phase %d, %.1f s left%s, notes kept: %s",
+            "went on with the stopped" if stopped else "resumed", self.session_id, gap,
+            " (not counted: it was stopped on purpose)" if stopped else "",
+            run.phase.number if run else 0, run.left(at) if run else 0.0,
             " (paused)" if session.paused else "", ", ".join(kept) or "none",
         )
         if self.journal.behind and not self.store.down:
             # The journal could not be repaired on disk: it is kept in memory until it can.
             self.store.failed(JournalError(f"cannot repair the journal {self.journal.path}"))
             self._storage_warning()
+
+    # --- a deliberate stop ----------------------------------------------------------
+
+    def _journal_stop(self) -> None:
+        """A clean stop (SIGTERM, SIGINT, the quit key) in the middle of a session: one journal
+        line says so, and the next start offers the group the choice instead of resuming as
+        after a power cut (see :mod:`assistant.service.resume`)."""
+        run = self.session.current
+        if self.offer is not None or run is None or self.journal is None:
+            return  # no session running (a stop line from before is still the journal's last)
+        now = self.clock.now()
+        self.store.append(stopped_line(now, self._wall()))
+        log.info("stopped in the middle of session %s (phase %d, %.1f s left): the next start offers to go on",
+                 self.session_id, run.phase.number, run.left(now))
+
+    def _offer_to_go_on(self, pending: Pending, session: Session, off: float) -> bool:
+        """The session was stopped on purpose: offer to go on (True) or keep it as unfinished (False)."""
+        within = self.settings.session.resume_within_minutes * 60
+        if not goes_on(pending, session, self.method, self.phrases, off, within / 60):
+            self._close(pending, session)
+            return False
+        # Session time stands still while the device waits; the offer lapses when the stop is
+        # as old as a power cut after which it would no longer resume.
+        expires = self.clock.now() + (within - off) * self.clock.speed
+        self.offer = StoppedOffer(pending, session, expires)
+        run = session.current
+        log.info(
+            "session %s was stopped on purpose %.0f s ago in phase %d: a press goes on, a long press starts a new "
+            "session (the offer lapses in %.0f s)", pending.header.get("id"), off, run.phase.number if run else 0,
+            within - off,
+        )
+        self._say(offer_text(self.phrases, session), "stopped_offer")
+        return True
+
+    def _offer_step(self, event: Event) -> bool:
+        """An event while the offer waits; True when it was the offer's (the idle session
+        does not see it)."""
+        offer = self.offer
+        assert offer is not None
+        if isinstance(event, ButtonDown):
+            self.speaker.stop()
+            self.speaker.tone("press")
+            return True
+        if isinstance(event, Tick):
+            if self.clock.now() >= offer.expires:
+                self.offer = None
+                log.info("nobody chose to go on with the stopped session within %g minutes: it is kept as unfinished",
+                         self.settings.session.resume_within_minutes)
+                self._close(offer.pending, offer.session)
+            return True
+        choice = offer_choice(event)
+        if choice is None:
+            return False  # the recogniser's state: the idle session keeps it for a new session
+        if isinstance(event, VoiceCommand):
+            self.speaker.stop()
+            self.speaker.tone("press")
+        if choice == "repeat":
+            self._say(offer_text(self.phrases, offer.session), "stopped_offer")
+        elif choice == "new":
+            self.offer = None
+            self.speaker.tone("hold")
+            self._close(offer.pending, offer.session)
+            self._say(self.phrases.say("stopped_new"), "stopped_new")
+        else:
+            self.offer = None
+            # The clock stood still from the stop: neither the time off nor the wait counts.
+            off = max(0.0, self._wall() - offer.pending.last_wall)
+            self._go_on(offer.pending, offer.session, offer.pending.last_t, off, stopped=True)
+        self._storage_warning()
         return True
 
     def _never_started(self, why: str) -> bool:

@@ -5,13 +5,20 @@ language, not too long ago, a phase still running) and otherwise keeps it as an 
 record (:func:`abandoned_record`). When the wall clock is behind the journal's last event
 (:func:`clock_behind`: a Pi without a network boots with fake-hwclock's last saved time), how
 long the device was off cannot be known: the session is kept as unfinished, never guessed.
+
+A session that was stopped on purpose (its journal ends with a "stopped" line: the quit key,
+SIGTERM, ``systemctl stop``) does not go on by itself: the device offers the group the choice
+(:class:`StoppedOffer`), a press goes on and a long press starts anew (:func:`offer_choice`).
+The clock stood still from the stop until the choice: neither the time the device was off nor
+the wait counts as session time. The offer lapses ``resume_within_minutes`` after the stop.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from assistant.core.events import event_from_dict
+from assistant.core.events import DoublePress, Event, LongPress, Press, VoiceCommand, event_from_dict
 from assistant.core.masking import NameMasker
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
@@ -70,3 +77,36 @@ def abandoned_record(pending: Pending, session: Session) -> SessionRecord:
     }
     record["finished"] = session.status == FINISHED
     return record
+
+
+@dataclass
+class StoppedOffer:
+    """A session stopped on purpose, replayed and waiting for the group's choice."""
+
+    pending: Pending
+    session: Session
+    """The replayed session; it goes on only when the group chooses so."""
+    expires: float
+    """Session time (of the daemon's clock while it waits) at which the offer lapses: the
+    stopped session is then kept as unfinished and a press starts a new one."""
+
+
+def offer_text(phrases: Phrases, session: Session) -> str:
+    """What the device says at the start after a deliberate stop: where it stopped, and the choice."""
+    run = session.current
+    assert run is not None  # an offer is made only for a session with a running phase
+    return phrases.say("stopped_offer", number=run.phase.number, name=run.phase.name)
+
+
+def offer_choice(event: Event) -> str | None:
+    """What a gesture means while the device offers to go on: "go_on" (a press, or "next
+    phase" said), "new" (a long press), "repeat" (a double press or another spoken command:
+    say the offer again) or None (not a gesture)."""
+    if isinstance(event, Press) or (isinstance(event, VoiceCommand) and event.command == "next"):
+        return "go_on"
+    if isinstance(event, LongPress):
+        return "new"
+    if isinstance(event, (DoublePress, VoiceCommand)):
+        # A spoken "pauze" is not taken as "start anew": that choice is the button's only.
+        return "repeat"
+    return None

@@ -29,6 +29,11 @@ under the next free id, so it never holds up the records of later sessions.
 
 What the group says is private: the directories are 0700 and the files 0600. A torn
 line is reported by its event name and size only, never by its content.
+
+A clean stop (SIGTERM, SIGINT, the quit key) in the middle of a session writes one last
+line, ``{"event": "stopped", ...}`` (:func:`stopped_line`), so the next start can tell a
+deliberate stop from a power cut: :attr:`Pending.stopped` is that line when it is the
+journal's last. It is no event of the session and is never replayed.
 """
 
 from __future__ import annotations
@@ -64,6 +69,13 @@ journal is not one the assistant wrote, and reading it whole could take all the 
 MAX_JOURNAL_LINES = 100_000
 """Likewise for lines: each becomes a Python object, and is replayed at every start."""
 _EVENT_NAME = re.compile(rb'"event":"([a-z_]{1,30})"')
+STOPPED = "stopped"
+"""The event name of the line a clean stop writes (not a session event: never replayed)."""
+
+
+def stopped_line(t: float, wall: float) -> dict[str, Any]:
+    """The journal line of a deliberate stop at session time ``t`` and wall clock ``wall``."""
+    return {"event": STOPPED, "t": t, "wall": wall}
 
 
 @dataclass
@@ -76,16 +88,28 @@ class Pending:
     """The last line was cut off (the power went while it was written)."""
     dropped: str = ""
     """What was left out because it was torn or damaged (for the log; no note text)."""
+    stopped: dict[str, Any] | None = None
+    """The "stopped" line when it is the journal's last: the session was stopped on purpose
+    (not by a power cut). Stop lines are not in :attr:`entries`."""
+
+    @property
+    def _last(self) -> dict[str, Any]:
+        if self.stopped is not None:
+            return self.stopped
+        return self.entries[-1] if self.entries else self.header
 
     @property
     def last_t(self) -> float:
-        """Session time of the last journaled event."""
+        """Session time of the last journaled event (or of the deliberate stop)."""
+        if self.stopped is not None:
+            # Never before the last event (a stop line written by hand, or by a clock that jumped).
+            return max([float(self.stopped["t"]), *(float(e["t"]) for e in self.entries[-1:])])
         return float(self.entries[-1]["t"]) if self.entries else float(self.header.get("t", 0.0))
 
     @property
     def last_wall(self) -> float:
-        """Wall-clock time of the last journaled event."""
-        return float(self.entries[-1]["wall"]) if self.entries else float(self.header["wall"])
+        """Wall-clock time of the last journaled event (or of the deliberate stop)."""
+        return float(self._last["wall"])
 
 
 def _line(item: dict[str, Any]) -> bytes:
@@ -458,7 +482,11 @@ class Journal:
                 self._failing = True
                 log.warning("the journal %s cannot be repaired now (%s); it is repaired when the disk works again",
                             self.path, _strerror(exc))
-        return Pending(header=parsed[0], entries=parsed[1:], torn=torn, dropped=dropped)
+        entries = parsed[1:]
+        # Only a stop that is the last line counts: the session went on after an earlier one.
+        stopped = entries[-1] if entries and entries[-1].get("event") == STOPPED else None
+        entries = [e for e in entries if e.get("event") != STOPPED]
+        return Pending(header=parsed[0], entries=entries, torn=torn, dropped=dropped, stopped=stopped)
 
     def _read(self) -> bytes | None:
         """The journal's bytes; None when there is none. JournalError when it is not read.

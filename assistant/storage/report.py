@@ -7,6 +7,11 @@ ends the daemon writes ``<data>/reports/<id>.md`` and ``<data>/reports/<id>.json
 
 The report is in the record's language; its headings and labels are the ``[report]``
 table of the locale files. Words the recogniser was unsure of are marked ``word(?)``.
+
+The time table measures every phase against one thing, the method's plan: its difference
+column is the actual time minus the planned time (negative for a phase that was shortened
+or ended early), and every total is the sum of the column above it. (Measured against the
+shortened lengths, the phases' overtime and the session's did not add up.)
 """
 
 from __future__ import annotations
@@ -158,6 +163,20 @@ def clock(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
+def _whole(seconds: float) -> int:
+    """Seconds rounded as :func:`clock` shows them."""
+    return int(round(max(0.0, seconds))) if seconds >= 0 else -int(round(-seconds))
+
+
+def signed_clock(seconds: float) -> str:
+    """A difference as minutes:seconds with its sign ("+2:00", "-0:30"); a dash when it is
+    under half a second either way."""
+    whole = _whole(seconds)
+    if whole == 0:
+        return _DASH
+    return f"{'+' if whole > 0 else '-'}{clock(abs(whole))}"
+
+
 def _local(wall: Any) -> datetime | None:
     if isinstance(wall, bool) or not isinstance(wall, (int, float)):
         return None
@@ -207,6 +226,7 @@ class Report:
                     "adjusted_seconds": adjusted,
                     "shortened": adjusted < planned,
                     "actual_seconds": float(phase.get("actual_seconds", 0.0)),
+                    "difference_seconds": round(float(phase.get("actual_seconds", 0.0)) - planned, 3),
                     "overtime_seconds": float(phase.get("overtime_seconds", 0.0)),
                     "paused_seconds": float(phase.get("paused_seconds", 0.0)),
                 }
@@ -254,6 +274,7 @@ class Report:
             "phases_not_reached": self.phases_not_reached(),
             "planned_seconds": float(r.get("planned_seconds", 0.0)),
             "actual_seconds": float(r.get("actual_seconds", sum(p["actual_seconds"] for p in phases))),
+            "difference_seconds": round(sum(p["difference_seconds"] for p in phases), 3),
             "paused_seconds": round(sum(p["paused_seconds"] for p in phases), 3),
             "low_confidence_below": below,
         }
@@ -310,9 +331,12 @@ class Report:
         return self._t("when", date=date, start=started.strftime("%H:%M"), end=end)
 
     def _time_table(self) -> list[str]:
-        head = [self._t(k) for k in ("phase", "planned", "actual", "overtime", "paused")]
+        """Each phase's plan, actual time, difference and pause; each total is its column's sum."""
+        head = [self._t(k) for k in ("phase", "planned", "actual", "difference", "paused")]
         lines = [f"| {' | '.join(head)} |", "|:---|---:|---:|---:|---:|"]
         phases = self.phases()
+        not_reached = self.phases_not_reached()
+        # Each cell in whole seconds, and each total the sum of its cells: the columns add up.
         for p in phases:
             planned = clock(p["planned_seconds"])
             if p["shortened"]:
@@ -321,27 +345,28 @@ class Report:
                 f"{p['number']}. {_escape(str(p['name']))}",
                 planned,
                 clock(p["actual_seconds"]),
-                clock(p["overtime_seconds"]) if p["overtime_seconds"] >= 0.5 else _DASH,
+                signed_clock(p["difference_seconds"]),
                 clock(p["paused_seconds"]) if p["paused_seconds"] >= 0.5 else _DASH,
             ]
             lines.append(f"| {' | '.join(cells)} |")
-        for p in self.phases_not_reached():
+        for p in not_reached:
             name = f"{p['number']}. {_escape(p['name'])}"
             cells = [name, clock(p["planned_seconds"]), self._t("not_reached"), "", ""]
             lines.append(f"| {' | '.join(cells)} |")
-        planned_total = float(self.record.get("planned_seconds", 0.0))
-        actual_total = float(self.record.get("actual_seconds", sum(p["actual_seconds"] for p in phases)))
-        paused_total = sum(p["paused_seconds"] for p in phases)
-        # Overtime of the whole session only means something when it went all the way.
-        over = actual_total - planned_total if self.record.get("finished") else 0.0
+        # The sums of the rows above: the plan of every phase shown, reached or not.
+        planned_total = sum(_whole(p["planned_seconds"]) for p in [*phases, *not_reached])
+        actual_total = sum(_whole(p["actual_seconds"]) for p in phases)
+        difference_total = sum(_whole(p["difference_seconds"]) for p in phases)
+        paused_total = sum(_whole(p["paused_seconds"]) for p in phases if p["paused_seconds"] >= 0.5)
         cells = [
             f"**{self._t('total')}**",
             f"**{clock(planned_total)}**",
             f"**{clock(actual_total)}**",
-            clock(over) if over >= 0.5 else _DASH,
-            clock(paused_total) if paused_total >= 0.5 else _DASH,
+            f"**{signed_clock(difference_total)}**" if difference_total else _DASH,
+            f"**{clock(paused_total)}**" if paused_total else _DASH,
         ]
         lines.append(f"| {' | '.join(cells)} |")
+        lines += ["", f"*{_escape(self._t('time_note'))}*"]
         return lines
 
     def _single_lines(self, note: Note | None, earlier: list[Note]) -> list[str]:
