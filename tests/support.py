@@ -75,7 +75,12 @@ class Daemon:
     """``intervisie run`` in a child process, with its stdin as the keyboard."""
 
     def __init__(
-        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, wrapper: list[str] | None = None
+        self,
+        tmp_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        wrapper: list[str] | None = None,
+        stdout: Any = subprocess.PIPE,
     ) -> None:
         self.config = tmp_path / "config.toml"
         if not self.config.exists():
@@ -89,7 +94,7 @@ class Daemon:
             [*(wrapper or []), sys.executable, "-m", "assistant", "run", "--config", str(self.config), *args],
             cwd=PROJECT,
             stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "GPIOZERO_PIN_FACTORY": "", **(env or {})},

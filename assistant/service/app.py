@@ -31,6 +31,7 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     from assistant.core.clock import SessionClock
     from assistant.hardware.button import make_button
     from assistant.hardware.led import make_led
+    from assistant.service.console import console_echo
     from assistant.service.daemon import Daemon
     from assistant.service.systemd import Notifier
 
@@ -42,6 +43,7 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     notifier = Notifier()
     led = make_led(settings.led)
     daemon = Daemon(settings, method, phrases, speaker, journal, SessionClock(speed), notifier, led)
+    daemon.echo = console_echo(daemon.session_time)  # in a terminal: what it says, readable
     listener = make_listener(settings, phrases, daemon.post, speaker)
     daemon.listener = listener
     button = make_button(settings.button, daemon.post, daemon.stop)

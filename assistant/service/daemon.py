@@ -39,7 +39,7 @@ from assistant.core.events import (
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.record import SessionRecord
-from assistant.core.session import IDLE, Session
+from assistant.core.session import FINISHED, IDLE, Session
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
 from assistant.service.resume import (
@@ -143,6 +143,8 @@ class Daemon:
         """A session stopped on purpose, waiting at start for the group to go on or start anew."""
         self.spoken: list[str] = []
         """Everything said, for the console and tests (bounded)."""
+        self.echo: Callable[[str], None] | None = None
+        """Shows each text said (in a terminal, see ``service.console``)."""
         player = getattr(speaker, "player", None)
         if player is not None and hasattr(player, "on_restored"):
             player.on_restored = lambda: self.post(SpeakerBack())
@@ -157,6 +159,14 @@ class Daemon:
         """Ask the loop to end; safe from any thread and from signal handlers."""
         self._stopped.set()
         self._events.put(None)
+
+    def session_time(self) -> float | None:
+        """Session seconds since the running session started (pauses included); None without one."""
+        started = self.session.started
+        if self.session.status == IDLE or started is None:
+            return None
+        ended = self.session.ended if self.session.status == FINISHED else None
+        return (ended if ended is not None else self.clock.now()) - started
 
     @property
     def stopped(self) -> bool:
@@ -308,6 +318,8 @@ class Daemon:
             log.info("say [%s]: %s", key, text)
         self.spoken.append(text)
         del self.spoken[:-200]
+        if self.echo is not None:
+            self.echo(text)
         self.speaker.say(text)
         if self.notifier is not None and key in ("phase", "paused", "unpaused", "finished", "resumed"):
             self.notifier.status(text[:120])
