@@ -50,6 +50,7 @@ import itertools
 import logging
 import os
 import queue
+import re
 import shutil
 import stat
 import subprocess
@@ -525,34 +526,43 @@ def _voice_for(voices: list[tuple[str, list[str]]], language: str) -> str:
 LENGTH_BOUNDS = (0.7, 1.45)
 """A rendering whose length is outside these times :func:`expected_seconds` is rendered
 again. Measured over every prepared phrase (Dutch and English, heads and rests: 97
-texts) at rates 120-220 in steps of 10: 0.84-1.16 (median 1.00); at 60-400, 0.63-1.20
-(short texts at high rates are shorter). A sentence said at 200 words per minute
-instead of 150 (issue 10) is 0.74, an empty or cut-off rendering far less."""
+texts) at rates 120-220 in steps of 10: 0.83-1.15 (median 0.99); 600 on-demand
+sentences (status, overtime, notes read back, summaries) at 120-220: 0.72-1.15; the
+prepared phrases at 60-400: 0.63-1.20 (short texts at high rates are shorter). A
+sentence said at 200 words per minute instead of 150 (issue 10) is 0.74 (the engine
+also reads the rate back), an empty or cut-off rendering far less."""
 
-AGREEING_RENDERINGS = 0.02
+AGREEING_RENDERINGS = 0.035
 """Two renderings of one text whose lengths differ by less than this fraction are the
-text's real length even outside :data:`LENGTH_BOUNDS` (espeak-ng renders a text the
-same way each time, within 10 ms; a race does not): a text of numbers or abbreviations
-is longer than its letters suggest, a very short one at a high rate shorter."""
+text's real length even outside :data:`LENGTH_BOUNDS`: a text of abbreviations or of
+many numbers is longer than its letters suggest, a very short one at a high rate
+shorter. espeak-ng renders a text alike each time (what it said just before changes
+the length by up to 2.7 %, seen here); a race does not."""
 
-LENGTH_LIMITS = (0.5, 2.0)
+LENGTH_LIMITS = (0.25, 4.0)
 """...but never outside these."""
 
 
 def expected_seconds(text: str, rate: int) -> float:
     """How long espeak-ng takes to say ``text`` at ``rate`` words per minute, roughly.
 
-    Word units: about 5.75 letters, 2.15 digits (numbers are spoken out), a pause at
-    each punctuation mark of 1.2, plus 0.5; espeak-ng speaks at least 80 and at most 450
-    words per minute, and above 140 slightly faster than the rate says (0.85 times at
-    400). Fitted to the prepared phrases; see :data:`LENGTH_BOUNDS` for the spread.
+    In word units: 5.75 letters make one; a number of n digits is n - 0.5 (numbers are
+    spoken out: "vijf", "eenentwintig"); each punctuation mark that ends a clause is a
+    pause of 1.25; plus 0.45. espeak-ng speaks at least 80 and at most 450 words per
+    minute, and above 140 a little faster than the rate says (0.85 times at 400).
+    Fitted by least squares to the prepared phrases and 600 on-demand sentences; see
+    :data:`LENGTH_BOUNDS` for the spread.
     """
     letters = sum(1 for c in text if c.isalpha())
-    digits = sum(1 for c in text if c.isdigit())
-    pauses = sum(1 for c in text if c in ".,:;!?")
-    units = letters / 5.75 + digits / 2.15 + 1.2 * pauses + 0.5
+    numbers = _NUMBER.findall(text)
+    pauses = len(_PAUSE.findall(text))
+    units = letters / 5.75 + sum(len(n) - 0.5 for n in numbers) + 1.25 * pauses + 0.45
     spoken = min(max(rate, 80), 450)
     return units * 60 / spoken * (1.0 - 0.00062 * (spoken - 140))
+
+
+_NUMBER = re.compile(r"\d+")
+_PAUSE = re.compile(r"[.,:;!?](?=\s|$)")
 
 
 def attempt_timeout(text: str, rate: int) -> float:
