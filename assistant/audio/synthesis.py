@@ -279,12 +279,14 @@ class Engine:
             try:
                 samples = self._render_once(text, voice, rate)
                 problem = length_problem(text, rate, len(samples))
-                if problem is not None and any(lengths_agree(text, rate, n, len(samples)) for n in lengths):
+                unusual = problem is not None and any(lengths_agree(text, rate, n, len(samples)) for n in lengths)
+                if unusual:
                     problem = None  # twice the same length: this text is unusual, not the rendering
                     self.counts["unusual length, confirmed by a second rendering"] += 1
+                    log.debug("%r is longer or shorter than most texts: %s", text[:40], problems[-1])
                 lengths.append(len(samples))
                 if problem is None:
-                    if problems:
+                    if problems and not unusual:
                         log.info("espeak-ng rendered %r right at attempt %d (before: %s)",
                                  text[:40], len(problems) + 1, "; ".join(problems))
                     self.counts["rendered"] += 1
@@ -548,14 +550,15 @@ def expected_seconds(text: str, rate: int) -> float:
 
     In word units: 5.75 letters make one; a number of n digits is n - 0.5 (numbers are
     spoken out: "vijf", "eenentwintig"); each punctuation mark that ends a clause is a
-    pause of 1.25; plus 0.45. espeak-ng speaks at least 80 and at most 450 words per
+    pause of 1.25, and so is the end of a text without one; plus 0.45. espeak-ng speaks at least 80 and at most 450 words per
     minute, and above 140 a little faster than the rate says (0.85 times at 400).
     Fitted by least squares to the prepared phrases and 600 on-demand sentences; see
     :data:`LENGTH_BOUNDS` for the spread.
     """
     letters = sum(1 for c in text if c.isalpha())
     numbers = _NUMBER.findall(text)
-    pauses = len(_PAUSE.findall(text))
+    # espeak-ng ends every text with a clause's pause, with or without a full stop.
+    pauses = len(_PAUSE.findall(text)) + (0 if _PAUSE.search(text.rstrip()[-1:] or ".") else 1)
     units = letters / 5.75 + sum(len(n) - 0.5 for n in numbers) + 1.25 * pauses + 0.45
     spoken = min(max(rate, 80), 450)
     return units * 60 / spoken * (1.0 - 0.00062 * (spoken - 140))
