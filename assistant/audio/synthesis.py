@@ -243,6 +243,14 @@ class Engine:
         # it raises (a rendering's buffer that cannot be written), which ctypes would
         # otherwise print and swallow, leaving the rendering waiting for ever.
         espeak.SetSynthCallback(self._on_synth)
+        driver_iterate = self._driver.iterate
+
+        def iterate() -> None:
+            driver_iterate()
+            self._iterate()
+
+        # The driver's loop calls this every 10 ms while runAndWait waits.
+        self._driver.iterate = iterate
         self._wait_idle()  # the driver queued its default rate and volume
 
     def _on_synth(self, wav: Any, numsamples: int, events: Any) -> int:
@@ -253,6 +261,17 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 (it must not escape into C; handed to the rendering)
             attempt.fail(exc)
             return 0
+
+    def _iterate(self) -> None:
+        """End pyttsx3's loop when the rendering failed, hangs, or the process ends.
+
+        The driver ends it only in the callback that finishes a rendering; when that
+        callback raised (a full disk, in the days of ``/tmp``) or never returns,
+        runAndWait would spin for ever and the engine thread with it.
+        """
+        attempt = self._attempt
+        if attempt.error is not None or self._closing or time.monotonic() > attempt.deadline:
+            self._driver.endLoop()
 
     def _on_finished(self, completed: bool = True, **_: Any) -> None:
         self._attempt.finish(completed)
@@ -304,9 +323,7 @@ class Engine:
         self.counts["failed"] += 1
         if len(problems) < RENDER_ATTEMPTS:
             raise SpeechError(f"espeak-ng failed to render {text[:40]!r}: {problems[-1]}")
-        raise SpeechError(
-            f"espeak-ng rendered {text[:40]!r} wrongly {len(problems)} times in a row ({problems[-1]})"
-        )
+        raise SpeechError(f"espeak-ng failed to render {text[:40]!r} {len(problems)} times in a row ({problems[-1]})")
 
     def _render_once(self, text: str, voice: str, rate: int) -> Samples:
         """One rendering, started with espeak-ng idle and its rate checked."""
@@ -327,24 +344,25 @@ class Engine:
         actual = _current_rate(self._espeak)
         if actual != rate:
             raise RenderFailed(f"espeak-ng's rate is {actual}, not {rate}")
-        attempt = self._attempt = _Attempt()
+        timeout = attempt_timeout(text, rate)
+        attempt = self._attempt = _Attempt(time.monotonic() + timeout)
         buffer = output_buffer()
         # The driver passes its "file name" to wave.open, which writes into the buffer.
         self._engine.save_to_file(text, buffer)
-        # runAndWait returns as soon as espeak-ng has started; it finishes in its own
-        # thread and only then writes the buffer, so wait for "finished-utterance".
+        # runAndWait spins pyttsx3's loop until the callback ends it (or, on the
+        # engine's first rendering, returns as soon as espeak-ng has started); either
+        # way wait for "finished-utterance" too. _iterate ends a loop that would spin
+        # for ever (the callback failed or hangs).
         self._engine.runAndWait()
-        timeout = attempt_timeout(text, rate)
-        deadline = time.monotonic() + timeout
         while not attempt.done.wait(0.05):
-            if self._closing:
+            if self._closing or time.monotonic() > attempt.deadline:
                 break
-            if time.monotonic() > deadline:
-                raise RenderFailed(f"espeak-ng did not finish rendering within {timeout:.1f} s", retry=False)
         if self._closing:
             raise SpeechError("the process is ending; nothing more is rendered")
         if attempt.error is not None:
             raise RenderFailed(f"pyttsx3 failed: {attempt.error}")
+        if not attempt.done.is_set():
+            raise RenderFailed(f"espeak-ng did not finish rendering within {timeout:.1f} s", retry=False)
         if not attempt.completed:
             raise RenderFailed("pyttsx3 cancelled the rendering")
         try:
@@ -368,7 +386,9 @@ class Engine:
 class _Attempt:
     """What pyttsx3 reported about one rendering (set from espeak-ng's thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float = 0.0) -> None:
+        self.deadline = deadline
+        """``time.monotonic()`` after which the rendering counts as hung."""
         self.done = threading.Event()
         self.completed = False
         self.error: BaseException | None = None
@@ -572,10 +592,10 @@ def attempt_timeout(text: str, rate: int) -> float:
     """How long one rendering of ``text`` may take before it counts as hung.
 
     espeak-ng renders 20-100 times faster than it speaks here (a 2 s sentence in 10-60
-    ms); 5 s plus the length of the speech leaves room for a slow Pi and a busy one,
+    ms); 3 s plus the length of the speech leaves room for a slow Pi and a busy one,
     and a hung rendering is given up (a chime) in seconds, not after half a minute.
     """
-    return min(RENDER_TIMEOUT, 5.0 + expected_seconds(text, rate))
+    return min(RENDER_TIMEOUT, 3.0 + expected_seconds(text, rate))
 
 
 def length_problem(text: str, rate: int, samples: int) -> str | None:

@@ -100,7 +100,7 @@ def _check_listening(settings: Settings) -> list[str]:
 
 
 EXIT_NOT_PLAYED = 3
-"""``say``: nothing was played (no usable sound output: the text went to the console)."""
+"""``say``: nothing was played (no usable sound output or espeak-ng: the text went to the console)."""
 EXIT_CHIME = 4
 """``say``: espeak-ng could not render the text; the speaker played a chime instead."""
 
@@ -108,7 +108,7 @@ SAY_EXIT_CODES = """exit codes:
   0  the text was spoken on the speaker
   1  another error (one line says which)
   2  the text is empty, or an option or a configuration file is wrong
-  3  nothing was played: no usable sound output (the text went to the console instead)
+  3  nothing was played: no usable sound output or espeak-ng (the text went to the console)
   4  espeak-ng could not render the text: the speaker played a chime instead"""
 """What ``intervisie say --help`` shows after the options."""
 
