@@ -14,6 +14,11 @@ PortAudio through sounddevice, the real daemon process):
   announcement is due to its first sample on the device.
 - ``daemon``: ``intervisie run`` as a process: start to READY (the notify socket) and to
   its first audio, CPU while it waits inside a phase and before a session, memory.
+- ``renders``: every prepared phrase and 500 on-demand sentences (Dutch and English,
+  the rate changing between them) through the speaker as it plays or caches them, each
+  compared with the same text rendered by the ``espeak-ng`` program: how many came out
+  empty or at the wrong length, how many the engine caught and rendered again; and the
+  same sentences through pyttsx3 used as its documentation shows, for comparison.
 - ``recognition``: the capture pipeline (the listener's thread and queue and the
   transcriber, fed through a real PortAudio input stream) against bare Vosk decoding of
   the same audio, side by side: CPU time, the time from the end of an utterance to its
@@ -58,7 +63,7 @@ from assistant.testing.models import without_dither  # noqa: E402
 from assistant.testing.speech import espeak  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PARTS = ("press", "schedule", "daemon", "recognition")
+PARTS = ("press", "schedule", "daemon", "recognition", "renders")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         if "recognition" in parts:
             _progress("speech recognition")
             results["recognition"] = bench_recognition(work, sound, microphone, args.model, 4 if args.quick else 12)
+        if "renders" in parts:
+            _progress("every rendering checked against espeak-ng's own")
+            results["renders"] = bench_renders(sentences=100 if args.quick else 500)
         print(json.dumps(results, indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -655,6 +663,252 @@ def _daemon_with_model(work: Path, sound: filesound.FileSound | None, microphone
         if proc.poll() is None:
             proc.kill()
     return result
+
+
+# ------------------------------------------------------------- every rendering checked
+
+RENDER_RATES = (120, 135, 150, 165, 180, 200, 220)
+"""The rates the on-demand sentences cycle through (randomly), so that it changes between them."""
+RIGHT_LENGTH = 0.10
+"""A rendering is right when its length is within this fraction of what the ``espeak-ng``
+program renders for the same text, voice and rate, and nearer to that than to what it
+renders at any other rate of :data:`RENDER_RATES` (pyttsx3's default, 200, among them).
+The library's pauses are up to about 50 ms longer than the program's once it has said
+something before (4 % of a short sentence), so a plain percentage would either miss a
+wrong rate or flag a right one; at a neighbouring rate a text is 8-13 % off."""
+
+
+def bench_renders(sentences: int) -> dict[str, Any]:
+    """Every prepared phrase and ``sentences`` on-demand ones, checked one by one."""
+    import random
+
+    from assistant.audio.clips import split_head
+    from assistant.audio.speaker import AudioSpeaker
+    from assistant.audio.synthesis import RENDER_RATE, Engine, expected_seconds
+    from assistant.config import load_method, load_phrases, load_settings
+    from assistant.core.session import Session
+
+    rng = random.Random(10)
+    result: dict[str, Any] = {}
+    checked: dict[str, list[dict[str, Any]]] = {"prepared": [], "on_demand": []}
+    engine_counts: dict[str, int] = {}
+    plain_jobs: list[tuple[str, str, int]] = []
+    for language in ("nl", "en"):
+        settings = load_settings(None, {"language": language})
+        method = load_method(settings.method, language)
+        phrases = load_phrases(language)
+        session = Session(method, phrases, settings.announcements, settings.schedule, settings.participants)
+        speaker = AudioSpeaker(settings.speech, language)
+        renderer = speaker.renderer
+        assert renderer is not None
+        engine = Engine.get()
+        before = dict(engine.counts)
+        try:
+            # What the daemon prepares at start, as it prepares it (heads cached), and the
+            # rests of the long phrases, which render when they are said.
+            prepared = [phrases.say("ready", method=method.name), phrases.say("gestures"), *session.fixed_phrases()]
+            speaker.prepare(prepared)
+            texts = []
+            for text in dict.fromkeys(t.strip() for t in prepared):
+                head, rest = split_head(text)
+                texts.extend([head, rest] if rest else [head])
+            for text in dict.fromkeys(texts):
+                checked["prepared"].append(_checked(speaker, text, renderer.voice, renderer.rate))
+            # On demand, with the rate changing between sentences (each text is new, so
+            # the speaker renders it now and keeps it among its recent clips).
+            wanted = sentences // 2 if language == "nl" else sentences - sentences // 2
+            for text in _on_demand_sentences(phrases, method, wanted, rng, avoid=set(texts)):
+                renderer.rate = rng.choice(RENDER_RATES)
+                row = _checked(speaker, text, renderer.voice, renderer.rate)
+                checked["on_demand"].append(row)
+                plain_jobs.append((text, renderer.voice, renderer.rate))
+        finally:
+            speaker.close()
+        for key, value in engine.counts.items():
+            engine_counts[key] = engine_counts.get(key, 0) + value - before.get(key, 0)
+    for part, rows in checked.items():
+        ratios = [row["reference_s"] / expected_seconds(row["text"], row["rate"]) for row in rows if row["reference_s"]]
+        result[part] = {
+            "texts": len(rows),
+            "empty": sum(1 for row in rows if row["samples"] == 0),
+            "wrong_length": sum(1 for row in rows if not row["right"]),
+            "failed_chime": sum(1 for row in rows if row["failed"]),
+            "largest_difference_percent": round(
+                max(abs(row["samples"] - row["reference"]) / max(row["reference"], 1) * 100 for row in rows), 1
+            ),
+            "audio_s": round(sum(row["samples"] for row in rows) / RENDER_RATE, 1),
+            "estimate_ratio": {
+                "min": round(min(ratios), 2), "median": round(statistics.median(ratios), 2),
+                "max": round(max(ratios), 2),
+            },
+            "render_ms": _summary([row["ms"] for row in rows]),
+        }
+        wrong = [row for row in rows if not row["right"]]
+        if wrong:
+            result[part]["wrong_examples"] = wrong[:5]
+    result["engine"] = engine_counts
+    result["rates"] = list(RENDER_RATES)
+    result["right_when"] = (
+        f"within {RIGHT_LENGTH:.0%} of the espeak-ng program's rendering at the rate asked for, "
+        "and nearer to it than to its rendering at any other of the rates"
+    )
+    _progress("the same sentences through pyttsx3 as documented")
+    result["plain_pyttsx3"] = _plain_pyttsx3(plain_jobs)
+    return result
+
+
+def _checked(speaker: Any, text: str, voice: str, rate: int) -> dict[str, Any]:
+    """What the speaker plays for ``text`` (from its cache or rendered now) against espeak-ng's own."""
+    from assistant.audio.synthesis import RENDER_RATE
+    from assistant.errors import SpeechError
+
+    started = time.monotonic()
+    try:
+        samples = len(speaker.clip(text)) * RENDER_RATE / speaker.player.samplerate
+        failed = False
+    except SpeechError:
+        samples, failed = 0, True
+    took = (time.monotonic() - started) * 1000
+    samples = 0 if failed else samples
+    right, reference = _right_length(round(samples), text, voice, rate)
+    return {
+        "text": text, "rate": rate, "samples": round(samples), "reference": reference,
+        "reference_s": reference / RENDER_RATE, "right": right, "failed": failed, "ms": took,
+    }
+
+
+def _right_length(samples: int, text: str, voice: str, rate: int) -> tuple[bool, int]:
+    """Whether ``samples`` is ``text`` at ``rate`` (see :data:`RIGHT_LENGTH`); and espeak-ng's own length."""
+    reference = _reference_samples(text, voice, rate)
+    if samples <= 0 or abs(samples - reference) > RIGHT_LENGTH * reference:
+        return False, reference
+    if abs(samples - reference) <= 0.02 * reference:
+        return True, reference  # nearer than any other rate can be
+    others = [_reference_samples(text, voice, other) for other in RENDER_RATES if other != rate]
+    return all(abs(samples - reference) < abs(samples - n) for n in others), reference
+
+
+def _reference_samples(text: str, voice: str, rate: int) -> int:
+    """How many samples the ``espeak-ng`` program renders for ``text`` (its own process, synchronous)."""
+    done = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(rate), "--stdout"], input=text.encode(), capture_output=True,
+        timeout=60, check=True,
+    )
+    return (len(done.stdout) - 44) // 2  # a 44-byte header; its frame count is left at "unknown"
+
+
+def _on_demand_sentences(phrases: Any, method: Any, count: int, rng: Any, avoid: set[str]) -> list[str]:
+    """``count`` different sentences the device makes up as it goes: the status and the time
+    left, overtime, a shortened phase, notes read back, the summary. None of ``avoid`` (the
+    prepared phrases: the speaker has those at the configured rate)."""
+    words = _words(phrases.language)
+    phases = method.phases
+
+    def duration() -> str:
+        return str(phrases.duration(rng.choice([rng.randint(1, 59), rng.randint(60, 1800)])))
+
+    def heard() -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randint(2, 25)))
+
+    def phase() -> dict[str, Any]:
+        number = rng.randint(1, len(phases))
+        return {"number": number, "name": phases[number - 1].name}
+
+    makers: list[Callable[[], str]] = [
+        lambda: phrases.say("status", **phase(), duration=duration()),
+        lambda: phrases.say("status_overtime", **phase(), duration=duration()),
+        lambda: phrases.say("time_left", duration=duration()),
+        lambda: phrases.say("overtime", duration=duration()),
+        lambda: phrases.say("unpaused", duration=duration()),
+        lambda: phrases.say("halfway", duration=duration()),
+        lambda: phrases.say(
+            "phase_shortened", **phase(), duration=phrases.minutes(rng.randint(1, 9)),
+            planned=phrases.minutes(rng.randint(10, 20)),
+        ),
+        lambda: phrases.say("note_heard", text=heard()),
+        lambda: phrases.say("previous_actieplan", text=heard()),
+        lambda: " ".join(
+            [
+                phrases.say("summary_phase", number=n, actual=duration(), planned=duration())
+                for n in range(1, len(phases) + 1)
+            ]
+            + [phrases.say("summary_total", actual=duration(), planned=duration())]
+        ),
+    ]
+    found: dict[str, None] = {}
+    misses = 0
+    while len(found) < count and misses < 10 * count:
+        try:
+            text = rng.choice(makers)().strip()
+        except (KeyError, IndexError, ValueError):  # a text this locale no longer has
+            misses += 1
+            continue
+        if text in found or text in avoid:
+            misses += 1
+            continue
+        found[text] = None
+    return list(found)
+
+
+def _words(language: str) -> list[str]:
+    """Lower-case words as the speech recogniser writes them: the system's word list, or the locale's own."""
+    path = Path("/usr/share/dict/dutch" if language == "nl" else "/usr/share/dict/words")
+    try:
+        words = [w for w in path.read_text(encoding="utf-8", errors="replace").split() if w.isalpha() and w.islower()]
+    except OSError:
+        words = []
+    if len(words) < 100:  # no word list installed: the benchmark's own sentences
+        words = [w for s in DUTCH_SENTENCES for w in s.lower().replace(",", "").replace(".", "").split()]
+    return words
+
+
+_PLAIN_PYTTSX3 = """
+import json, sys, threading, wave, io
+import pyttsx3
+engine = pyttsx3.init("espeak")
+finished = threading.Event()
+engine.connect("finished-utterance", lambda **_: finished.set())
+voice = set_rate = None
+out = []
+for text, wanted_voice, rate in json.load(sys.stdin):
+    if wanted_voice != voice:
+        engine.setProperty("voice", wanted_voice)
+        voice = wanted_voice
+    if rate != set_rate:
+        engine.setProperty("rate", rate)
+        set_rate = rate
+    buffer = io.BytesIO()
+    finished.clear()
+    engine.save_to_file(text, buffer)
+    engine.runAndWait()
+    if not finished.wait(30):
+        out.append(-1)
+        continue
+    try:
+        with wave.open(io.BytesIO(buffer.getvalue())) as wav:
+            out.append(wav.getnframes())
+    except Exception:
+        out.append(0)
+print(json.dumps(out))
+"""
+
+
+def _plain_pyttsx3(jobs: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """The same texts through pyttsx3 as its documentation shows it (``setProperty``,
+    ``save_to_file``, ``runAndWait``; this project's engine before issue 10), in a process
+    of its own: how many came out empty or at the wrong length."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PLAIN_PYTTSX3], input=json.dumps(jobs), capture_output=True, text=True,
+        timeout=600, check=True,
+    )
+    lengths = json.loads(done.stdout.strip().splitlines()[-1])
+    empty = wrong = 0
+    for (text, voice, rate), samples in zip(jobs, lengths, strict=True):
+        if samples <= 0:
+            empty += 1
+        elif not _right_length(samples, text, voice, rate)[0]:
+            wrong += 1
+    return {"texts": len(jobs), "empty": empty, "wrong_length": wrong}
 
 
 # -------------------------------------------------------------------------- helpers

@@ -8,16 +8,49 @@ to ``wave.open``, which takes a file object just as well, so every rendering goe
 buffer in memory. (Up to issue 9 each one was a WAV file in ``/tmp``, which on Pi OS is
 the SD card; folders such runs left behind are removed at start, see
 :func:`remove_leftovers`.)
+
+Why renderings came out empty or at the wrong speed (issue 10). pyttsx3 starts
+espeak-ng in its asynchronous mode (``AUDIO_OUTPUT_RETRIEVAL``): ``espeak_SetParameter``
+and ``espeak_Synth`` only queue a command for espeak-ng's own thread, and
+``espeak_IsPlaying`` means "that queue is not empty". ``runAndWait`` ends its loop with
+``endLoop``, which calls the driver's ``stop()``: when ``IsPlaying`` it calls
+``espeak_Cancel`` and sets ``_stopping``. So whenever espeak-ng was still busy at that
+moment -- with the rate change just queued (the first rendering of a process, every
+change of rate), or with the last callbacks of the previous rendering, which run after
+"finished-utterance" was reported -- the cancel:
+
+- dropped the queued rate change and put back the previous rate (``espeak_Cancel``
+  restores the saved parameters): the text was spoken at pyttsx3's default of 200
+  words per minute, and since the engine believed its rate was set, every later
+  rendering of the process too;
+- and left ``_stopping`` set, so the driver's ``iterate()`` cancelled the synthesis
+  right after starting it and reported "finished-utterance" (completed=False); the
+  cancelled synthesis may still report its end, with a valid WAV of 0 samples, which
+  was then cached for the day.
+
+Measured with the engine as it was (2,000 renderings back to back, the rate changing
+each time): 111 at the wrong rate and 4 empty, each one with a cancel; none without.
+
+The samples of the callback that carries ``EVENT_MSG_TERMINATED`` are dropped by the
+driver, but espeak-ng 1.51 sends that event alone, with no samples (checked), so that
+loses nothing. The engine therefore waits until espeak-ng is idle before each
+rendering, sets the rate itself and reads it back, resets ``_stopping``, counts a
+rendering only when pyttsx3 reports it completed, and checks its length against the
+text and the rate (:func:`length_problem`); a rendering that fails any of these is
+rendered again (:data:`RENDER_ATTEMPTS`).
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
+import ctypes
 import io
 import itertools
 import logging
 import os
 import queue
+import re
 import shutil
 import stat
 import subprocess
@@ -47,7 +80,18 @@ RENDER_RATE = 22050
 
 
 RENDER_TIMEOUT = 30.0
-"""Longest time one rendering may take before it counts as failed."""
+"""Longest wait for one text, whatever espeak-ng does (see :func:`attempt_timeout` for
+one rendering of it)."""
+
+RENDER_ATTEMPTS = 3
+"""How often a text is rendered before it counts as failed (the speaker then chimes)."""
+
+IDLE_TIMEOUT = 2.0
+"""Longest wait for espeak-ng to finish what it was doing before a rendering starts."""
+
+SHUTDOWN_TIMEOUT = 1.5
+"""Longest wait at exit for the rendering under way: a quit must take well under 2 s
+(systemd's ``TimeoutStopSec`` would kill the service), whatever the renderer does."""
 
 
 _LANGUAGE_VOICES = {"nl": "gmw/nl", "en": "gmw/en"}
@@ -57,12 +101,26 @@ _LANGUAGE_VOICES = {"nl": "gmw/nl", "en": "gmw/en"}
 _T = TypeVar("_T")
 
 
+class RenderFailed(SpeechError):
+    """One rendering came out wrong: empty, the wrong length, cut off, or its callback failed."""
+
+    def __init__(self, message: str, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+        """Whether rendering again may help (not when espeak-ng hangs: that would only make
+        the group wait longer for the chime)."""
+
+
 class Engine:
     """The one pyttsx3 engine of the process and the one thread that uses it.
 
     pyttsx3 hands out one shared engine per driver and espeak-ng keeps a single global
     synthesis callback, so two engines or two threads would interfere; every renderer
     therefore sends its work here.
+
+    Every rendering starts with espeak-ng idle, sets the voice and the rate itself and
+    checks that the rate took, and counts only when pyttsx3 reports it completed (see
+    the module's docstring for why).
     """
 
     _instance: Engine | None = None
@@ -91,11 +149,14 @@ class Engine:
         self._order = itertools.count()
         self._ready: Future[None] = Future()
         self._engine: Any = None
-        self._finished = threading.Event()
-        self._errors: list[BaseException] = []
+        self._driver: Any = None
+        self._espeak: Any = None
+        self._attempt = _Attempt()
         self._voice: str | None = None
-        self._rate: int | None = None
         self._closing = False
+        self.counts: collections.Counter[str] = collections.Counter()
+        """Texts "rendered" and "failed"; renderings "rendered again" (they came out wrong);
+        texts of an "unusual length, confirmed by a second rendering". Engine thread only."""
         remove_leftovers()
         atexit.register(self.shutdown)
         threading.Thread(target=self._run, name="speech-render", daemon=True).start()
@@ -123,15 +184,19 @@ class Engine:
         """Whether the process is ending (see :meth:`shutdown`)."""
         return self._closing
 
-    def shutdown(self, timeout: float = RENDER_TIMEOUT) -> None:
+    def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
         """Drop the queued renderings and wait (at most ``timeout``) for the one under way.
 
         Called at exit: espeak-ng renders in a thread of its own and calls back into
         Python when it is done; if the interpreter is being torn down by then, the
         process crashes (seen as SIGSEGV on a quit within seconds of the start, while
-        the phrases were still being prepared).
+        the phrases were still being prepared). A rendering takes 10-60 ms; one that
+        hangs (its callback failed or blocks) is given up at once (the engine thread
+        looks at :attr:`closing` while it waits), so a quit never waits for
+        :data:`RENDER_TIMEOUT`.
         """
         self._closing = True
+        self._attempt.done.set()  # wakes a rendering that waits
         drained = threading.Event()
         self._jobs.put((sys.maxsize, next(self._order), drained.set))
         if not drained.wait(timeout):
@@ -160,6 +225,7 @@ class Engine:
 
     def _start(self) -> None:
         import pyttsx3
+        import pyttsx3.drivers._espeak as espeak
 
         engine = pyttsx3.init("espeak")
         # pyttsx3 prints "Audio saved to ..." from espeak-ng's own thread, so redirecting
@@ -168,9 +234,50 @@ class Engine:
         import pyttsx3.drivers.espeak as espeak_driver
 
         setattr(espeak_driver, "print", _pyttsx3_print)  # noqa: B010
-        engine.connect("finished-utterance", lambda **_: self._finished.set())
-        engine.connect("error", lambda exception, **_: self._errors.append(exception))
+        engine.connect("finished-utterance", self._on_finished)
+        engine.connect("error", self._on_error)
         self._engine = engine
+        self._driver = engine.proxy._driver
+        self._espeak = espeak
+        # The driver's own callback still does all the work; this one only notices when
+        # it raises (a rendering's buffer that cannot be written), which ctypes would
+        # otherwise print and swallow, leaving the rendering waiting for ever.
+        espeak.SetSynthCallback(self._on_synth)
+        driver_iterate = self._driver.iterate
+
+        def iterate() -> None:
+            driver_iterate()
+            self._iterate()
+
+        # The driver's loop calls this every 10 ms while runAndWait waits.
+        self._driver.iterate = iterate
+        self._wait_idle()  # the driver queued its default rate and volume
+
+    def _on_synth(self, wav: Any, numsamples: int, events: Any) -> int:
+        """espeak-ng's synthesis callback (espeak-ng's thread): pyttsx3's, watched."""
+        attempt = self._attempt
+        try:
+            return int(self._driver._onSynth(wav, numsamples, events) or 0)
+        except Exception as exc:  # noqa: BLE001 (it must not escape into C; handed to the rendering)
+            attempt.fail(exc)
+            return 0
+
+    def _iterate(self) -> None:
+        """End pyttsx3's loop when the rendering failed, hangs, or the process ends.
+
+        The driver ends it only in the callback that finishes a rendering; when that
+        callback raised (a full disk, in the days of ``/tmp``) or never returns,
+        runAndWait would spin for ever and the engine thread with it.
+        """
+        attempt = self._attempt
+        if attempt.error is not None or self._closing or time.monotonic() > attempt.deadline:
+            self._driver.endLoop()
+
+    def _on_finished(self, completed: bool = True, **_: Any) -> None:
+        self._attempt.finish(completed)
+
+    def _on_error(self, exception: BaseException | None = None, **_: Any) -> None:
+        self._attempt.fail(exception or SpeechError("pyttsx3 reported an error"))
 
     def voices(self) -> list[tuple[str, list[str]]]:
         """(id, languages) of every installed voice; engine thread only."""
@@ -178,36 +285,132 @@ class Engine:
         return [(str(v.id), [str(lang) for lang in (v.languages or [])]) for v in self._engine.getProperty("voices")]
 
     def render(self, text: str, voice: str, rate: int) -> Samples:
-        """Render ``text`` into 22050 Hz samples; engine thread only."""
+        """Render ``text`` into 22050 Hz samples whose length fits the text and rate.
+
+        A rendering that is empty, cut off, of the wrong length, or whose callback
+        failed is rendered again, up to :data:`RENDER_ATTEMPTS` times in all; then
+        :class:`SpeechError` (the speaker plays its chime). Engine thread only.
+        """
         self._ready.result()
-        engine = self._engine
-        # Before setProperty: when the engine is idle pyttsx3 runs it (and reports its
-        # errors through the "error" callback) at once, not in runAndWait.
-        self._errors.clear()
-        self._finished.clear()
+        problems: list[str] = []
+        lengths: list[int] = []
+        for _attempt in range(RENDER_ATTEMPTS):
+            try:
+                samples = self._render_once(text, voice, rate)
+                problem = length_problem(text, rate, len(samples))
+                unusual = problem is not None and any(lengths_agree(text, rate, n, len(samples)) for n in lengths)
+                if unusual:
+                    problem = None  # twice the same length: this text is unusual, not the rendering
+                    self.counts["unusual length, confirmed by a second rendering"] += 1
+                    log.debug("%r is longer or shorter than most texts: %s", text[:40], problems[-1])
+                lengths.append(len(samples))
+                if problem is None:
+                    if problems and not unusual:
+                        log.info("espeak-ng rendered %r right at attempt %d (before: %s)",
+                                 text[:40], len(problems) + 1, "; ".join(problems))
+                    self.counts["rendered"] += 1
+                    self.counts["rendered again"] += len(problems)
+                    return samples
+                raise RenderFailed(problem)
+            except RenderFailed as exc:
+                if self._closing:
+                    raise SpeechError("the process is ending; nothing more is rendered") from None
+                problems.append(str(exc))
+                if not exc.retry:
+                    break
+                log.debug("rendering %r again: %s", text[:40], exc)
+        self.counts["rendered again"] += len(problems) - 1
+        self.counts["failed"] += 1
+        if len(problems) < RENDER_ATTEMPTS:
+            raise SpeechError(f"espeak-ng failed to render {text[:40]!r}: {problems[-1]}")
+        raise SpeechError(f"espeak-ng failed to render {text[:40]!r} {len(problems)} times in a row ({problems[-1]})")
+
+    def _render_once(self, text: str, voice: str, rate: int) -> Samples:
+        """One rendering, started with espeak-ng idle and its rate checked."""
+        self._wait_idle()
+        driver = self._driver
+        # pyttsx3's runAndWait cancels espeak-ng when it is "playing" (see the module's
+        # docstring); a cancel left pending would cut the next rendering short.
+        driver._stopping = False
         if voice != self._voice:
             self._voice = None  # unknown until a rendering succeeds with it
-            engine.setProperty("voice", voice)
-        if rate != self._rate:
-            self._rate = None
-            engine.setProperty("rate", rate)
+            try:
+                driver.setProperty("voice", voice)
+            except ValueError as exc:
+                raise SpeechError(f"espeak-ng has no voice {voice!r} ({exc}); see `espeak-ng --voices`") from None
+        # Every time, straight to the driver (not through pyttsx3's queue), and checked.
+        driver.setProperty("rate", rate)
+        self._wait_idle()
+        actual = _current_rate(self._espeak)
+        if actual != rate:
+            raise RenderFailed(f"espeak-ng's rate is {actual}, not {rate}")
+        timeout = attempt_timeout(text, rate)
+        attempt = self._attempt = _Attempt(time.monotonic() + timeout)
         buffer = output_buffer()
         # The driver passes its "file name" to wave.open, which writes into the buffer.
-        engine.save_to_file(text, buffer)
-        # runAndWait returns as soon as espeak-ng has started; it finishes in its own
-        # thread and only then writes the buffer, so wait for "finished-utterance".
-        engine.runAndWait()
-        finished = self._finished.wait(RENDER_TIMEOUT)
-        if self._errors:
-            problem = self._errors[0]
-            if "voice" in str(problem).lower():
-                raise SpeechError(f"espeak-ng has no voice {voice!r} ({problem}); see `espeak-ng --voices`")
-            raise SpeechError(f"espeak-ng failed to render {text[:40]!r}: {problem}")
-        if not finished:
-            raise SpeechError(f"espeak-ng did not finish rendering within {RENDER_TIMEOUT:g} s")
-        samples = _read_wav(buffer.getvalue())
-        self._voice, self._rate = voice, rate
+        self._engine.save_to_file(text, buffer)
+        # runAndWait spins pyttsx3's loop until the callback ends it (or, on the
+        # engine's first rendering, returns as soon as espeak-ng has started); either
+        # way wait for "finished-utterance" too. _iterate ends a loop that would spin
+        # for ever (the callback failed or hangs).
+        self._engine.runAndWait()
+        while not attempt.done.wait(0.05):
+            if self._closing or time.monotonic() > attempt.deadline:
+                break
+        if self._closing:
+            raise SpeechError("the process is ending; nothing more is rendered")
+        if attempt.error is not None:
+            raise RenderFailed(f"pyttsx3 failed: {attempt.error}")
+        if not attempt.done.is_set():
+            raise RenderFailed(f"espeak-ng did not finish rendering within {timeout:.1f} s", retry=False)
+        if not attempt.completed:
+            raise RenderFailed("pyttsx3 cancelled the rendering")
+        try:
+            samples = _read_wav(buffer.getvalue())
+        except SpeechError as exc:
+            raise RenderFailed(str(exc)) from None
+        self._voice = voice
         return samples
+
+    def _wait_idle(self) -> None:
+        """Wait until espeak-ng's command queue is empty (a rendering's tail, a rate change)."""
+        deadline = time.monotonic() + IDLE_TIMEOUT
+        while self._espeak.IsPlaying():
+            if self._closing:
+                raise SpeechError("the process is ending; nothing more is rendered")
+            if time.monotonic() > deadline:
+                raise RenderFailed(f"espeak-ng is still busy after {IDLE_TIMEOUT:g} s", retry=False)
+            time.sleep(0.001)
+
+
+class _Attempt:
+    """What pyttsx3 reported about one rendering (set from espeak-ng's thread)."""
+
+    def __init__(self, deadline: float = 0.0) -> None:
+        self.deadline = deadline
+        """``time.monotonic()`` after which the rendering counts as hung."""
+        self.done = threading.Event()
+        self.completed = False
+        self.error: BaseException | None = None
+
+    def finish(self, completed: bool) -> None:
+        self.completed = completed
+        self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+        self.done.set()
+
+
+def _current_rate(espeak: Any) -> int:
+    """espeak-ng's rate now (``espeak_GetParameter(espeakRATE, current=1)``).
+
+    pyttsx3's own ``GetParameter`` declares one argument of the two, so its answer
+    depends on whatever is in the second register.
+    """
+    get = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int)(("espeak_GetParameter", espeak.dll))
+    return int(get(espeak.RATE, 1))
 
 
 _ESPEAK_CHECK = """
@@ -339,3 +542,76 @@ def _voice_for(voices: list[tuple[str, list[str]]], language: str) -> str:
         if languages and (languages[0] == language or languages[0].startswith(language + "-")):
             return voice_id
     return _LANGUAGE_VOICES.get(language, language)
+
+
+
+LENGTH_BOUNDS = (0.7, 1.45)
+"""A rendering whose length is outside these times :func:`expected_seconds` is rendered
+again. Measured over every prepared phrase (Dutch and English, heads and rests: 97
+texts) at rates 120-220 in steps of 10: 0.83-1.15 (median 0.99); 600 on-demand
+sentences (status, overtime, notes read back, summaries) at 120-220: 0.72-1.15; the
+prepared phrases at 60-400: 0.63-1.20 (short texts at high rates are shorter). A
+sentence said at 200 words per minute instead of 150 (issue 10) is 0.74 (the engine
+also reads the rate back), an empty or cut-off rendering far less."""
+
+AGREEING_RENDERINGS = 0.035
+"""Two renderings of one text whose lengths differ by less than this fraction are the
+text's real length even outside :data:`LENGTH_BOUNDS`: a text of abbreviations or of
+many numbers is longer than its letters suggest, a very short one at a high rate
+shorter. espeak-ng renders a text alike each time (what it said just before changes
+the length by up to 2.7 %, seen here); a race does not."""
+
+LENGTH_LIMITS = (0.25, 4.0)
+"""...but never outside these."""
+
+
+def expected_seconds(text: str, rate: int) -> float:
+    """How long espeak-ng takes to say ``text`` at ``rate`` words per minute, roughly.
+
+    In word units: 5.75 letters make one; a number of n digits is n - 0.5 (numbers are
+    spoken out: "vijf", "eenentwintig"); each punctuation mark that ends a clause is a
+    pause of 1.25, and so is the end of a text without one; plus 0.45. espeak-ng speaks at least 80 and at most 450 words per
+    minute, and above 140 a little faster than the rate says (0.85 times at 400).
+    Fitted by least squares to the prepared phrases and 600 on-demand sentences; see
+    :data:`LENGTH_BOUNDS` for the spread.
+    """
+    letters = sum(1 for c in text if c.isalpha())
+    numbers = _NUMBER.findall(text)
+    # espeak-ng ends every text with a clause's pause, with or without a full stop.
+    pauses = len(_PAUSE.findall(text)) + (0 if _PAUSE.search(text.rstrip()[-1:] or ".") else 1)
+    units = letters / 5.75 + sum(len(n) - 0.5 for n in numbers) + 1.25 * pauses + 0.45
+    spoken = min(max(rate, 80), 450)
+    return units * 60 / spoken * (1.0 - 0.00062 * (spoken - 140))
+
+
+_NUMBER = re.compile(r"\d+")
+_PAUSE = re.compile(r"[.,:;!?](?=\s|$)")
+
+
+def attempt_timeout(text: str, rate: int) -> float:
+    """How long one rendering of ``text`` may take before it counts as hung.
+
+    espeak-ng renders 20-100 times faster than it speaks here (a 2 s sentence in 10-60
+    ms); 3 s plus the length of the speech leaves room for a slow Pi and a busy one,
+    and a hung rendering is given up (a chime) in seconds, not after half a minute.
+    """
+    return min(RENDER_TIMEOUT, 3.0 + expected_seconds(text, rate))
+
+
+def length_problem(text: str, rate: int, samples: int) -> str | None:
+    """Why ``samples`` (at :data:`RENDER_RATE`) cannot be ``text`` spoken at ``rate``; None when it fits."""
+    if samples == 0:
+        return "empty"
+    ratio = samples / RENDER_RATE / expected_seconds(text, rate)
+    low, high = LENGTH_BOUNDS
+    if low <= ratio <= high:
+        return None
+    return f"{samples / RENDER_RATE:.2f} s of audio, {ratio:.2f} times what the text takes at {rate} words per minute"
+
+
+def lengths_agree(text: str, rate: int, first: int, second: int) -> bool:
+    """Whether two renderings of one text have the same, plausible length (see :data:`AGREEING_RENDERINGS`)."""
+    if min(first, second) == 0 or abs(first - second) > AGREEING_RENDERINGS * max(first, second):
+        return False
+    ratio = first / RENDER_RATE / expected_seconds(text, rate)
+    return LENGTH_LIMITS[0] <= ratio <= LENGTH_LIMITS[1]

@@ -18,7 +18,7 @@ from typing import Any, TextIO, cast
 from assistant import __version__
 from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, echoed, positive
 from assistant.cli.model import add_model_parser
-from assistant.cli.run import cmd_check, cmd_run, cmd_say
+from assistant.cli.run import SAY_EXIT_CODES, cmd_check, cmd_run, cmd_say
 from assistant.cli.sessions import cmd_forget, cmd_report
 from assistant.core.settings import LANGUAGES
 from assistant.errors import AssistantError, ConfigError
@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", parents=[common], help="self-test: audio devices, a test sentence, the button")
     check.add_argument("--timeout", type=positive, default=30.0, help="seconds to wait for a button press")
     check.set_defaults(func=cmd_check)
-    say = sub.add_parser("say", parents=[common], help="say a sentence and exit")
+    say = sub.add_parser(
+        "say", parents=[common], help="say a sentence and exit", epilog=SAY_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     say.add_argument("text", nargs="+", help="what to say")
     say.set_defaults(func=cmd_say)
     report = sub.add_parser("report", parents=[common], help="print the report of a kept session")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
+import sys
 
-from assistant.cli.common import EXIT_FAILURE, EXIT_OK, load_all
+from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, load_all
 from assistant.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,15 +99,47 @@ def _check_listening(settings: Settings) -> list[str]:
     return problems
 
 
+EXIT_NOT_PLAYED = 3
+"""``say``: nothing was played (no usable sound output or espeak-ng: the text went to the console)."""
+EXIT_CHIME = 4
+"""``say``: espeak-ng could not render the text; the speaker played a chime instead."""
+
+SAY_EXIT_CODES = """exit codes:
+  0  the text was spoken on the speaker
+  1  another error (one line says which)
+  2  the text is empty, or an option or a configuration file is wrong
+  3  nothing was played: no usable sound output or espeak-ng (the text went to the console)
+  4  espeak-ng could not render the text: the speaker played a chime instead"""
+"""What ``intervisie say --help`` shows after the options."""
+
+
 def cmd_say(args: argparse.Namespace) -> int:
-    """Say a sentence with the configured voice and wait until it is spoken."""
+    """Say a sentence with the configured voice, wait until it is spoken, and tell by the
+    exit code what happened (:data:`SAY_EXIT_CODES`): a script or a person checking the
+    speaker must not take the console or a chime for speech."""
+    text = " ".join(args.text).strip()
+    if not text:
+        print("intervisie: nothing to say: the text is empty", file=sys.stderr)
+        return EXIT_CONFIG
     settings, _method, _phrases = load_all(args)
-    from assistant.audio.speaker import make_speaker
+    from assistant.audio.speaker import AudioSpeaker, make_speaker
+    from assistant.audio.synthesis import expected_seconds
+    from assistant.errors import SpeechError
 
     speaker = make_speaker(settings.speech, settings.language)
     try:
-        speaker.say(" ".join(args.text))
-        speaker.wait_idle(120)
+        if not isinstance(speaker, AudioSpeaker):  # the console (logged)
+            speaker.say(text)
+            return EXIT_NOT_PLAYED
+        try:
+            speaker.clip(text)  # rendered (and checked) now; say() plays this very rendering
+            rendered = True
+        except SpeechError:
+            rendered = False  # logged by the speaker; say() plays its chime instead
+        speaker.say(text)
+        speaker.wait_idle(30 + 2 * expected_seconds(text, settings.speech.rate))
+        if speaker.last_audio_started is None:
+            return EXIT_NOT_PLAYED  # the sound device failed (logged)
+        return EXIT_OK if rendered else EXIT_CHIME
     finally:
         speaker.close()
-    return EXIT_OK
