@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.cli.common import EXIT_FAILURE, EXIT_OK, echoed, positive
+from assistant.command import command
 from assistant.config import load_phrases, load_settings, user_config_path
 from assistant.core.settings import Settings
 
@@ -133,7 +134,7 @@ def cmd_model_list(args: argparse.Namespace) -> int:
     found = installed_models(models_dir)
     print(f"Models in {models_dir}:")
     if not found:
-        print("  (none; install the Dutch one with: intervisie model install)")
+        print(f"  (none; install the Dutch one with: {command('model install')})")
     width = max((len(m.name) for m in found), default=0)
     for model in found:
         used = "in use" if model.path.resolve() == configured else ""

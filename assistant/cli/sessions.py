@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from assistant.cli.common import EXIT_CONFIG, EXIT_OK, echoed
+from assistant.command import command
 from assistant.config import load_phrases, load_settings, user_config_path
 from assistant.core.settings import LANGUAGES
 from assistant.errors import JournalError
@@ -64,7 +65,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     """Delete one kept session, or all of them, and say which (ids and dates only)."""
     if bool(args.which) == bool(args.all):
         print(
-            "intervisie forget: give the id of one session ('intervisie report --list' shows them) or --all",
+            f"intervisie forget: give the id of one session ('{command('report --list')}' shows them) or --all",
             file=sys.stderr,
         )
         return EXIT_CONFIG
@@ -98,7 +99,7 @@ def _session_id(which: str, also: str = "") -> str:
         return which
     raise JournalError(
         f"no session with id '{echoed(which)}': ids look like 20261201-143000 "
-        "('intervisie report --list' shows the kept sessions)"
+        f"('{command('report --list')}' shows the kept sessions)"
     )
 
 

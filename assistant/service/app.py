@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant import memory
+from assistant.command import command
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.settings import Settings
@@ -91,8 +92,8 @@ def open_storage(data: Path) -> tuple[Journal | None, DataFolderLock | None]:
         if exc.owner is not None and os.geteuid() == 0:
             raise FolderRefused(
                 f"will not run as root in the data folder {shown(data)} of the user {exc.owner}: files made by "
-                f"root there could not be read by {exc.owner}; run it as that user (sudo -u {exc.owner} intervisie "
-                "run ...) or start the service (sudo systemctl start intervisie)",
+                f"root there could not be read by {exc.owner}; run it as that user (sudo -u {exc.owner} "
+                f"{command('run')} ...) or start the service (sudo systemctl start intervisie)",
                 owner=exc.owner,
             ) from None
         # The group is told at the first press, as for a full disk, and saving is tried

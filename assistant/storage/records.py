@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.command import command
 from assistant.core.record import RecordError, SessionRecord, validate_record
 from assistant.errors import JournalError
 
@@ -139,7 +140,7 @@ def find_record(data_dir: Path, which: str = "last") -> SessionRecord:
     for path in paths:
         if path.stem == which:
             return read_record(path)
-    raise JournalError(f"no session with id {which!r}; 'intervisie report --list' shows the kept sessions")
+    raise JournalError(f"no session with id {which!r}; '{command('report --list')}' shows the kept sessions")
 
 
 def _has_note(record: SessionRecord, kind: str) -> bool:
