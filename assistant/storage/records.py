@@ -148,7 +148,10 @@ def _has_note(record: SessionRecord, kind: str) -> bool:
 
 
 def session_list(data_dir: Path) -> list[dict[str, Any]]:
-    """A line of facts per kept session, oldest first (a damaged record says so)."""
+    """A line of facts per kept session, oldest first (a damaged record says so).
+
+    ``phases`` is how many phases the session entered (the one it was closed in too).
+    """
     out: list[dict[str, Any]] = []
     for path in record_paths(data_dir):
         try:
@@ -164,7 +167,9 @@ def session_list(data_dir: Path) -> list[dict[str, Any]]:
                 "id": path.stem,
                 "started": started.isoformat(timespec="seconds") if started else None,
                 "method": record.get("method"),
+                "language": record.get("language"),
                 "finished": bool(record.get("finished")),
+                "phases": len(record.get("phases") or []),
                 "leervraag": _has_note(record, "leervraag"),
                 "actieplan": _has_note(record, "actieplan"),
             }
