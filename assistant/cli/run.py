@@ -131,7 +131,8 @@ def _check_listening(settings: Settings) -> list[str]:
         print(f"Speech model: NOT usable at {result.path}:")
         for line in result.problems:
             print(f"  {line}")
-        problems.append(f"no usable speech model (install it with `{command('model install')}`)")
+        install = "model install" if settings.language == "nl" else f"model install --lang {settings.language}"
+        problems.append(f"no usable speech model (install it with `{command(install)}`)")
     else:
         print(f"Speech model: OK ({result.path})")
     return problems
