@@ -44,7 +44,10 @@ _SHOWN_CHARS = 60
 
 
 def shown(value: Any) -> str:
-    """A wrong value as an error message quotes it: its repr, cut short when it is long."""
+    """A wrong value as an error message quotes it: as TOML writes it for true and false,
+    else its repr, cut short when it is long."""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the user wrote it, not Python's True
     try:
         text = repr(value)
     except ValueError:  # an int too long to print
