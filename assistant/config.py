@@ -197,7 +197,8 @@ def load_method(name_or_path: str, language: str) -> Method:
     except (OSError, ValueError) as exc:  # a name too long for a file name, a NUL
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a file name"
         raise ConfigError(_shown_path(path), None, f"cannot read the file ({reason})") from None
-    if not exists and "/" not in name_or_path:
+    # A file that is there but cannot be read (a broken link) is said as such by read_toml.
+    if not exists and "/" not in name_or_path and not os.path.lexists(path):
         known = sorted({p.stem for folder in (CONFIG_DIR, SHIPPED_CONFIG) for p in (folder / "methods").glob("*.toml")})
         raise ConfigError(path, None, f"no method named {shown(name_or_path)}; known methods: {', '.join(known)}")
     return method_from_toml(read_toml(path, MAX_METHOD_BYTES), path, language)
