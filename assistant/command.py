@@ -37,7 +37,11 @@ def program() -> str:
             return NAME
     except OSError:
         pass
-    return shown_path(script, Path.cwd())
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the current folder was deleted: only the full path works
+        return str(script)
+    return shown_path(script, cwd)
 
 
 def running_script() -> Path | None:
