@@ -161,7 +161,7 @@ def kept(data: Path, session_id: str, language: str, finished: bool) -> None:
         "phases": [{**phase, "number": n} for n in range(1, 8 if finished else 3)],
         "planned_seconds": 3000.0, "actual_seconds": 3000.0,
         "captures": {"leervraag": [{"text": "hoe blijf ik rustig", "accepted": True}]},
-    })  # type: ignore[typeddict-item]
+    })
 
 
 def test_report_list_is_headed_in_the_configured_language_and_names_each_method_in_its_own(
