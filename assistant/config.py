@@ -25,13 +25,26 @@ from assistant.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(os.environ.get("INTERVISIE_CONFIG_DIR", PROJECT_DIR / "config"))
-"""Where the shipped defaults, methods and locales are."""
+SHIPPED_CONFIG = PROJECT_DIR / "config"
+"""The configuration folder that comes with the program: defaults, methods, locales, names."""
 
-DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
-"""The shipped defaults, with a comment on every key."""
+CONFIG_DIR = Path(os.environ.get("INTERVISIE_CONFIG_DIR", SHIPPED_CONFIG))
+"""Where the defaults, methods and locales are looked for first (``INTERVISIE_CONFIG_DIR``,
+a folder of one's own); what is not there comes from :data:`SHIPPED_CONFIG`."""
 
-SHIPPED_LOCALES = PROJECT_DIR / "config" / "locales"
+
+def config_file(*parts: str) -> Path:
+    """A file of the configuration folder: the one in :data:`CONFIG_DIR` when it is there,
+    else the shipped one. So a folder of one's own holds only what it changes (one
+    locale, say). A file that is there but cannot be read is an error, not skipped."""
+    own = CONFIG_DIR.joinpath(*parts)
+    return own if os.path.lexists(own) else SHIPPED_CONFIG.joinpath(*parts)
+
+
+DEFAULT_CONFIG = config_file("default.toml")
+"""The defaults, with a comment on every key."""
+
+SHIPPED_LOCALES = SHIPPED_CONFIG / "locales"
 """The locale files the program was written with: what every locale must provide."""
 
 _MAX_FILE_BYTES = 1_000_000
@@ -117,12 +130,13 @@ def user_config_path() -> Path | None:
 
 def load_settings(user_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Defaults, then the user's file, then command-line overrides (dotted keys)."""
-    raw = read_toml(DEFAULT_CONFIG)
-    defaults = build_settings(Settings, raw, DEFAULT_CONFIG, "")
+    default_file = config_file("default.toml")
+    raw = read_toml(default_file)
+    defaults = build_settings(Settings, raw, default_file, "")
     del defaults  # the shipped file must be valid on its own; this proves it early
     if user_file is not None:
-        merge_settings(raw, read_toml(user_file), user_file, "")
-    settings = build_settings(Settings, raw, user_file or DEFAULT_CONFIG, "")
+        merge_settings(raw, relative_to_file(read_toml(user_file), user_file), user_file, "")
+    settings = build_settings(Settings, raw, user_file or default_file, "")
     if not overrides:
         return settings
     for dotted, value in overrides.items():
@@ -135,11 +149,44 @@ def load_settings(user_file: Path | None = None, overrides: dict[str, Any] | Non
     return build_settings(Settings, raw, "command line", "")
 
 
+_FILE_KEYS = (("data_dir",), ("method",), ("listening", "models_dir"), ("listening", "model"),
+              ("listening", "model_en"), ("privacy", "names_file"))
+"""The settings that name a file or folder (a model or method only when written as a path)."""
+
+
+def relative_to_file(table: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``table`` (a settings file's) with its relative paths made relative to the file's folder.
+
+    ``data_dir = "sessions"`` in ``/home/me/intervisie/config.toml`` is
+    ``/home/me/intervisie/sessions``, wherever the command was started. A model or method
+    *name* (no "/", for a method no ".toml") stays a name; ``~`` and absolute paths stay
+    as they are. A settings file that is a pipe (``--config <(...)``) has no folder: its
+    paths stay relative to the current folder.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return table
+    except OSError:
+        return table
+    folder = path.absolute().parent
+    for keys in _FILE_KEYS:
+        node: Any = table
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        value = node.get(keys[-1]) if isinstance(node, dict) else None
+        if not isinstance(value, str) or not value or value.startswith("~") or Path(value).is_absolute():
+            continue
+        if keys[-1] in ("model", "model_en", "method") and "/" not in value and not value.endswith(".toml"):
+            continue  # a name, not a path
+        node[keys[-1]] = str(folder / value)
+    return table
+
+
 def method_path(name_or_path: str) -> Path:
     """A method given by name (a file in config/methods) or by path."""
     if "/" in name_or_path or name_or_path.endswith(".toml"):
         return Path(name_or_path).expanduser()
-    return CONFIG_DIR / "methods" / f"{name_or_path}.toml"
+    return config_file("methods", f"{name_or_path}.toml")
 
 
 def load_method(name_or_path: str, language: str) -> Method:
@@ -150,8 +197,9 @@ def load_method(name_or_path: str, language: str) -> Method:
     except (OSError, ValueError) as exc:  # a name too long for a file name, a NUL
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a file name"
         raise ConfigError(_shown_path(path), None, f"cannot read the file ({reason})") from None
-    if not exists and "/" not in name_or_path:
-        known = sorted(p.stem for p in (CONFIG_DIR / "methods").glob("*.toml"))
+    # A file that is there but cannot be read (a broken link) is said as such by read_toml.
+    if not exists and "/" not in name_or_path and not os.path.lexists(path):
+        known = sorted({p.stem for folder in (CONFIG_DIR, SHIPPED_CONFIG) for p in (folder / "methods").glob("*.toml")})
         raise ConfigError(path, None, f"no method named {shown(name_or_path)}; known methods: {', '.join(known)}")
     return method_from_toml(read_toml(path, MAX_METHOD_BYTES), path, language)
 
@@ -163,13 +211,13 @@ def load_phrases(language: str, reference: str = "nl") -> Phrases:
     folder (``INTERVISIE_CONFIG_DIR``), Dutch ones included, is checked against what the
     program fills in; a wrong text is a ConfigError at start-up, not a crash mid-session.
     """
-    path = CONFIG_DIR / "locales" / f"{language}.toml"
+    path = config_file("locales", f"{language}.toml")
     texts = read_toml(path)
     return phrases_from_toml(texts, read_toml(SHIPPED_LOCALES / f"{reference}.toml"), language, path)
 
 
-NAMES_FILE = CONFIG_DIR / "names" / "nl.txt"
-"""The shipped list of common Dutch first names."""
+NAMES_FILE = config_file("names", "nl.txt")
+"""The list of common Dutch first names (the shipped one, unless the configuration folder has its own)."""
 
 
 def read_names(path: Path) -> list[str]:
@@ -193,7 +241,7 @@ def read_names(path: Path) -> list[str]:
     return names
 
 
-def make_masker(settings: PrivacySettings, default_mask: str, names_file: Path = NAMES_FILE) -> NameMasker | None:
+def make_masker(settings: PrivacySettings, default_mask: str, names_file: Path | None = None) -> NameMasker | None:
     """The masker the settings ask for, or None when masking is switched off.
 
     A name file that cannot be read is logged as one error and left out: the other
@@ -203,7 +251,9 @@ def make_masker(settings: PrivacySettings, default_mask: str, names_file: Path =
         log.info("names in notes are not masked ([privacy] mask_names = false)")
         return None
     names: list[Iterable[str] | str] = []
-    files = [names_file] + ([Path(settings.names_file).expanduser()] if settings.names_file else [])
+    files = [names_file or config_file("names", "nl.txt")]
+    if settings.names_file:
+        files.append(Path(settings.names_file).expanduser())
     for path in files:
         try:
             names.extend(read_names(path))

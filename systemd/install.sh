@@ -134,13 +134,24 @@ if [ ! -f "$src/pyproject.toml" ] || [ ! -f "$src/systemd/intervisie.service" ];
     fail "run this script from a checkout of the project (not found: $src/pyproject.toml)"
 fi
 
+# The processor; INTERVISIE_MACHINE stands in for it in the tests. Vosk, the speech
+# recognition, has builds for aarch64 and armv7l (Pi 3, 4, 5, Zero 2 W) but none for
+# armv6l (Pi Zero, Zero W, Pi 1): there the assistant only keeps time.
+machine="${INTERVISIE_MACHINE:-$(uname -m)}"
+timekeeping_only=0
+if [ "$machine" = armv6l ]; then
+    timekeeping_only=1
+    say "this is a Pi Zero or Pi 1 (armv6l): speech recognition (Vosk) has no build for it."
+    say "The assistant will keep time and speak, but not listen or take notes. For notes use a Pi 4 or 5."
+fi
+
 # Debian packages: speech (espeak-ng), PortAudio for sounddevice, aplay/arecord, the venv,
 # rsync for the copy below, and libatomic1 that Vosk needs on ARM. GPIO (lgpio) comes
 # from PyPI through the project's "pi" extra, since the venv does not see Debian's
 # python3-lgpio.
 debs=(espeak-ng libportaudio2 alsa-utils python3-venv rsync)
-case "$(uname -m)" in
-    aarch64|armv7l|armv6l) debs+=(libatomic1) ;;
+case "$machine" in
+    aarch64|armv7l) debs+=(libatomic1) ;;
 esac
 missing=()
 for pkg in "${debs[@]}"; do
@@ -202,7 +213,7 @@ if [ "$src" != "$prefix" ]; then
         "$src/" "$prefix/"
 fi
 say "preparing the virtual environment in $prefix/.venv"
-"$prefix/scripts/setup.sh"
+INTERVISIE_MACHINE="$machine" "$prefix/scripts/setup.sh"
 # The service runs with /opt read-only: compile the byte code now, once.
 "$prefix/.venv/bin/python" -m compileall -q "$prefix/assistant" >/dev/null
 if ! (cd / && runuser -u "$app" -- "$prefix/.venv/bin/python" -c 'import assistant.cli') 2>/dev/null; then
@@ -214,6 +225,9 @@ fi
 install -d -m 0750 -o root -g "$app" "$etc_dir"
 if [ -e "$config" ]; then
     say "kept the settings in $config"
+    if [ "$timekeeping_only" -eq 1 ] && ! grep -Eq '^[[:space:]]*enabled[[:space:]]*=[[:space:]]*false' "$config"; then
+        say "NOTE: on armv6l set [listening] enabled = false in $config: this machine cannot listen"
+    fi
 else
     cat >"$config" <<'EOF'
 # Settings of the intervision assistant service. Put here only what you want to change:
@@ -244,9 +258,22 @@ data_dir = "/var/lib/intervisie"
 # [schedule]
 # mode = "keep_end"          # or "fixed"
 EOF
+    if [ "$timekeeping_only" -eq 1 ]; then
+        cat >>"$config" <<'EOF'
+
+# This is a Pi Zero or Pi 1 (armv6l): speech recognition (Vosk) has no build for it, so
+# the assistant keeps time and speaks but does not listen or take notes.
+[listening]
+enabled = false
+EOF
+    fi
     chown root:"$app" "$config"
     chmod 0640 "$config"
-    say "created $config (all settings commented out: the defaults apply)"
+    if [ "$timekeeping_only" -eq 1 ]; then
+        say "created $config (listening switched off: armv6l; everything else the defaults)"
+    else
+        say "created $config (all settings commented out: the defaults apply)"
+    fi
 fi
 
 # --- Speech recognition model ------------------------------------------------------
@@ -266,7 +293,9 @@ if [ "$src" != "$prefix" ]; then
     done
 fi
 # Without a model the assistant still keeps time: a failure here is a warning.
-if (cd / && "$prefix/.venv/bin/intervisie" model install --config "$config"); then
+if [ "$timekeeping_only" -eq 1 ]; then
+    say "no speech recognition model installed: this machine (armv6l) only keeps time"
+elif (cd / && "$prefix/.venv/bin/intervisie" model install --config "$config"); then
     # Checked as the service user: proves that user can read and load it.
     if ! (cd / && runuser -u "$app" -- "$prefix/.venv/bin/intervisie" model check --config "$config"); then
         say "WARNING: the speech model does not pass its check (see above); the assistant keeps time without it"
@@ -294,6 +323,8 @@ else
     say "systemd is not running here: $app.service will start at the next boot"
 fi
 
+model_line="sudo -u $app $prefix/.venv/bin/intervisie model check --config $config"
+[ "$timekeeping_only" -eq 1 ] && model_line="none: this machine (armv6l) only keeps time, without notes"
 cat <<EOF
 
 Installed. The assistant starts at every boot.
@@ -304,5 +335,5 @@ Installed. The assistant starts at every boot.
       sudo -u $app sh -c 'cd $state_dir && $prefix/.venv/bin/intervisie check'
       sudo systemctl start $app
   Settings:           $config
-  Speech model:       sudo -u $app $prefix/.venv/bin/intervisie model check --config $config
+  Speech model:       $model_line
 EOF

@@ -33,7 +33,7 @@ def write(path: Path, text: str) -> Path:
         ("language = 'fr'\n", "language: expected one of 'nl', 'en', got 'fr'"),
         ("[button]\npin = 'seventeen'\n", "button.pin: expected a whole number, got 'seventeen'"),
         ("[button]\npin = 99\n", "button.pin: expected a number from 0 to 53, got 99"),
-        ("[button]\nhold_seconds = true\n", "button.hold_seconds: expected a number, got True"),
+        ("[button]\nhold_seconds = true\n", "button.hold_seconds: expected a number, got true"),
         ("button = 3\n", "button: expected a table [button]"),
         ("[speech]\nvolume = 2.0\n", "speech.volume: expected a number from 0 to 1, got 2.0"),
         ("[schedule]\nmode = 'flexible'\n", "schedule.mode: expected one of 'fixed', 'keep_end', got 'flexible'"),
@@ -193,9 +193,10 @@ def test_check_reports_every_part_and_names_what_is_missing(tmp_path: Path) -> N
     assert "Audio output devices:" in out and "Speech: speaking a test sentence now." in out
     assert "Audio input devices (microphones):" in out
     assert f"Speech model: NOT usable at {tmp_path / 'models'}" in out
-    assert "Button: no press seen." in out
+    assert "Button: no press can come: the keyboard input has ended" in out
     assert out.splitlines()[-1] == (
-        "Problems: no usable speech model (install it with `intervisie model install`); no button press within 0.5 s"
+        "Problems: no usable speech model (install it with `.venv/bin/intervisie model install`); "
+        "the keyboard input ended before a press (run the check in a terminal)"
     )
 
 

@@ -569,7 +569,8 @@ def test_the_command_says_one_clear_line_for_a_broken_method_file(tmp_path: Path
     result = run_cli("run", "--method", str(method))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"intervisie: configuration error: {method}: phases[3].minutes: expected a number of minutes from 0 to 240, got inf"
+        f"intervisie: configuration error: {method}: phases[3].minutes: "
+        "expected a number of minutes above 0 and at most 240, got inf"
     ]
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
+from assistant.command import command
 from assistant.errors import AssistantError, ModelError
 from assistant.vosk_models.catalog import parse_model_list
 from assistant.vosk_models.check import check_structure, megabytes
@@ -569,7 +570,7 @@ def test_model_list_says_when_the_configured_model_is_missing(
 ) -> None:
     assert main(cli("list", config=config, models_dir=models_dir)) == 0
     out = capsys.readouterr().out
-    assert "(none; install the Dutch one with: intervisie model install)" in out
+    assert f"(none; install the Dutch one with: {command('model install')})" in out
     assert f"The configuration uses {models_dir / NAME}: not installed." in out
 
 

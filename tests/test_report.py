@@ -355,9 +355,11 @@ def test_report_json_is_valid_json(two_sessions: Path, capsys: pytest.CaptureFix
 def test_report_list_shows_the_kept_sessions(two_sessions: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--list", "--config", str(two_sessions)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "STARTED", "METHOD", "STATUS", "LEERVRAAG", "ACTIEPLAN"]
-    assert lines[1].split() == ["20270108-090000", "2027-01-08", "09:00", "intervisie", "unfinished", "no", "no"]
-    assert lines[2].split() == ["20270115-090000", "2027-01-15", "09:00", "intervisie", "finished", "yes", "yes"]
+    # Issue 10, finding 12: the headings follow the configured language (Dutch here), the
+    # method is named in each session's own language, "7/7" is a finished session.
+    assert lines[0].split() == ["ID", "Datum", "Methode", "Fase", "Leervraag", "Actieplan"]
+    assert lines[1].split() == ["20270108-090000", "2027-01-08", "09:00", "intervision", "0/7", "–", "–"]
+    assert lines[2].split() == ["20270115-090000", "2027-01-15", "09:00", "intervisie", "7/7", "✓", "✓"]
     assert main(["report", "--list", "--json", "--config", str(two_sessions)]) == 0
     assert [s["id"] for s in json.loads(capsys.readouterr().out)] == ["20270108-090000", "20270115-090000"]
 

@@ -30,6 +30,7 @@ from assistant.audio import devices
 from assistant.audio.microphone import Microphone, close_stream, open_microphone
 from assistant.audio.model import load_model
 from assistant.audio.recognition import BLOCK_SECONDS, Transcriber
+from assistant.command import command
 from assistant.core.events import Event, Heard, ListenerState
 from assistant.core.settings import ListeningSettings
 from assistant.errors import ModelError
@@ -234,7 +235,7 @@ class Listener:
         except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception when a recogniser cannot be made)
             self._no_model(
                 f"cannot make a recogniser from the speech model at {self._model_path} ({exc}); "
-                "reinstall it with `intervisie model install`"
+                f"reinstall it with `{command('model install --force')}`"
             )
             return None
         memory.give_back_free_memory("loading the speech model")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from assistant.command import command
 from assistant.core.events import VOICE_COMMANDS
 from assistant.errors import ModelError
 
@@ -81,7 +82,7 @@ def load_model(path: Path) -> Any:
         if path in _models:
             return _models[path]
         if not path.is_dir():
-            raise ModelError(f"no speech model at {path}: run `intervisie model install`")
+            raise ModelError(f"no speech model at {path}: run `{command('model install')}`")
         vosk = import_vosk()
         try:
             # Only ever the path form: Model(lang=...) and Model(model_name=...) download.
@@ -90,7 +91,7 @@ def load_model(path: Path) -> Any:
             missing = [part for part in REQUIRED_FILES if not (path / part).is_file()]
             why = f"{exc}; missing {', '.join(missing)}" if missing else str(exc)
             raise ModelError(
-                f"the speech model at {path} is broken ({why}); reinstall it with `intervisie model install`"
+                f"the speech model at {path} is broken ({why}); reinstall it with `{command('model install --force')}`"
             ) from None
         try:
             # A damaged decoding graph still loads: Vosk reads it (once, for the whole
@@ -99,7 +100,7 @@ def load_model(path: Path) -> Any:
         except Exception as exc:  # noqa: BLE001 (Vosk raises a bare Exception)
             raise ModelError(
                 f"the speech model at {path} is broken ({exc}: its decoding graph in {path / 'graph'} does not "
-                "load); reinstall it with `intervisie model install`"
+                f"load); reinstall it with `{command('model install --force')}`"
             ) from None
         _models[path] = model
         return model

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.cli.common import EXIT_FAILURE, EXIT_OK, echoed, positive
+from assistant.command import command
 from assistant.config import load_phrases, load_settings, user_config_path
-from assistant.core.settings import Settings
+from assistant.core.settings import LANGUAGES, Settings
 
 
 def add_model_parser(sub: Any) -> None:
@@ -20,6 +21,10 @@ def add_model_parser(sub: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="settings file merged over the defaults")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="log details")
+    common.add_argument(
+        "--lang", choices=LANGUAGES, default=argparse.SUPPRESS,
+        help="the model of this language's sessions ([listening] model_en for en)",
+    )
     folder = argparse.ArgumentParser(add_help=False)
     folder.add_argument(
         "--models-dir", type=Path, help="folder of the models (default: [listening] models_dir, else models/ in the program)"
@@ -69,6 +74,8 @@ def _model_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.models_dir is not None:
         overrides["listening.models_dir"] = str(args.models_dir)
+    if getattr(args, "lang", None):
+        overrides["language"] = args.lang
     return load_settings(args.config or user_config_path(), overrides)
 
 
@@ -96,7 +103,7 @@ def cmd_model_install(args: argparse.Namespace) -> int:
     from assistant.vosk_models.check import megabytes
     from assistant.vosk_models.install import install_model
 
-    configured = settings.listening.model
+    configured = settings.model_name()
     name = args.name or (configured if "/" not in configured else DEFAULT_MODEL)
     if len(name) > _MAX_NAME_CHARS or not NAME_PATTERN.match(name):
         raise ModelError(f"'{echoed(name)}' is not a model name (like {DEFAULT_MODEL})")
@@ -118,7 +125,8 @@ def cmd_model_install(args: argparse.Namespace) -> int:
     else:
         print(f"{name} is already installed in {result.path} and complete: nothing to do (--force installs it again).")
     if result.path != settings.model_path():
-        print(f'Note: the configuration uses {settings.model_path()}; to use this one set [listening] model = "{name}".')
+        key = "model_en" if settings.language == "en" else "model"
+        print(f'Note: the configuration uses {settings.model_path()}; to use this one set [listening] {key} = "{name}".')
     return EXIT_OK
 
 
@@ -133,7 +141,7 @@ def cmd_model_list(args: argparse.Namespace) -> int:
     found = installed_models(models_dir)
     print(f"Models in {models_dir}:")
     if not found:
-        print("  (none; install the Dutch one with: intervisie model install)")
+        print(f"  (none; install the Dutch one with: {command('model install')})")
     width = max((len(m.name) for m in found), default=0)
     for model in found:
         used = "in use" if model.path.resolve() == configured else ""

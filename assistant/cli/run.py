@@ -7,8 +7,10 @@ import argparse
 import logging
 import queue
 import sys
+import time
 
 from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, load_all
+from assistant.command import command
 from assistant.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,49 +30,86 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Self-test: list audio devices, speak a test sentence, wait for a button press."""
     settings, _method, phrases = load_all(args)
     from assistant.audio.player import output_devices
-    from assistant.audio.speaker import ConsoleSpeaker, make_speaker
-    from assistant.core.events import ButtonDown, Event
-    from assistant.hardware.button import make_button
 
     problems: list[str] = []
     devices = output_devices()
     print("Audio output devices:")
     for line in devices or ["(none found)"]:
         print(f"  {line}")
-
-    speaker = make_speaker(settings.speech, settings.language)
-    if isinstance(speaker, ConsoleSpeaker):
-        problems.append("no usable audio output: speech goes to the console")
-        print("Speech: NOT on a speaker (see the warning above); the test sentence follows as text.")
-    else:
-        print("Speech: speaking a test sentence now.")
-    speaker.say(phrases.say("test_sentence"))
-    speaker.wait_idle(30)
-    speaker.close()
-
+    problems.extend(_check_speech(settings, phrases.say("test_sentence")))
     problems.extend(_check_listening(settings))
-
-    gestures: queue.Queue[Event] = queue.Queue()
-    button = make_button(settings.button, gestures.put, lambda: None)
-    kind = type(button).__name__
-    print(f"Button: {kind}. Press it within {args.timeout:g} s ...", flush=True)
-    try:
-        while True:
-            event = gestures.get(timeout=args.timeout)
-            if not isinstance(event, ButtonDown):
-                print(f"Button: OK ({type(event).__name__} seen)")
-                break
-    except queue.Empty:
-        problems.append(f"no button press within {args.timeout:g} s")
-        print("Button: no press seen.")
-    finally:
-        button.close()
-
+    problems.extend(_check_button(settings, args.timeout))
     if problems:
         print("Problems: " + "; ".join(problems))
         return EXIT_FAILURE
     print("All parts work.")
     return EXIT_OK
+
+
+def _check_speech(settings: Settings, sentence: str) -> list[str]:
+    """Say the test sentence on the speaker, or print it when there is none; the problems found.
+
+    The speaker is made here rather than with ``make_speaker``, whose warning points the
+    user to this very check.
+    """
+    from assistant.audio.speaker import AudioSpeaker, ConsoleSpeaker, Speaker
+    from assistant.errors import AudioDeviceError, SpeechError
+
+    problems = []
+    speaker: Speaker
+    try:
+        speaker = AudioSpeaker(settings.speech, settings.language)
+        print("Speech: speaking a test sentence now.")
+    except (AudioDeviceError, SpeechError) as exc:
+        problems.append(f"no usable audio output ({exc})")
+        print(f"Speech: NOT on a speaker ({exc}); the test sentence follows as text.")
+        speaker = ConsoleSpeaker()
+    try:
+        speaker.say(sentence)
+        speaker.wait_idle(30)
+    finally:
+        speaker.close()
+    return problems
+
+
+def _check_button(settings: Settings, timeout: float) -> list[str]:
+    """Wait up to ``timeout`` seconds for a gesture of the button; the problems found.
+
+    The keyboard standing in for it stops reading when its input ends (standard input
+    closed or /dev/null): no press can come then, so the check says so at once instead
+    of waiting out the time.
+    """
+    from assistant.core.events import ButtonDown, DoublePress, Event, LongPress
+    from assistant.hardware.button import KeyboardButton, make_button
+
+    gestures: queue.Queue[Event] = queue.Queue()
+    button = make_button(settings.button, gestures.put, lambda: None)
+    if isinstance(button, KeyboardButton):
+        print(f"Button: the keyboard stands in for it. Press Enter within {timeout:g} s ...", flush=True)
+    else:
+        print(f"Button: GPIO pin {settings.button.pin}. Press the button within {timeout:g} s ...", flush=True)
+    names = {DoublePress: "a double press", LongPress: "a long press"}
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            ended = isinstance(button, KeyboardButton) and button.wait_closed(0)
+            try:
+                # After the reader ended only what it posted before is left to take.
+                event = gestures.get(timeout=0 if ended else max(0.0, min(left, 0.1)))
+            except queue.Empty:
+                if ended:
+                    print("Button: no press can come: the keyboard input has ended (is standard input closed?).")
+                    return ["the keyboard input ended before a press (run the check in a terminal)"]
+                if left <= 0:
+                    print("Button: no press seen.")
+                    return [f"no button press within {timeout:g} s"]
+                continue
+            if not isinstance(event, ButtonDown):
+                print(f"Button: OK ({names.get(type(event), 'a short press')} seen)")
+                return []
+    finally:
+        button.close()
 
 
 def _check_listening(settings: Settings) -> list[str]:
@@ -93,7 +132,8 @@ def _check_listening(settings: Settings) -> list[str]:
         print(f"Speech model: NOT usable at {result.path}:")
         for line in result.problems:
             print(f"  {line}")
-        problems.append("no usable speech model (install it with `intervisie model install`)")
+        install = "model install" if settings.language == "nl" else f"model install --lang {settings.language}"
+        problems.append(f"no usable speech model (install it with `{command(install)}`)")
     else:
         print(f"Speech model: OK ({result.path})")
     return problems

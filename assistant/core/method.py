@@ -120,7 +120,7 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
         raise ConfigError(path, f"{where}.{sorted(unknown)[0]}", f"unknown key; expected one of: {', '.join(sorted(allowed))}")
     minutes = item.get("minutes")
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes <= 240:
-        raise ConfigError(path, f"{where}.minutes", f"expected a number of minutes from 0 to 240, got {shown(minutes)}")
+        raise ConfigError(path, f"{where}.minutes", f"expected a number of minutes above 0 and at most 240, got {shown(minutes)}")
     capture = item.get("capture", "")
     if capture not in ("", *CAPTURE_KINDS):
         raise ConfigError(path, f"{where}.capture", f"expected one of {', '.join(CAPTURE_KINDS)}, got {shown(capture)}")

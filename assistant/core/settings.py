@@ -44,7 +44,10 @@ _SHOWN_CHARS = 60
 
 
 def shown(value: Any) -> str:
-    """A wrong value as an error message quotes it: its repr, cut short when it is long."""
+    """A wrong value as an error message quotes it: as TOML writes it for true and false,
+    else its repr, cut short when it is long."""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the user wrote it, not Python's True
     try:
         text = repr(value)
     except ValueError:  # an int too long to print
@@ -143,6 +146,8 @@ class ListeningSettings:
     """Whether the device listens at all; off, it only keeps time (a Pi Zero, or by choice)."""
     model: str = field(default="vosk-model-small-nl-0.22", metadata=_PATH)
     """Vosk model: a folder name in :attr:`models_dir`, or a path to a model folder."""
+    model_en: str = field(default="", metadata=_PATH)
+    """Vosk model for English sessions, as :attr:`model`; empty: they are noted with :attr:`model`."""
     models_dir: str = field(default="", metadata=_PATH)
     """Where models are installed; empty: ``models/`` in the checkout."""
     input_device: str | int = ""
@@ -227,9 +232,15 @@ class Settings:
             return Path(self.listening.models_dir).expanduser()
         return PROJECT_DIR / "models"
 
+    def model_name(self) -> str:
+        """The configured model for the session's language (``[listening] model_en`` for English)."""
+        if self.language == "en" and self.listening.model_en:
+            return self.listening.model_en
+        return self.listening.model
+
     def model_path(self) -> Path:
-        """The configured model folder (a name in the models folder, or a path)."""
-        model = self.listening.model
+        """The configured model folder for the session's language (a name in the models folder, or a path)."""
+        model = self.model_name()
         if "/" in model:
             return Path(model).expanduser()
         return self.models_path() / model

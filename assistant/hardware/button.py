@@ -30,7 +30,7 @@ from typing import TextIO
 from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
 from assistant.core.settings import ButtonSettings
 from assistant.errors import ButtonError
-from assistant.hardware.gpio import open_gpio
+from assistant.hardware.gpio import NO_GPIO, open_gpio
 from assistant.terminal import is_tty
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,16 @@ log = logging.getLogger(__name__)
 Post = Callable[[Event], None]
 """Where gestures go: the daemon's thread-safe queue put."""
 
-KEY_HELP = "Keys: Enter or space = press, d = double press, p = long press (pause/resume), q = quit."
-"""One line for the console saying which keys stand in for the button."""
+KEYS = (
+    ("Enter or space", "short press: start, next person, next phase"),
+    ("d", "double press: the phase and the time left"),
+    ("p", "long press: pause or resume"),
+    ("q", "quit"),
+)
+"""The keys that stand in for the button, and what each does (as the README's table)."""
+
+KEY_HELP = "Keys: " + "; ".join(f"{key} = {what}" for key, what in KEYS) + "."
+"""The keys in one line, for the debug log when another key is pressed."""
 
 LINE_LIMIT = 256
 """The longest line the keyboard reader takes in line mode. A key is one character and
@@ -285,17 +293,30 @@ class KeyboardButton:
 
 
 def make_button(settings: ButtonSettings, post: Post, on_quit: Callable[[], None]) -> GpioButton | KeyboardButton:
-    """The button chosen by ``settings.input``; "auto" falls back to the keyboard with one warning.
+    """The button chosen by ``settings.input``; "auto" falls back to the keyboard, saying so plainly.
 
     ``on_quit`` is called when the quit key is pressed (keyboard only). Raises
     :class:`ButtonError` for "gpio" without a usable GPIO button.
     """
     if settings.input == "keyboard":
+        say_keys('the keyboard is the button ([button] input = "keyboard")')
         return KeyboardButton(post, on_quit)
     if settings.input == "gpio":
         return GpioButton(settings, post)
     try:
         return GpioButton(settings, post)
     except ButtonError as exc:
-        log.warning("no GPIO button (%s); using the keyboard: %s", exc, KEY_HELP)
+        # A laptop has no GPIO at all: that is said plainly, without the pin libraries'
+        # import errors (--debug logs those). Any other reason (a pin in use, no rights
+        # on /dev/gpiochip0) is a fault of a Pi and is named.
+        why = "no GPIO on this machine" if str(exc).endswith(NO_GPIO) else str(exc)
+        say_keys(f"{why}: the keyboard is the button", logging.WARNING)
         return KeyboardButton(post, on_quit)
+
+
+def say_keys(why: str, level: int = logging.INFO) -> None:
+    """Log ``why`` and then each key and what it does, every one on a line of its own."""
+    log.log(level, "%s", why)
+    width = max(len(key) for key, _ in KEYS)
+    for key, what in KEYS:
+        log.info("  key %-*s  %s", width, key, what)

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant import memory
+from assistant.command import command
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
-from assistant.core.settings import Settings
+from assistant.core.settings import ListeningSettings, Settings
 from assistant.errors import JournalError
 from assistant.storage.files import FolderRefused, shown
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from assistant.storage.lock import DataFolderLock
 
 log = logging.getLogger(__name__)
+
+ENGLISH_MODEL_EXAMPLE = "vosk-model-small-en-us-0.15"
+"""A small English Vosk model on the model site (40 MB, Apache-2.0), named in the hint."""
 
 
 def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: float = 1.0) -> None:
@@ -93,8 +97,8 @@ def open_storage(data: Path) -> tuple[Journal | None, DataFolderLock | None]:
         if exc.owner is not None and os.geteuid() == 0:
             raise FolderRefused(
                 f"will not run as root in the data folder {shown(data)} of the user {exc.owner}: files made by "
-                f"root there could not be read by {exc.owner}; run it as that user (sudo -u {exc.owner} intervisie "
-                "run ...) or start the service (sudo systemctl start intervisie)",
+                f"root there could not be read by {exc.owner}; run it as that user (sudo -u {exc.owner} "
+                f"{command('run')} ...) or start the service (sudo systemctl start intervisie)",
                 owner=exc.owner,
             ) from None
         # The group is told at the first press, as for a full disk, and saving is tried
@@ -131,6 +135,14 @@ def make_listener(settings: Settings, phrases: Phrases, post: Any, speaker: Any)
         log.warning("speech recognition is not available (%s); the device keeps time without taking notes", exc)
         post(ListenerState("no_model", str(exc)))
         return None
+    if settings.language == "en" and settings.model_name() == ListeningSettings().model:
+        # The shipped model is Dutch: say so, rather than let English notes come out as Dutch words.
+        log.warning(
+            "this session is in English, but its notes are taken with the Dutch model %s ([listening] model); "
+            "for English notes set [listening] model_en to an English model (for example %s) and install it "
+            "with `%s`",
+            settings.listening.model, ENGLISH_MODEL_EXAMPLE, command("model install --lang en " + ENGLISH_MODEL_EXAMPLE),
+        )
     commands = phrases.table("commands") if settings.listening.voice_commands else None
     # A rescan for a newly plugged-in microphone invalidates the speaker's stream too: the
     # speaker's player reopens it by itself (it registered with devices.on_rescan).

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.command import command
 from assistant.core.record import RecordError, SessionRecord, validate_record
 from assistant.errors import JournalError
 
@@ -139,7 +140,7 @@ def find_record(data_dir: Path, which: str = "last") -> SessionRecord:
     for path in paths:
         if path.stem == which:
             return read_record(path)
-    raise JournalError(f"no session with id {which!r}; 'intervisie report --list' shows the kept sessions")
+    raise JournalError(f"no session with id {which!r}; '{command('report --list')}' shows the kept sessions")
 
 
 def _has_note(record: SessionRecord, kind: str) -> bool:
@@ -147,7 +148,10 @@ def _has_note(record: SessionRecord, kind: str) -> bool:
 
 
 def session_list(data_dir: Path) -> list[dict[str, Any]]:
-    """A line of facts per kept session, oldest first (a damaged record says so)."""
+    """A line of facts per kept session, oldest first (a damaged record says so).
+
+    ``phases`` is how many phases the session entered (the one it was closed in too).
+    """
     out: list[dict[str, Any]] = []
     for path in record_paths(data_dir):
         try:
@@ -163,7 +167,9 @@ def session_list(data_dir: Path) -> list[dict[str, Any]]:
                 "id": path.stem,
                 "started": started.isoformat(timespec="seconds") if started else None,
                 "method": record.get("method"),
+                "language": record.get("language"),
                 "finished": bool(record.get("finished")),
+                "phases": len(record.get("phases") or []),
                 "leervraag": _has_note(record, "leervraag"),
                 "actieplan": _has_note(record, "actieplan"),
             }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.audio.model import REQUIRED_FILES
+from assistant.command import command
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ GRAPHS = (("graph/HCLG.fst",), ("graph/HCLr.fst", "graph/Gr.fst"))
 def check_structure(path: Path) -> list[str]:
     """What is missing from the model folder ``path``: one line per problem, empty when complete."""
     if not path.exists():
-        return ["not found: install it with `intervisie model install`, or check the name or path"]
+        return [f"not found: install it with `{command('model install')}`, or check the name or path"]
     if not path.is_dir():
         return ["not a folder (a model is a folder with am/, conf/ and graph/ in it)"]
     problems = [p for p in (_file_problem(path, rel) for rel in REQUIRED_FILES) if p]
@@ -123,7 +124,7 @@ def load_with_vosk(path: Path) -> str | None:
     said = captured[0] if captured else ""
     named = sorted({rel for rel in _model_files(path) if f"{path}/{rel}" in said or f"{path.resolve()}/{rel}" in said})
     where = f" (damaged: {', '.join(named)})" if named else ""
-    return f"Vosk cannot load it: {failure}{where}; reinstall it with `intervisie model install --force`"
+    return f"Vosk cannot load it: {failure}{where}; reinstall it with `{command('model install --force')}`"
 
 
 def _model_files(path: Path) -> list[str]:
