@@ -24,6 +24,7 @@ from assistant.audio.clips import ClipCache, split_head
 from assistant.audio.player import Player
 from assistant.audio.synthesis import RENDER_TIMEOUT, Engine, Renderer, Samples, wait_for
 from assistant.audio.tones import TONES
+from assistant.command import command
 from assistant.core.settings import SpeechSettings
 from assistant.errors import AudioDeviceError, SpeechError
 
@@ -402,6 +403,6 @@ def make_speaker(settings: SpeechSettings, language: str, keep_trying: bool = Fa
         return AudioSpeaker(settings, language, keep_trying=keep_trying)
     except (AudioDeviceError, SpeechError) as exc:
         log.warning(
-            "no usable audio output (%s): announcements go to the console; check `intervisie check`", exc
+            "no usable audio output (%s): announcements go to the console; check `%s`", exc, command("check")
         )
         return ConsoleSpeaker()

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from assistant.command import command
 from assistant.errors import JournalError
 from assistant.storage.files import fsync_dir
 from assistant.storage.records import is_regular_file, is_session_id, read_record, session_order
@@ -267,7 +268,7 @@ def forget(data_dir: Path, session_id: str) -> KeptSession:
             _delete_or_raise(session)
             log.info("deleted session %s (started %s) on request", session.id, session.date())
             return session
-    raise JournalError(f"no session with id {session_id!r}; 'intervisie report --list' shows the kept sessions")
+    raise JournalError(f"no session with id {session_id!r}; '{command('report --list')}' shows the kept sessions")
 
 
 def forget_all(data_dir: Path) -> tuple[list[KeptSession], list[KeptSession]]:
