@@ -23,6 +23,7 @@ import pytest
 from support import Recorder, ScriptedListener
 
 from assistant.cli import main
+from assistant.command import command
 from assistant.config import NAMES_FILE, load_method, load_phrases, load_settings, make_masker, read_names
 from assistant.core.clock import FakeClock, SessionClock
 from assistant.core.events import ButtonDown, Heard, ListenerState, Press
@@ -414,7 +415,7 @@ def test_forget_of_an_unknown_session_is_one_line_and_exit_code_1(tmp_path: Path
     assert main(["forget", "20200101-000000", "--config", _config(tmp_path, data)]) == 1
     err = capsys.readouterr().err
     assert err == (
-        "intervisie: no session with id '20200101-000000'; 'intervisie report --list' shows the kept sessions\n"
+        f"intervisie: no session with id '20200101-000000'; '{command('report --list')}' shows the kept sessions\n"
     )
     assert main(["forget", "../records", "--config", _config(tmp_path, data)]) == 1
     assert _kept_ids(data) == {kept}
