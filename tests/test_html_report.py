@@ -9,8 +9,11 @@ its screenshot shows the chart's bars in their colours. The screenshot is kept a
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -18,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import PROJECT
 from test_report import hand_record, keep, whole_session
 
+from assistant.cli import main
 from assistant.storage.html import html_page
 from assistant.storage.report import build_report, write_report
 from assistant.storage.retention import forget, kept_sessions
@@ -167,3 +172,106 @@ def test_forget_deletes_the_page_too(tmp_path: Path, record_nl: dict[str, Any]) 
     assert tmp_path / "reports" / "20270115-090000.html" in session.files
     forget(tmp_path, "20270115-090000")
     assert list((tmp_path / "reports").iterdir()) == []
+
+
+# --- intervisie export ----------------------------------------------------------------
+
+
+@pytest.fixture
+def kept(tmp_path: Path, record_nl: dict[str, Any]) -> Path:
+    """Two kept sessions (records only: export builds the reports from them); the config."""
+    data = tmp_path / "data"
+    keep(data, hand_record("20270108-090000", language="en"))
+    keep(data, record_nl)
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{data}"\n', encoding="utf-8")
+    return config
+
+
+def export(config: Path, *args: str) -> int:
+    return main(["export", *args, "--config", str(config)])
+
+
+def test_export_writes_the_newest_sessions_page_and_markdown_and_says_so(
+    tmp_path: Path, kept: Path, record_nl: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert export(kept, str(stick)) == 0
+    page, md = stick / "intervisie-20270115-090000.html", stick / "intervisie-20270115-090000.md"
+    assert capsys.readouterr().out == f"Wrote {page}\nWrote {md}\n"
+    assert page.read_text(encoding="utf-8") == html_page(build_report(record_nl))
+    assert md.read_text(encoding="utf-8") == build_report(record_nl).markdown()
+    assert sorted(p.name for p in stick.iterdir()) == [page.name, md.name]
+
+
+def test_export_never_overwrites_a_file_and_never_follows_a_link(
+    tmp_path: Path, kept: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stick, victim = tmp_path / "stick", tmp_path / "victim.txt"
+    stick.mkdir()
+    victim.write_text("someone else's", encoding="utf-8")
+    (stick / "intervisie-20270115-090000.html").write_text("an earlier copy", encoding="utf-8")
+    (stick / "intervisie-20270115-090000.md").symlink_to(victim)
+    (stick / "intervisie-20270115-090000-2.md").mkdir()
+    assert export(kept, str(stick), "20270115-090000") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Wrote {stick / 'intervisie-20270115-090000-2.html'}",
+        f"Wrote {stick / 'intervisie-20270115-090000-3.md'}",
+    ]
+    assert (stick / "intervisie-20270115-090000.html").read_text(encoding="utf-8") == "an earlier copy"
+    assert victim.read_text(encoding="utf-8") == "someone else's"
+    assert "Verslag van de intervisie" in (stick / "intervisie-20270115-090000-3.md").read_text(encoding="utf-8")
+
+
+def test_export_all_writes_every_session_and_an_id_with_all_is_a_usage_error(
+    tmp_path: Path, kept: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    assert export(kept, str(stick), "--all") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert "Report of the intervision" in (stick / "intervisie-20270108-090000.md").read_text(encoding="utf-8")
+    assert export(kept, str(stick), "20270108-090000", "--all") == 2
+    assert export(kept, str(stick), "20990101-000000") == 1
+    assert "no session with id '20990101-000000'" in capsys.readouterr().err
+    assert len(list(stick.iterdir())) == 4
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda p: None, "does not exist: mount the USB stick or make the folder"),
+        (lambda p: p.write_text("a file"), "is not a folder: name a folder"),
+    ],
+    ids=["missing", "a file"],
+)
+def test_a_folder_that_cannot_take_the_reports_is_one_line_and_exit_code_1(
+    tmp_path: Path, kept: Path, capsys: pytest.CaptureFixture[str], make: Any, says: str
+) -> None:
+    target = tmp_path / "stick"
+    make(target)
+    assert export(kept, str(target)) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and says in captured.err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
+def test_a_full_stick_is_one_line_and_leaves_no_half_file(tmp_path: Path, kept: Path) -> None:
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    # A 8 kB tmpfs in a private mount namespace: the page (about 10 kB) does not fit.
+    script = (
+        'mount -t tmpfs -o size=8k tmpfs "$1" && "$2" -m assistant export "$1" --config "$3"; '
+        'code=$?; ls -A "$1"; exit $code'
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(stick), sys.executable, str(kept)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "the folder is full: intervisie-20270115-090000.html was not written" in done.stderr
+    assert done.stdout == "", "no half-written file is left on the stick"
+
