@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -275,3 +276,169 @@ def test_a_full_stick_is_one_line_and_leaves_no_half_file(tmp_path: Path, kept: 
     assert "the folder is full: intervisie-20270115-090000.html was not written" in done.stderr
     assert done.stdout == "", "no half-written file is left on the stick"
 
+
+# --- in a real browser ----------------------------------------------------------------
+
+SCREENSHOT_SIZE = (800, 1000)
+SCREENSHOT_TO = "REPORT_SCREENSHOT"
+"""Where to copy the screenshot as well: ``REPORT_SCREENSHOT=docs/images/report.png
+./run-tests tests/test_html_report.py -k browser`` renews the README's picture. The
+test itself writes only into its own tmp folder."""
+
+TRACED_NETWORK = "socket,connect,sendto,sendmsg,sendmmsg"
+CHROMIUM_FLAGS = [
+    "--headless", "--disable-gpu", "--no-sandbox", "--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-breakpad", "--disable-extensions", "--hide-scrollbars", "--no-pdf-header-footer",
+]
+"""Headless, and told not to look anything up or fetch anything (it runs without a network as well)."""
+
+
+class Chromium:
+    """Debian's chromium, run headless on a page in a network namespace of its own (no
+    network at all) and under strace, with a home and a profile in the test's folder."""
+
+    def __init__(self, root: Path) -> None:
+        found = shutil.which("chromium")
+        if found is None:
+            pytest.fail("chromium is missing: scripts/setup.sh --test installs it (apt-get install chromium)")
+        strace = shutil.which("strace")
+        if strace is None:
+            pytest.fail("strace is missing: scripts/setup.sh --test installs it (apt-get install strace)")
+        self.root, self.binary, self.strace = root, found, strace
+        self.traces: list[Path] = []
+        (root / "home").mkdir(exist_ok=True)
+
+    def run(self, page: Path, *action: str) -> str:
+        """Open the page with these flags; what chromium printed on its standard output."""
+        trace = self.root / f"trace-{len(self.traces)}"
+        self.traces.append(trace)
+        no_network = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--net"]
+        home = self.root / "home"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"), "TZ": "Europe/Amsterdam", "LANG": "C.UTF-8",
+        }
+        done = subprocess.run(
+            [self.strace, "-f", "-qq", "--seccomp-bpf", "-e", f"trace={TRACED_NETWORK}", "-o", str(trace),
+             *no_network, self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.root / 'profile'}", *action,
+             page.as_uri()],
+            capture_output=True, text=True, timeout=120, env=env, cwd=self.root,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    def network_use(self) -> list[str]:
+        """Every call that reached (or sent to) an internet address, as strace wrote it."""
+        used = []
+        for trace in self.traces:
+            pending: dict[str, str] = {}
+            for line in trace.read_text(errors="replace").splitlines():
+                pid, _, call = line.partition(" ")
+                if "AF_INET" in call and call.startswith(("connect(", "sendto(", "sendmsg(", "sendmmsg(")):
+                    if call.endswith("<unfinished ...>"):
+                        pending[pid] = call
+                        continue
+                    if not re.search(r"= -1 ", call):
+                        used.append(line)
+                elif call.startswith("<... ") and "resumed>" in call and pid in pending:
+                    started = pending.pop(pid)
+                    if not re.search(r"= -1 ", call):
+                        used.append(f"{pid} {started} {call}")
+        return used
+
+
+def read_png(path: Path) -> Any:
+    """The pixels of an 8-bit RGB or RGBA PNG (what chromium writes) as a numpy array."""
+    import zlib
+
+    import numpy as np
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks, header = 8, [], b""
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            chunks.append(body)
+    width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
+    depth, colour, interlace = header[8], header[9], header[12]
+    assert depth == 8 and colour in (2, 6) and interlace == 0, "an 8-bit RGB(A) PNG"
+    bpp = 3 if colour == 2 else 4
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).reshape(height, width * bpp + 1)
+    out = np.zeros((height, width * bpp), dtype=np.uint8)
+    previous = np.zeros(width * bpp, dtype=np.int32)
+    for y in range(height):
+        kind, line = raw[y, 0], raw[y, 1:].astype(np.int32)
+        if kind == 0:
+            row = line
+        elif kind == 2:
+            row = (line + previous) % 256
+        elif kind == 1:
+            row = np.cumsum(line.reshape(width, bpp), axis=0).reshape(-1) % 256
+        else:  # average (3) or Paeth (4): each byte depends on the one before it
+            row = np.zeros(width * bpp, dtype=np.int32)
+            values, up = line.tolist(), previous.tolist()
+            result = [0] * len(values)
+            for i, value in enumerate(values):
+                left = result[i - bpp] if i >= bpp else 0
+                if kind == 3:
+                    result[i] = (value + (left + up[i]) // 2) % 256
+                else:
+                    corner = up[i - bpp] if i >= bpp else 0
+                    p = left + up[i] - corner
+                    pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - corner)
+                    best = left if pa <= pb and pa <= pc else up[i] if pb <= pc else corner
+                    result[i] = (value + best) % 256
+            row = np.array(result, dtype=np.int32)
+        out[y] = row
+        previous = row
+    return out.reshape(height, width, bpp)[:, :, :3]
+
+
+def pixels_of(image: Any, colour: str) -> int:
+    """How many pixels have (nearly) this colour ("#2f6db5")."""
+    import numpy as np
+
+    wanted = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(image.astype(np.int32) - wanted).max(axis=2) <= 6).sum())
+
+
+@pytest.mark.slow
+def test_in_a_browser_the_page_shows_the_notes_and_the_chart_and_opens_no_connection(
+    tmp_path: Path, record_nl: dict[str, Any]
+) -> None:
+    write_report(tmp_path, record_nl)
+    page = tmp_path / "reports" / "20270115-090000.html"
+    assert outside_references(page.read_text(encoding="utf-8")) == []
+    browser = Chromium(tmp_path)
+
+    dom = browser.run(page, "--dump-dom")
+    assert "<svg" in dom and dom.count('<g class="phase">') == 7
+    for note in ("hoe reageer(?) ik rustig(?) op boze ouders", "een vast moment voor ouders",
+                 "ik bel(?) de ouders deze week en luister eerst", "persoon 3: hulp vragen mag"):
+        assert note in dom, note
+
+    shot = tmp_path / "report.png"
+    browser.run(page, f"--screenshot={shot}", "--window-size={},{}".format(*SCREENSHOT_SIZE))
+    image = read_png(shot)
+    assert image.shape[:2] == SCREENSHOT_SIZE[::-1]
+    # The chart is drawn: the actual bars, phase 2's overtime and phase 4's pause are there in their colours.
+    assert pixels_of(image, "#2f6db5") > 20_000, "the actual minutes"
+    assert pixels_of(image, "#c3ceda") > 20_000, "the planned minutes"
+    assert 500 < pixels_of(image, "#d2452f") < 5_000, "phase 2's two minutes of overtime"
+    assert pixels_of(image, "#6b6b6b") > 200, "phase 4's pause, striped"
+
+    pdf = tmp_path / "report.pdf"
+    browser.run(page, f"--print-to-pdf={pdf}")
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([0-9.]+) ([0-9.]+)\s*\]", pdf.read_bytes())
+    assert boxes and all(abs(float(w) - 595.3) < 1 and abs(float(h) - 841.9) < 1 for w, h in boxes), "A4 pages"
+    assert len(boxes) <= 3, "the whole report on a few pages"
+
+    assert browser.network_use() == [], "the browser reached no network address"
+    if os.environ.get(SCREENSHOT_TO):
+        shutil.copyfile(shot, os.environ[SCREENSHOT_TO])
