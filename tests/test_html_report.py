@@ -26,7 +26,11 @@ from support import PROJECT
 from test_report import hand_record, keep, whole_session
 
 from assistant.cli import main
+from assistant.config import load_method, load_phrases
+from assistant.core.settings import Settings
+from assistant.service.store import SessionStore
 from assistant.storage.html import html_page
+from assistant.storage.journal import Journal
 from assistant.storage.report import build_report, write_report
 from assistant.storage.retention import forget, kept_sessions
 
@@ -174,6 +178,17 @@ def test_forget_deletes_the_page_too(tmp_path: Path, record_nl: dict[str, Any]) 
     forget(tmp_path, "20270115-090000")
     assert list((tmp_path / "reports").iterdir()) == []
 
+
+
+def test_a_page_cut_off_by_the_power_is_written_at_the_next_start(tmp_path: Path, record_nl: dict[str, Any]) -> None:
+    """The power went after the Markdown and the JSON report, before the page."""
+    keep(tmp_path, record_nl)
+    write_report(tmp_path, record_nl)
+    page = tmp_path / "reports" / "20270115-090000.html"
+    page.unlink()
+    store = SessionStore(Journal(tmp_path), Settings(data_dir=str(tmp_path)), load_phrases("nl"), load_method("intervisie", "nl"))
+    store.report_missing()
+    assert "hoe reageer(?) ik rustig(?) op boze ouders" in page.read_text(encoding="utf-8")
 
 # --- intervisie export ----------------------------------------------------------------
 
