@@ -14,8 +14,9 @@ want_test=0
 debs=(espeak-ng libportaudio2 alsa-utils python3-venv)
 # The tests also check the Pi installer with shellcheck, the shipped name list against
 # the Dutch word list (wdutch), watch for sockets with strace and check the unit with
-# systemd-analyze, and run the installer itself (it copies with rsync).
-[ "$want_test" -eq 1 ] && debs+=(shellcheck wdutch strace systemd rsync)
+# systemd-analyze, run the installer itself (it copies with rsync), and open the HTML
+# report in a real browser (chromium, headless).
+[ "$want_test" -eq 1 ] && debs+=(shellcheck wdutch strace systemd rsync chromium)
 # The processor; INTERVISIE_MACHINE stands in for it in the tests.
 machine="${INTERVISIE_MACHINE:-$(uname -m)}"
 case "$machine" in

@@ -553,6 +553,7 @@ def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Pa
         "reports": 0o700,
         f"reports/{session}.md": 0o600,
         f"reports/{session}.json": 0o600,
+        f"reports/{session}.html": 0o600,
     }, "only the record and the report, private"
     clip_bytes = len(clip.tobytes())
     for path in (p for p in files if p.is_file()):

@@ -77,6 +77,7 @@ def test_a_second_session_in_the_same_second_comes_after_the_first_everywhere(sa
 def test_the_report_still_owed_is_the_newest_sessions(same_second: Path) -> None:
     store(same_second).report_missing()
     assert sorted(p.name for p in (same_second / "reports").iterdir()) == [
+        "20270115-090000-10.html",
         "20270115-090000-10.json",
         "20270115-090000-10.md",
     ]

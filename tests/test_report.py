@@ -300,7 +300,9 @@ def test_the_report_files_are_private_and_written_whole(tmp_path: Path, record_n
     assert stat.S_IMODE(js.stat().st_mode) == 0o600
     assert md.read_text(encoding="utf-8") == build_report(record_nl).markdown()
     assert json.loads(js.read_text(encoding="utf-8"))["leervraag"]["text"] == "hoe reageer ik rustig op boze ouders"
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["20270115-090000.json", "20270115-090000.md"]
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+        "20270115-090000.html", "20270115-090000.json", "20270115-090000.md"
+    ]
     # Written again (rebuilt from the record), it replaces the old one.
     write_report(tmp_path, {**record_nl, "participants": 6})
     assert "- **Deelnemers:** 6" in md.read_text(encoding="utf-8")

@@ -163,4 +163,5 @@ def test_a_leervraag_said_into_the_microphone_is_kept_in_the_record_and_report(t
         "reports": 0o700,
         f"reports/{session}.md": 0o600,
         f"reports/{session}.json": 0o600,
+        f"reports/{session}.html": 0o600,
     }, "the finished session left its record and report, private, and no journal"

@@ -34,7 +34,7 @@ RAM_FILE_SYSTEMS = {"tmpfs", "ramfs", "devtmpfs", "proc", "sysfs", "devpts", "mq
 WRITING = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
 OPENED = re.compile(r'^(?:\d+\s+)?(open|openat|openat2|creat)\(.*?"(?P<name>[^"]*)".*?\) = (?P<fd>\d+)<(?P<path>[^>]*)>')
 SESSION_FILES = re.compile(
-    r"(\.?current\.jsonl(\.tmp)?|\.?lock|(records|reports)/\.?\d{8}-\d{6}(-\d+)?\.(json|md)(\.tmp)?)$"
+    r"(\.?current\.jsonl(\.tmp)?|\.?lock|(records|reports)/\.?\d{8}-\d{6}(-\d+)?\.(json|md|html)(\.tmp)?)$"
 )
 """What a session may write in its data folder (the journal, a record, its reports)."""
 

@@ -17,6 +17,7 @@ from typing import Any, TextIO, cast
 
 from assistant import __version__
 from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, echoed, positive
+from assistant.cli.export import add_export_parser
 from assistant.cli.model import add_model_parser
 from assistant.cli.run import SAY_EXIT_CODES, cmd_check, cmd_run, cmd_say
 from assistant.cli.sessions import cmd_forget, cmd_report
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("which", nargs="?", metavar="ID", help="the session to delete ('report --list' shows the ids)")
     forget.add_argument("--all", action="store_true", help="delete every kept session")
     forget.set_defaults(func=cmd_forget)
+    add_export_parser(sub, common)
     add_model_parser(sub)
     return parser
 

@@ -144,8 +144,8 @@ class SessionStore:
         path, record = newest[0]
         folder = reports_dir(self.journal.data_dir)
         try:
-            # Both: the power can go between the Markdown and the JSON report.
-            if all((folder / f"{path.stem}{suffix}").exists() for suffix in (".md", ".json")):
+            # All three: the power can go between one report file and the next.
+            if all((folder / f"{path.stem}{suffix}").exists() for suffix in (".md", ".json", ".html")):
                 return
         except OSError:
             return

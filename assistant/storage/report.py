@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -89,8 +90,9 @@ class Note:
         """The words recognised with a confidence below ``below``, in order."""
         return [word for word, conf in self.words if conf < below]
 
-    def marked(self, below: float) -> str:
-        """The text for Markdown, each unsure word followed by the mark."""
+    def marked(self, below: float, escape: Callable[[str], str] | None = None) -> str:
+        """The text for Markdown, each unsure word followed by the mark; ``escape``
+        (Markdown's by default) makes each word safe for the page it goes into."""
         # The text is the recogniser's words joined by spaces; walk both side by side,
         # allowing for a word the text lacks (so one mismatch does not shift every mark).
         position = 0
@@ -101,7 +103,7 @@ class Note:
                 if _same_word(self.words[k][0], token):
                     conf, position = self.words[k][1], k + 1
                     break
-            out.append(_escape(token) + (UNSURE_MARK if conf is not None and conf < below else ""))
+            out.append((escape or _escape)(token) + (UNSURE_MARK if conf is not None and conf < below else ""))
         return " ".join(out)
 
     def data(self, below: float) -> dict[str, Any]:
@@ -438,11 +440,14 @@ def write_report(
     phrases: Phrases | None = None,
     method: Method | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``reports/<id>.md`` and ``reports/<id>.json``; returns their paths.
+    """Write ``reports/<id>.md``, ``reports/<id>.json`` and ``reports/<id>.html``; returns
+    the first two's paths.
 
     The folder is 0700 and the files 0600, each written atomically. Raises
     JournalError when they cannot be written.
     """
+    from assistant.storage.html import html_page  # it builds on this module's Report
+
     report = build_report(record, low_confidence, phrases, method)
     folder = reports_dir(data_dir)
     session_id = str(record["id"])
@@ -451,6 +456,7 @@ def write_report(
         private_dir(folder)
         write_private(md, report.markdown().encode())
         write_private(js, (json.dumps(report.data(), ensure_ascii=False, indent=2) + "\n").encode())
+        write_private(folder / f"{session_id}.html", html_page(report).encode())
     except (OSError, JournalError) as exc:
         cause = exc.__cause__ if isinstance(exc, JournalError) and isinstance(exc.__cause__, OSError) else exc
         reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)

@@ -77,12 +77,12 @@ def _session_id(path: Path) -> str:
 def kept_sessions(data_dir: Path) -> list[KeptSession]:
     """Every kept session in the data directory (records, reports), oldest first.
 
-    Only regular files named after a session id count (``ID.json``, ``ID.md`` and the
+    Only regular files named after a session id count (``ID.json``, ``ID.md``, ``ID.html`` and the
     ``.ID.json.tmp`` of a write that was cut off): anything else in the folders is not the
     assistant's, and is never listed or deleted.
     """
     groups: dict[str, list[Path]] = {}
-    for folder, suffixes in (("records", (".json", ".tmp")), ("reports", (".md", ".json", ".tmp"))):
+    for folder, suffixes in (("records", (".json", ".tmp")), ("reports", (".md", ".json", ".html", ".tmp"))):
         path = data_dir / folder
         try:
             entries = [
