@@ -544,9 +544,10 @@ def test_the_last_closing_sentence_after_the_last_press_is_kept() -> None:
     effects = group.press()  # the end: the recogniser still holds the last sentence
     assert StopListening(finish=True) in effects
     assert not any(isinstance(e, Finished) for e in effects), "the record waits for the last words"
-    assert any(isinstance(e, Say) and e.key == "summary" for e in effects), "the group hears the end at once"
+    assert any(isinstance(e, Say) and e.key == "finished" for e in effects), "the group hears the end at once"
     group.t += 0.5
     effects = group.hear("en dat ik vaker om hulp vraag", kind="takeaways")
+    assert [e.key for e in effects if isinstance(e, Say)] == ["recap", "summary", "new_session"], "then the rest"
     [finished] = [e for e in effects if isinstance(e, Finished)]
     assert [k["text"] for k in finished.record["captures"]["takeaways"]] == [
         "ik neem mee dat ik eerst moet luisteren",

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from assistant.core.method import Method, Phase
+from assistant.core.method import SINGLE_NOTES, Method, Phase
 from assistant.core.notes import NoteRun
 from assistant.core.phrases import Phrases
+from assistant.core.record import CaptureItem, SessionRecord, accepted_text
 from assistant.core.settings import AnnouncementSettings, ScheduleSettings
 
 MIN_MARK_GAP = 30.0
@@ -197,6 +198,34 @@ def summary(p: Phrases, method: Method, runs: list[PhaseRun]) -> str:
     total_actual = sum(r.active_before for r in runs)
     lines.append(p.say("summary_total", actual=p.duration(total_actual), planned=p.duration(method.seconds)))
     return " ".join(lines)
+
+
+RECAP_COUNTED = ("ideas", "takeaways")
+"""Running notes the recap counts (their items are too many to read out)."""
+
+
+def recap(p: Phrases, captures: dict[str, list[CaptureItem]]) -> str:
+    """What the device reads at the end of a session of what was kept, so the case-giver
+    can write it down: each single note's kept text, then how many ideas and closing
+    sentences were noted. A note not kept is left out; "" when nothing was kept at all."""
+    kept: SessionRecord = {"captures": captures}
+    lines = [p.say(f"recap_{kind}", text=text) for kind in SINGLE_NOTES if (text := accepted_text(kept, kind))]
+    numbers = [(kind, n) for kind in RECAP_COUNTED if (n := _kept_items(captures, kind))]
+    if numbers:
+        counts = [p.say(f"recap_{kind}", n=n) for kind, n in numbers]
+        counted = counts[0] if len(counts) == 1 else p.say("recap_and", first=counts[0], second=counts[1])
+        # The verb agrees with what was counted: "Er is één idee", "Er zijn 5 ideeën",
+        # "Er zijn één idee en 4 afsluitende zinnen".
+        one = len(numbers) == 1 and numbers[0][1] == 1
+        lines.append(p.say("recap_counted", n=1 if one else 2, counts=counted))
+    if not lines:
+        return ""
+    return " ".join([p.say("recap_intro"), *lines])
+
+
+def _kept_items(captures: dict[str, list[CaptureItem]], kind: str) -> int:
+    """How many items of a running note were kept (every one with text)."""
+    return sum(1 for item in captures.get(kind, []) if item.get("accepted") and item.get("text"))
 
 
 def fixed_texts(p: Phrases, participants: int) -> list[str]:

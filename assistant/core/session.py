@@ -43,6 +43,7 @@ from assistant.core.schedule import (
     marks_for,
     phase_intro,
     phase_texts,
+    recap,
     summary,
 )
 from assistant.core.settings import AnnouncementSettings, ScheduleSettings
@@ -63,6 +64,7 @@ class Session:
         first_person_hint: bool = True,
         previous_actieplan: str = "",
         last_words_seconds: float = 0.0,
+        recap: bool = True,
     ) -> None:
         self.method = method
         self.phrases = phrases
@@ -91,6 +93,8 @@ class Session:
         self.stopped_on_purpose = False
         """Set by the daemon before the :class:`Resume` that follows a deliberate stop (the
         group chose to go on): the device says "we go on", not that it was out."""
+        self.recap = recap
+        """Whether the end reads what was kept before the time summary (``[report] recap``)."""
 
     # --- queries ------------------------------------------------------------------
 
@@ -387,23 +391,33 @@ class Session:
             return []
         self.last_words_until = None
         self.changes += 1
-        return [Finished(self.record())]
+        return [*self._closing(), Finished(self.record())]
 
     def _finish(self, now: float, last_words: bool = False) -> list[Effect]:
-        """The session ends. With ``last_words`` a running note was just told to stop: its
-        last utterance is still in the recogniser, so the record waits for it (a
-        :class:`Heard`, or ``last_words_seconds``) before it is handed on as Finished."""
+        """The session ends: the group hears so at once. With ``last_words`` a running note
+        was just told to stop: its last utterance is still in the recogniser, so the rest
+        of the end (the recap counts it) and the record wait for it (a :class:`Heard`, or
+        ``last_words_seconds``, while the goodbye is still being said) before the record is
+        handed on as Finished."""
         self.status = FINISHED
         self.ended = now
         self.changes += 1
-        p = self.phrases
-        effects: list[Effect] = [Say(p.say("finished", method=self.method.name), "finished")]
-        effects.append(Say(summary(p, self.method, self.runs), "summary"))
-        effects.append(Say(p.say("new_session"), "new_session"))
+        effects: list[Effect] = [Say(self.phrases.say("finished", method=self.method.name), "finished")]
         if last_words and self.last_words_seconds > 0:
             self.last_words_until = now + self.last_words_seconds
-        else:
-            effects.append(Finished(self.record()))
+            return effects
+        return [*effects, *self._closing(), Finished(self.record())]
+
+    def _closing(self) -> list[Effect]:
+        """What is said after the goodbye: the recap of the notes, the time summary, and how
+        to begin anew."""
+        p = self.phrases
+        effects: list[Effect] = []
+        kept = recap(p, self.captures) if self.recap else ""
+        if kept:
+            effects.append(Say(kept, "recap"))
+        effects.append(Say(summary(p, self.method, self.runs), "summary"))
+        effects.append(Say(p.say("new_session"), "new_session"))
         return effects
 
     def _balanced_length(self, index: int) -> float:

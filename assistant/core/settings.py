@@ -176,6 +176,9 @@ class ReportSettings:
 
     low_confidence: float = field(default=0.5, metadata=_range(0, 1))
     """Recognised words with a confidence below this are marked in the report."""
+    recap: bool = True
+    """At the end, before the time summary, read what was kept (the leervraag, kernvraag and
+    actieplan, and how many ideas and closing sentences), so the case-giver can write it down."""
 
 
 @dataclass(frozen=True)

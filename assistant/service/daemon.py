@@ -65,7 +65,7 @@ _LAST_WORDS = 2.0
 """Seconds (real time) the record of a finished session waits for the recogniser's last
 utterance of a running note: the last closing sentence is often cut by the last press."""
 _GESTURES = (ButtonDown, Press, DoublePress, LongPress, VoiceCommand)
-_PRIVATE_KEYS = frozenset({"note_heard", "previous"})
+_PRIVATE_KEYS = frozenset({"note_heard", "previous", "recap"})
 
 
 @dataclass(frozen=True)
@@ -275,6 +275,7 @@ class Daemon:
             first_person_hint=s.listening.first_person_hint,
             previous_actieplan=self.store.previous_actieplan() if s.listening.read_back_previous else "",
             last_words_seconds=_LAST_WORDS * self.clock.speed,
+            recap=s.report.recap,
         )
         session.notes.listener = self._listener_state
         return session
