@@ -127,8 +127,8 @@ def model_check_hint(cwd: Path, path_env: str) -> str:
     return done.stdout
 
 
-@pytest.mark.skipif(not VENV_SCRIPT.is_file(), reason="needs the checkout's .venv (./run-tests makes it)")
 def test_hints_name_the_command_as_the_user_can_run_it(tmp_path: Path) -> None:
+    assert VENV_SCRIPT.is_file(), "needs the checkout's .venv (./run-tests makes it)"
     without_venv = "/usr/bin:/bin"
     # From the checkout, the command is not on the PATH: the hint says .venv/bin/intervisie.
     assert "install it with `.venv/bin/intervisie model install`" in model_check_hint(PROJECT, without_venv)
@@ -139,8 +139,8 @@ def test_hints_name_the_command_as_the_user_can_run_it(tmp_path: Path) -> None:
     assert "install it with `intervisie model install`" in model_check_hint(tmp_path, on_path)
 
 
-@pytest.mark.skipif(not VENV_SCRIPT.is_file(), reason="needs the checkout's .venv (./run-tests makes it)")
 def test_a_hint_of_the_console_script_itself_names_the_script(tmp_path: Path) -> None:
+    assert VENV_SCRIPT.is_file(), "needs the checkout's .venv (./run-tests makes it)"
     done = subprocess.run(
         [str(VENV_SCRIPT), "model", "list", "--models-dir", str(tmp_path / "models")],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": "/usr/bin:/bin"},
@@ -338,7 +338,7 @@ bash /opt/intervisie/systemd/install.sh --uninstall --purge >/dev/null
 @pytest.mark.slow
 def test_the_pi_installer_on_a_pi_zero_installs_timekeeping_only_and_says_so(tmp_path: Path) -> None:
     if os.geteuid() != 0:
-        pytest.skip("needs root and mount namespaces, as CI has")
+        pytest.fail("needs root and mount namespaces, as CI has (run ./run-tests as root)")
     from test_systemd import _FAKE_ROOT  # the installer's own root without systemd
 
     stamp = hashlib.sha256((PROJECT / "pyproject.toml").read_bytes()).hexdigest()[:16]
