@@ -306,7 +306,7 @@ def test_a_slow_printer_that_keeps_taking_data_gets_the_whole_slip(tmp_path: Pat
 
     def read_slowly() -> None:
         while len(got) < 300_000:
-            time.sleep(0.02)
+            time.sleep(0.05)
             try:
                 got.extend(os.read(reader, 16384))
             except BlockingIOError:
@@ -314,12 +314,15 @@ def test_a_slow_printer_that_keeps_taking_data_gets_the_whole_slip(tmp_path: Pat
 
     thread = threading.Thread(target=read_slowly)
     thread.start()
+    start = time.monotonic()
     try:
-        write_bytes(str(fifo), b"y" * 300_000, stall_seconds=0.5)  # longer than 0.5 s in all
+        write_bytes(str(fifo), b"y" * 300_000, stall_seconds=0.5)
+        seconds = time.monotonic() - start
     finally:
         thread.join(10)
         os.close(reader)
     assert bytes(got) == b"y" * 300_000
+    assert seconds > 0.5  # longer in all than the stall limit, which counts only time without progress
 
 
 def test_printing_leaves_nothing_in_the_temporary_folder(tmp_path: Path, record_nl: dict[str, Any]) -> None:
