@@ -1,5 +1,5 @@
 """The ``intervisie`` command: run the daemon, check the hardware, say a sentence, print
-or forget kept sessions, and install or check the speech model.
+or forget kept sessions, print a session's slip, and install or check the speech model.
 
 Expected problems (a wrong configuration, no usable device) end in one clear line and
 an exit code: 2 for a configuration or method file that is wrong, 1 for anything else.
@@ -19,6 +19,7 @@ from assistant import __version__
 from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, echoed, positive
 from assistant.cli.export import add_export_parser
 from assistant.cli.model import add_model_parser
+from assistant.cli.printing import add_print_parser
 from assistant.cli.run import SAY_EXIT_CODES, cmd_check, cmd_run, cmd_say
 from assistant.cli.sessions import cmd_forget, cmd_report
 from assistant.core.settings import LANGUAGES
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--all", action="store_true", help="delete every kept session")
     forget.set_defaults(func=cmd_forget)
     add_export_parser(sub, common)
+    add_print_parser(sub, common)
     add_model_parser(sub)
     return parser
 

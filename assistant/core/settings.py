@@ -182,6 +182,20 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class PrinterSettings:
+    """A USB thermal receipt printer (ESC/POS) for the case-giver's slip."""
+
+    enabled: bool = False
+    """Whether a printer is connected; off, python-escpos is never imported."""
+    device: str = field(default="/dev/usb/lp0", metadata=_PATH)
+    """The printer's device file (any path: a plain file stands in for it in tests)."""
+    width: int = field(default=42, metadata={"int_choices": (32, 42, 48)})
+    """Characters per line: 32 on 58 mm paper, 42 or 48 on 80 mm paper."""
+    when: str = field(default="ask", metadata=_choice("ask", "always"))
+    """"ask": at the end a press prints the slip; "always": it is printed by itself."""
+
+
+@dataclass(frozen=True)
 class PrivacySettings:
     """How long sessions are kept, and names in what the device writes down."""
 
@@ -218,6 +232,7 @@ class Settings:
     listening: ListeningSettings = ListeningSettings()
     report: ReportSettings = ReportSettings()
     privacy: PrivacySettings = PrivacySettings()
+    printer: PrinterSettings = PrinterSettings()
 
     def data_path(self) -> Path:
         """The data directory, with the defaults resolved."""
@@ -324,6 +339,9 @@ def _scalar(value: Any, kind: Any, meta: typing.Mapping[str, Any], path: Path | 
         if out_of_range or (isinstance(value, float) and not math.isfinite(value)):
             bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
             raise ConfigError(path, key, f"expected a number {bounds}, got {shown(value)}")
+        allowed = meta.get("int_choices")
+        if allowed and value not in allowed:
+            raise ConfigError(path, key, f"expected one of {', '.join(str(c) for c in allowed)}, got {shown(value)}")
         return kind(value)
     if kind is str:
         if not isinstance(value, str):
