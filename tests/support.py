@@ -157,6 +157,58 @@ class Recorder:
         pass
 
 
+class Device:
+    """One run of the daemon (in this process) on a data folder, with both clocks under
+    test control: what a restart after a power cut or a stop meets."""
+
+    def __init__(self, data: Path, mono: Any, wall: Any, settings: Any = None) -> None:
+        from assistant.config import load_method, load_phrases
+        from assistant.core.clock import SessionClock
+        from assistant.core.settings import Settings
+        from assistant.service.daemon import Daemon as DaemonLoop
+        from assistant.storage.journal import Journal
+
+        self.settings = settings or Settings(data_dir=str(data))
+        self.speaker = Recorder()
+        self.journal = Journal(data, wall=wall)
+        self.daemon = DaemonLoop(
+            self.settings, load_method("intervisie", "nl"), load_phrases("nl"), self.speaker,
+            self.journal, SessionClock(1.0, monotonic=mono), wall=wall,
+        )
+        self.mono, self.wall = mono, wall
+        self.daemon.start_up()
+
+    @property
+    def session(self) -> Any:
+        return self.daemon.session
+
+    def do(self, event: Event) -> None:
+        self.daemon.step(event)
+
+    def wait(self, seconds: float) -> None:
+        """Time passes; due announcements are made as the loop would."""
+        from assistant.core.events import Tick
+
+        end = self.mono.t + seconds
+        while (due := self.session.next_deadline()) is not None and due - self.daemon.clock.now() <= end - self.mono.t:
+            step = max(0.0, due - self.daemon.clock.now())
+            self.mono.advance(step)
+            self.wall.advance(step)
+            self.do(Tick())
+        rest = end - self.mono.t
+        self.mono.advance(rest)
+        self.wall.advance(rest)
+
+    def whole_session(self) -> None:
+        """Start, and go through all seven phases at their planned length."""
+        from assistant.core.events import Press
+
+        self.do(Press())
+        for minutes in (5, 5, 10, 5, 10, 10, 5):
+            self.wait(minutes * 60.0)
+            self.do(Press())
+
+
 class ScriptedListener:
     """Stands in for the microphone and recogniser: records what the daemon asks."""
 
@@ -495,3 +547,27 @@ def say_when_invited(daemon: Daemon, mic: Microphone, out: Path, clip: Audio) ->
     spoken_at = time.monotonic()
     mic.say(clip)
     return spoken_at
+
+
+def leervraag_in_phase_two(daemon: Daemon, mic: Microphone, out: Path, clip: Audio, timeout: float = 60) -> str:
+    """Start the session, go on to phase 2 and say ``clip`` as the leervraag when the
+    device invites it; the log line of the device reading it back."""
+    daemon.expect("speech recognition: ready", timeout=90)
+    daemon.key("")
+    daemon.expect("say [phase]: Fase 1:")
+    daemon.key("")
+    daemon.expect("say [phase]: Fase 2:")
+    daemon.expect("say [note_hint]")
+    say_when_invited(daemon, mic, out, clip)
+    return daemon.expect("say [note_heard]", timeout=timeout)
+
+
+def press_to_the_end(daemon: Daemon, until: str) -> None:
+    """Press on (every 0.3 s) through the phases and the notes they invite until the
+    device says ``until`` (a phrase key, such as "summary")."""
+    for _ in range(60):
+        if any(f"say [{until}]" in line for line in daemon.log):
+            break
+        daemon.key("")
+        time.sleep(0.3)
+    daemon.expect(f"say [{until}]")

@@ -25,15 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import PROJECT, Daemon, Recorder
+from support import PROJECT, Daemon, Device
 
-from assistant.config import load_method, load_phrases
-from assistant.core.clock import FakeClock, SessionClock
-from assistant.core.events import Event, Press, Tick
-from assistant.core.session import Session
-from assistant.core.settings import Settings
-from assistant.service.daemon import Daemon as DaemonLoop
-from assistant.storage.journal import MAX_JOURNAL_BYTES, MAX_JOURNAL_LINES, Journal
+from assistant.core.clock import FakeClock
+from assistant.core.events import Press
+from assistant.storage.journal import MAX_JOURNAL_BYTES, MAX_JOURNAL_LINES
 from assistant.storage.records import is_session_id, record_paths
 
 MIN = 60.0
@@ -42,46 +38,6 @@ GREETING = "Hallo, ik ben klaar voor de intervisie."
 RESUMED = "Ik was even uitgevallen."
 STORAGE_FAILED = "Ik kan de sessie nu niet opslaan. Ik onthoud alles en houd de tijd gewoon bij."
 STORAGE_OK = "Opslaan lukt weer. Er is niets verloren gegaan."
-
-
-class Device:
-    """One run of the daemon on a data folder, with both clocks under test control."""
-
-    def __init__(self, data: Path, mono: FakeClock, wall: FakeClock) -> None:
-        self.speaker = Recorder()
-        self.journal = Journal(data, wall=wall)
-        self.daemon = DaemonLoop(
-            Settings(data_dir=str(data)), load_method("intervisie", "nl"), load_phrases("nl"), self.speaker,
-            self.journal, SessionClock(1.0, monotonic=mono), wall=wall,
-        )
-        self.mono, self.wall = mono, wall
-        self.daemon.start_up()
-
-    @property
-    def session(self) -> Session:
-        return self.daemon.session
-
-    def do(self, event: Event) -> None:
-        self.daemon.step(event)
-
-    def wait(self, seconds: float) -> None:
-        """Time passes; due announcements are made as the loop would."""
-        end = self.mono.t + seconds
-        while (due := self.session.next_deadline()) is not None and due - self.daemon.clock.now() <= end - self.mono.t:
-            step = max(0.0, due - self.daemon.clock.now())
-            self.mono.advance(step)
-            self.wall.advance(step)
-            self.do(Tick())
-        rest = end - self.mono.t
-        self.mono.advance(rest)
-        self.wall.advance(rest)
-
-    def whole_session(self) -> None:
-        """Start, and go through all seven phases at their planned length."""
-        self.do(Press())
-        for minutes in (5, 5, 10, 5, 10, 10, 5):
-            self.wait(minutes * MIN)
-            self.do(Press())
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Recorder, ScriptedListener
+from support import Recorder, ScriptedListener, leervraag_in_phase_two
 
 from assistant.cli import main
 from assistant.command import command
@@ -477,7 +477,6 @@ def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Pa
         Microphone,
         bare_vosk_with_words,
         no_dither_model,
-        say_when_invited,
         spoken_note,
     )
     from support import (
@@ -505,14 +504,7 @@ def test_a_note_said_into_the_microphone_keeps_no_name_and_no_audio(tmp_path: Pa
     )
     daemon = DaemonProcess(tmp_path, "--speed", "6", env={"HOME": str(sound.home), "TMPDIR": str(temp)})
     try:
-        daemon.expect("speech recognition: ready", timeout=60)
-        daemon.key("")
-        daemon.expect("say [phase]: Fase 1:")
-        daemon.key("")
-        daemon.expect("say [phase]: Fase 2:")
-        daemon.expect("say [note_hint]")
-        say_when_invited(daemon, mic, sound.out, clip)
-        daemon.expect("say [note_heard]")
+        leervraag_in_phase_two(daemon, mic, sound.out, clip, timeout=20)
         journal = (data / "current.jsonl").read_text(encoding="utf-8")
         assert masked in journal and name not in journal, "the journal on disk never holds the name"
         daemon.expect("say [note_first_person]")

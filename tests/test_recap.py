@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,9 @@ from support import (
     Microphone,
     Recorder,
     ScriptedListener,
+    leervraag_in_phase_two,
     no_dither_model,
-    say_when_invited,
+    press_to_the_end,
     spoken_note,
 )
 from test_notes import Group, make_session
@@ -303,21 +303,10 @@ def test_the_daemon_process_says_the_recap_after_the_last_phase_before_the_summa
     )
     daemon = Daemon(tmp_path, "--speed", "6", env={"HOME": str(sound.home)})
     try:
-        daemon.expect("speech recognition: ready", timeout=90)
-        daemon.key("")
-        daemon.expect("say [phase]: Fase 1:")
-        daemon.key("")
-        daemon.expect("say [phase]: Fase 2:")
-        daemon.expect("say [note_hint]")
-        say_when_invited(daemon, mic, sound.out, clip)
-        daemon.expect("say [note_heard]", timeout=60)
+        leervraag_in_phase_two(daemon, mic, sound.out, clip)
         daemon.key("")
         daemon.expect("say [note_saved]")
-        for _ in range(60):
-            if any("say [finished]" in line for line in daemon.log):
-                break
-            daemon.key("")
-            time.sleep(0.3)
+        press_to_the_end(daemon, "finished")
         daemon.expect("say [new_session]")
         daemon.expect("report of session")
         daemon.key("q")

@@ -9,61 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Recorder
+from support import Device
 
-from assistant.config import load_method, load_phrases
-from assistant.core.clock import FakeClock, SessionClock
-from assistant.core.events import Captured, DoublePress, Event, LongPress, Press, Tick
+from assistant.core.clock import FakeClock
+from assistant.core.events import Captured, DoublePress, LongPress, Press
 from assistant.core.session import Session
 from assistant.core.settings import SessionSettings, Settings
-from assistant.service.daemon import Daemon
-from assistant.storage.journal import Journal
 from assistant.storage.records import record_paths
 
 MIN = 60.0
-
-
-class Device:
-    """One run of the daemon process on a data directory, with time under test control."""
-
-    def __init__(self, data: Path, mono: FakeClock, wall: FakeClock, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings(data_dir=str(data))
-        self.speaker = Recorder()
-        self.journal = Journal(data)
-        self.daemon = Daemon(
-            self.settings,
-            load_method("intervisie", "nl"),
-            load_phrases("nl"),
-            self.speaker,
-            self.journal,
-            SessionClock(1.0, monotonic=mono),
-            wall=wall,
-        )
-        self.mono, self.wall = mono, wall
-        self.daemon.start_up()
-
-    @property
-    def session(self) -> Session:
-        return self.daemon.session
-
-    def do(self, event: Event) -> None:
-        self.daemon.step(event)
-
-    def wait(self, seconds: float) -> None:
-        """Time passes; due announcements are made as the loop would."""
-        end = self.mono.t + seconds
-        while True:
-            due = self.session.next_deadline()
-            now = self.daemon.clock.now()
-            if due is None or due - now > end - self.mono.t:
-                break
-            step = max(0.0, due - now)
-            self.mono.advance(step)
-            self.wall.advance(step)
-            self.do(Tick())
-        rest = end - self.mono.t
-        self.mono.advance(rest)
-        self.wall.advance(rest)
 
 
 @pytest.fixture

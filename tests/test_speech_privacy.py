@@ -19,12 +19,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import PROJECT, SPOKEN, Daemon, Microphone, no_dither_model, say_when_invited, spoken_note
+from support import (
+    PROJECT,
+    SPOKEN,
+    Daemon,
+    Microphone,
+    leervraag_in_phase_two,
+    no_dither_model,
+    press_to_the_end,
+    spoken_note,
+)
 
 from assistant.audio import synthesis
 from assistant.testing import filesound
@@ -165,22 +173,10 @@ def test_a_whole_session_with_a_note_writes_no_sound_to_disk(tmp_path: Path, ram
         wrapper=[strace, "-f", "-qq", "-y", "--seccomp-bpf", "-e", "trace=open,openat,openat2,creat", "-o", str(trace)],
     )
     try:
-        daemon.expect("speech recognition: ready", timeout=90)
-        daemon.key("")
-        daemon.expect("say [phase]: Fase 1:")
-        daemon.key("")
-        daemon.expect("say [phase]: Fase 2:")
-        daemon.expect("say [note_hint]")
-        say_when_invited(daemon, mic, sound.out, clip)
-        daemon.expect("say [note_heard]", timeout=60)  # "Ik heb genoteerd: <the leervraag>"
+        leervraag_in_phase_two(daemon, mic, sound.out, clip)  # "Ik heb genoteerd: <the leervraag>"
         daemon.key("")
         daemon.expect("say [note_saved]")
-        for _ in range(60):
-            if any("say [summary]" in line for line in daemon.log):
-                break
-            daemon.key("")
-            time.sleep(0.3)
-        daemon.expect("say [summary]")
+        press_to_the_end(daemon, "summary")
         daemon.expect("report of session")
         daemon.key("q")
         assert daemon.finish(timeout=60) == 0
