@@ -65,6 +65,7 @@ class Session:
         previous_actieplan: str = "",
         last_words_seconds: float = 0.0,
         recap: bool = True,
+        hand_off: str = "",
     ) -> None:
         self.method = method
         self.phrases = phrases
@@ -95,6 +96,9 @@ class Session:
         group chose to go on): the device says "we go on", not that it was out."""
         self.recap = recap
         """Whether the end reads what was kept before the time summary (``[report] recap``)."""
+        self.hand_off = hand_off
+        """How the notes leave at the end: "" (no printer: a press begins anew), "ask" (the
+        device says a press prints the slip) or "always" (it says the slip is printing)."""
 
     # --- queries ------------------------------------------------------------------
 
@@ -417,7 +421,12 @@ class Session:
         if kept:
             effects.append(Say(kept, "recap"))
         effects.append(Say(summary(p, self.method, self.runs), "summary"))
-        effects.append(Say(p.say("new_session"), "new_session"))
+        if self.hand_off == "ask":
+            effects.append(Say(p.say("print_offer"), "print_offer"))
+        elif self.hand_off == "always":
+            effects.append(Say(p.say("printing"), "printing"))
+        else:
+            effects.append(Say(p.say("new_session"), "new_session"))
         return effects
 
     def _balanced_length(self, index: int) -> float:

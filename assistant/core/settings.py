@@ -209,6 +209,8 @@ class PrivacySettings:
     """Names of the group's members, always masked (also when they are ordinary words)."""
     names_file: str = ""
     """A file of further names to mask (one per line), read besides the shipped list."""
+    keep_after_print: bool = True
+    """False: a session's record and reports are deleted once its slip printed without error."""
 
 
 @dataclass(frozen=True)

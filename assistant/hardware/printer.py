@@ -36,8 +36,17 @@ STALL_SECONDS = 10.0
 """A printer that takes no byte for this long is given up (out of paper, jammed, off)."""
 
 
+FAULTS = ("missing", "gone", "paper", "permission", "other")
+"""What went wrong, in the words the group hears (a ``print_failed_*`` phrase each)."""
+
+
 class PrinterError(DeviceError):
-    """The slip could not be printed; the message is one line saying why and what to do."""
+    """The slip could not be printed; the message is one line saying why and what to do,
+    and :attr:`fault` one of :data:`FAULTS`."""
+
+    def __init__(self, message: str, fault: str = "other") -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 def render(lines: list[SlipLine], width: int) -> bytes:
@@ -95,10 +104,10 @@ def write_bytes(device: str, data: bytes, stall_seconds: float = STALL_SECONDS) 
     try:
         fd = os.open(device, flags)
     except OSError as exc:
-        raise PrinterError(_reason(device, exc)) from None
+        raise _error(device, exc) from None
     try:
         if stat.S_ISDIR(os.fstat(fd).st_mode):  # not reached on Linux (EISDIR), kept for clarity
-            raise PrinterError(_reason(device, IsADirectoryError(errno.EISDIR, "")))
+            raise _error(device, IsADirectoryError(errno.EISDIR, ""))
         _write_all(fd, device, memoryview(data), stall_seconds)
     finally:
         os.close(fd)
@@ -114,7 +123,7 @@ def _write_all(fd: int, device: str, view: memoryview, stall_seconds: float) -> 
         except BlockingIOError:
             written = 0
         except OSError as exc:
-            raise PrinterError(_reason(device, exc)) from None
+            raise _error(device, exc) from None
         if written:
             view = view[written:]
             deadline = time.monotonic() + stall_seconds
@@ -123,24 +132,34 @@ def _write_all(fd: int, device: str, view: memoryview, stall_seconds: float) -> 
         if left <= 0:
             raise PrinterError(
                 f"the printer {device} took no data for {stall_seconds:g} s: is it out of paper, "
-                "its cover open, or switched off?"
+                "its cover open, or switched off?",
+                "paper",
             )
         poller.poll(max(1, int(left * 1000)))
 
 
-def _reason(device: str, exc: OSError) -> str:
+def _error(device: str, exc: OSError) -> PrinterError:
     """One line for the user: what is wrong with the printer at ``device``, and what to do."""
     code = exc.errno
     if code == errno.ENOENT:
-        return f"no printer at {device}: plug it in and switch it on, or set [printer] device to its device file"
+        return PrinterError(
+            f"no printer at {device}: plug it in and switch it on, or set [printer] device to its device file", "missing"
+        )
     if code in (errno.EACCES, errno.EPERM):
-        return f"no permission to write to the printer {device}: add this user to the group 'lp' (or the file's group)"
+        return PrinterError(
+            f"no permission to write to the printer {device}: add this user to the group 'lp' (or the file's group)",
+            "permission",
+        )
     if code == errno.EISDIR:
-        return f"{device} is a folder, not a printer: set [printer] device to the printer's device file (/dev/usb/lp0)"
+        return PrinterError(
+            f"{device} is a folder, not a printer: set [printer] device to the printer's device file (/dev/usb/lp0)"
+        )
     if code == errno.ENXIO:
-        return f"the printer {device} does not answer (nothing takes the data): plug it in and switch it on"
+        return PrinterError(
+            f"the printer {device} does not answer (nothing takes the data): plug it in and switch it on", "missing"
+        )
     if code in (errno.ENODEV, errno.EIO, errno.EPIPE):
-        return f"the printer {device} went away while printing: plug it back in"
+        return PrinterError(f"the printer {device} went away while printing: plug it back in", "gone")
     if code == errno.ENOSPC:
-        return f"the printer {device} takes no more data: is it out of paper?"
-    return f"cannot print on {device}: {exc.strerror or exc}"
+        return PrinterError(f"the printer {device} takes no more data: is it out of paper?", "paper")
+    return PrinterError(f"cannot print on {device}: {exc.strerror or exc}")

@@ -42,6 +42,7 @@ from assistant.core.record import SessionRecord
 from assistant.core.session import FINISHED, IDLE, Session
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
+from assistant.service.handoff import HandOff
 from assistant.service.resume import (
     StoppedOffer,
     abandoned_record,
@@ -125,6 +126,8 @@ class Daemon:
         self.store = SessionStore(journal, settings, phrases, method, wall)
         """Journal, records, reports and retention; keeps going when the disk fails."""
         self.clock = clock
+        self.handoff = HandOff(settings, phrases, self.store, speaker, self._say, self.post, clock)
+        """The slip for the case-giver at the end of a session (``[printer]``)."""
         self.notifier = notifier
         self.led = led
         self.listener = listener
@@ -225,6 +228,12 @@ class Daemon:
             # The group goes on before the last words came: the record is kept as it is.
             for effect in self.session.close_record():
                 self._apply(effect)
+        if self.handoff.step(event):
+            if self.handoff.forgotten:  # keep_after_print = false: not even in memory
+                gone = set(self.handoff.forgotten)
+                self.finished_records = [r for r in self.finished_records if r.get("id") not in gone]
+            self._storage_warning()
+            return
         session = self.session
         was_idle = session.status == IDLE
         before = session.changes
@@ -276,6 +285,7 @@ class Daemon:
             previous_actieplan=self.store.previous_actieplan() if s.listening.read_back_previous else "",
             last_words_seconds=_LAST_WORDS * self.clock.speed,
             recap=s.report.recap,
+            hand_off=self.handoff.mode,
         )
         session.notes.listener = self._listener_state
         return session
@@ -376,6 +386,7 @@ class Daemon:
         self.store.forget_expired()
         self.session = self._new_session()
         self.session_id = None
+        self.handoff.finished(full)
 
     def _resume_pending(self) -> bool:
         """Rebuild an unfinished session from the journal; True if it goes on."""

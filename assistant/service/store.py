@@ -24,7 +24,7 @@ from assistant.errors import JournalError
 from assistant.storage.journal import Journal, blocked_name
 from assistant.storage.records import read_records, records_dir, reports_dir
 from assistant.storage.report import write_report
-from assistant.storage.retention import apply_retention
+from assistant.storage.retention import apply_retention, delete_session, kept_sessions
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,26 @@ class SessionStore:
         """Delete the records and reports older than the retention period."""
         if self.journal is not None and self.journal.usable():
             apply_retention(self.journal.data_dir, self.settings.privacy.retention_days, self._wall())
+
+    def forget(self, session_id: str) -> bool:
+        """Delete a finished session's record and reports now, on disk and in memory
+        (``[privacy] keep_after_print = false``); True when nothing of it is left."""
+        if self.journal is None:
+            return True
+        self.journal.drop_unsaved(session_id)
+        self._unwritten_reports = [r for r in self._unwritten_reports if r.get("id") != session_id]
+        if not self.journal.usable():
+            return True  # a refused folder: nothing of the session was written there
+        try:
+            sessions = [s for s in kept_sessions(self.journal.data_dir) if s.id == session_id]
+        except JournalError as exc:
+            log.error("cannot delete session %s after printing: %s", session_id, exc)
+            return False
+        failed = [path for session in sessions for path in delete_session(session)]
+        if failed:
+            return False  # each file was logged by delete_session
+        log.info("deleted session %s after its slip was printed ([privacy] keep_after_print = false)", session_id)
+        return True
 
     # --- a failing data disk ------------------------------------------------------
 

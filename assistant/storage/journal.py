@@ -205,6 +205,13 @@ class Journal:
         """Records of finished sessions that are only in memory (oldest first)."""
         return list(self._unsaved)
 
+    def drop_unsaved(self, session_id: str) -> bool:
+        """Forget a finished session's record that is only in memory; True if there was one."""
+        kept = [r for r in self._unsaved if r.get("id") != session_id]
+        dropped = len(kept) != len(self._unsaved)
+        self._unsaved = kept
+        return dropped
+
     # --- writing ------------------------------------------------------------------
 
     def start(self, header: dict[str, Any]) -> str:
