@@ -10,7 +10,7 @@
 #                                                  /etc/intervisie, the user, and the group gpio
 #                                                  if it made it and nobody else is in it
 #
-# What it sets up: Debian packages, the system user "intervisie" (groups audio and gpio),
+# What it sets up: Debian packages, the system user "intervisie" (groups audio, gpio, lp),
 # a root-owned copy of the checkout in /opt/intervisie with its venv, the settings file
 # /etc/intervisie/config.toml, and the unit intervisie.service, enabled and started.
 set -euo pipefail
@@ -167,8 +167,9 @@ else
 fi
 
 # The service user. /dev/snd/* belongs to the group audio, /dev/gpiochip* and
-# /dev/gpiomem to gpio (Raspberry Pi OS); the unit names both in SupplementaryGroups=,
-# so both must exist.
+# /dev/gpiomem to gpio (Raspberry Pi OS), a USB receipt printer's /dev/usb/lp* to lp
+# (udev's 50-udev-default.rules); the unit names all three in SupplementaryGroups=, so
+# all three must exist: without one the service does not start.
 made_gpio=0
 if ! getent group gpio >/dev/null; then
     groupadd --system gpio
@@ -187,11 +188,17 @@ if [ -d /etc/udev/rules.d ] && ! grep -qs 'GROUP="gpio"' /etc/udev/rules.d/*.rul
     udevadm trigger --subsystem-match=gpio 2>/dev/null || true
     say "installed $udev_rule"
 fi
+# lp is one of Debian's static groups (base-passwd, gid 7), so it is kept on --purge even
+# when it had to be made here: printing packages (cups) expect it.
+if ! getent group lp >/dev/null; then
+    groupadd --system lp
+    say "created the group lp"
+fi
 if id -u "$app" >/dev/null 2>&1; then
-    usermod --append --groups audio,gpio "$app"
+    usermod --append --groups audio,gpio,lp "$app"
     say "user $app exists (groups: $(id -nG "$app"))"
 else
-    useradd --system --user-group --groups audio,gpio --home-dir "$state_dir" --no-create-home \
+    useradd --system --user-group --groups audio,gpio,lp --home-dir "$state_dir" --no-create-home \
         --shell /usr/sbin/nologin --comment "intervision room assistant" "$app"
     say "created the system user $app"
 fi
