@@ -199,6 +199,23 @@ class Device:
         self.mono.advance(rest)
         self.wall.advance(rest)
 
+    def printed(self, timeout: float = 30) -> Any:
+        """Wait for the printing thread to be done, and let the daemon hear how it went (as
+        its loop would); the Printed event. Other events posted meanwhile are handled too."""
+        from assistant.service.handoff import Printed
+
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                event = self.daemon._events.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the slip was not printed (nor failed) within {timeout} s") from None
+            if event is None:
+                continue
+            self.do(event)
+            if isinstance(event, Printed):
+                return event
+
     def whole_session(self) -> None:
         """Start, and go through all seven phases at their planned length."""
         from assistant.core.events import Press

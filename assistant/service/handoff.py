@@ -116,13 +116,11 @@ class HandOff:
         if isinstance(event, Printed):
             self._printed(event)
             return True
-        if self.record is None:
-            return False
-        if isinstance(event, Tick):
-            if not self.busy and self.clock.now() >= self.expires:
-                log.info("nobody asked for the slip of session %s within %g minutes: '%s' prints it",
-                         self.record.get("id"), OFFER_MINUTES, command(f"print {self.record.get('id', '')}"))
-                self.record = None
+        if self.record is not None and not self.busy and self.clock.now() >= self.expires:
+            log.info("nobody asked for the slip of session %s within %g minutes: '%s' prints it",
+                     self.record.get("id"), OFFER_MINUTES, command(f"print {self.record.get('id', '')}"))
+            self.record = None  # the next press begins a new session
+        if self.record is None or isinstance(event, Tick):
             return False  # the idle session sees the tick as well
         if isinstance(event, ButtonDown):
             self.speaker.stop()
