@@ -201,6 +201,38 @@ def test_a_word_longer_than_the_paper_is_cut_where_the_line_ends() -> None:
     assert lines == ["kort", "x" * 32, "x" * 32, "x" * 6 + " eind"]
 
 
+def test_letters_the_code_page_lacks_are_printed_in_latin_letters(tmp_path: Path) -> None:
+    note = "Łukasz’s idee… één café met 안녕하세요"
+    receipt, _ = printed(tmp_path, [SlipLine(note, "text")], 48)
+    assert receipt.texts()[0] == "Lukasz's idee... één café met AnNyeongHaSeYo"
+    assert "?" not in receipt.texts()[0]
+
+
+def test_control_characters_from_a_planted_record_never_reach_the_printer_as_commands(
+    tmp_path: Path, record_nl: dict[str, Any]
+) -> None:
+    planted = json.loads(json.dumps(record_nl))
+    leervraag = planted["captures"]["leervraag"][-1]
+    leervraag["text"] = "eerst\x1b@ reset\x1dV\x00 dan knippen\x1bd\x09 en\u200b verder"
+    config = kept_session(tmp_path, planted)
+    printer = tmp_path / "lp0"
+    printer.touch()
+    done, _ = run_print(config, "--device", str(printer))
+    assert done.returncode == 0, done.stderr
+    receipt = read_receipt(printer.read_bytes())
+    assert receipt.resets == 1 and receipt.cuts == [len(receipt.lines)], "one reset, one cut: no command got through"
+    # Shown as the report shows them (\\u001b); a zero-width space, which the report keeps, is a "?".
+    assert " ".join(paragraph_after(receipt.texts(), "Leervraag")) == (
+        "eerst\\u001b@ reset\\u001dV\\u0000 dan knippen\\u001bd\\u0009 en? verder"
+    )
+
+
+def test_a_control_character_is_never_sent_as_one() -> None:
+    from assistant.hardware.printer import printable
+
+    assert printable("a\x1b@b\x1dV\x00c\td") == "a?@b?V?c?d"
+
+
 # --- the printer that fails ------------------------------------------------------------
 
 
@@ -341,7 +373,10 @@ def test_printing_leaves_nothing_in_the_temporary_folder(tmp_path: Path, record_
 
 
 def test_the_daemon_does_not_load_python_escpos() -> None:
-    code = "import sys, assistant.cli, assistant.service.app, assistant.service.daemon; print('escpos' in sys.modules)"
+    code = (
+        "import sys, assistant.cli, assistant.service.app, assistant.service.daemon; "
+        "print('escpos' in sys.modules or 'anyascii' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=PROJECT)
     assert done.stdout.strip() == "False", done.stderr
 

@@ -21,6 +21,7 @@ import select
 import stat
 import tempfile
 import time
+import unicodedata
 from typing import Any
 
 from assistant.core.slip import SlipLine, layout
@@ -49,11 +50,44 @@ class PrinterError(DeviceError):
         self.fault = fault
 
 
+def printable(text: str) -> str:
+    """``text`` as the printer can print it in :data:`CODE_PAGE`.
+
+    Letters the code page has (é, ë, ï, ü ...) stay as they are. A run of characters it
+    lacks is written in Latin letters by anyascii ("ł" → "l", "’" → "'", "…" → "...",
+    Hangul romanized), so a name or a note in another script is still readable on the
+    paper. Control and format characters (from a damaged or planted record) would be
+    printer commands (ESC @ resets, GS V cuts): each becomes "?", never a command.
+    """
+    from anyascii import anyascii
+
+    out: list[str] = []
+    run: list[str] = []
+    for char in text + "\n":
+        if unicodedata.category(char).startswith("C"):
+            if run:
+                out.append(anyascii("".join(run)))
+                run = []
+            out.append("?" if char != "\n" else "")
+            continue
+        try:
+            char.encode(CODE_PAGE)
+        except UnicodeEncodeError:
+            run.append(char)
+            continue
+        if run:
+            out.append(anyascii("".join(run)) or "?")
+            run = []
+        out.append(char)
+    return "".join(out)
+
+
 def render(lines: list[SlipLine], width: int) -> bytes:
     """The slip as ESC/POS bytes: reset, the code page, the lines wrapped at ``width``, a cut."""
     printer = _dummy_printer()
     printer.hw("INIT")
     printer.charcode(CODE_PAGE)
+    lines = [SlipLine(printable(line.text), line.style) for line in lines]
     for style, text in layout(lines, width):
         if style == "title":
             printer.set(align="center", bold=True, double_height=True)
