@@ -9,21 +9,13 @@ off; a press cuts it short as any speech; and what the group said never reaches 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pytest
 from support import (
-    SPOKEN,
-    Daemon,
-    Microphone,
     Recorder,
     ScriptedListener,
-    leervraag_in_phase_two,
-    no_dither_model,
-    press_to_the_end,
-    spoken_note,
 )
 from test_notes import Group, make_session
 
@@ -34,8 +26,6 @@ from assistant.core.session import Session
 from assistant.core.settings import ReportSettings, Settings
 from assistant.service.daemon import Daemon as LoopDaemon
 from assistant.storage.journal import Journal
-from assistant.storage.records import record_paths
-from assistant.testing import filesound
 
 LEERVRAAG = "hoe blijf ik rustig als een leerling mij uitdaagt"
 KERNVRAAG = "wanneer grijp ik in"
@@ -288,41 +278,5 @@ def test_the_daemon_says_no_recap_with_recap_false(tmp_path: Path) -> None:
 
 
 # --- the real daemon process ----------------------------------------------------------------
-
-
-@pytest.mark.slow  # the daemon as a process, a microphone at real time, the real (Korean) model
-def test_the_daemon_process_says_the_recap_after_the_last_phase_before_the_summary(tmp_path: Path) -> None:
-    sound = filesound.write_asoundrc(tmp_path / "home")
-    mic = Microphone(sound.inp)
-    model = no_dither_model(tmp_path / "model")
-    clip, _ = spoken_note(mic, SPOKEN)
-    data = tmp_path / "data"
-    (tmp_path / "config.toml").write_text(
-        f'data_dir = "{data}"\nparticipants = 0\n[listening]\nmodel = "{model}"\n'
-        "silence_seconds = 1.0\nwait_seconds = 7.0\nmax_seconds = 20\n"
-    )
-    daemon = Daemon(tmp_path, "--speed", "6", env={"HOME": str(sound.home)})
-    try:
-        leervraag_in_phase_two(daemon, mic, sound.out, clip)
-        daemon.key("")
-        daemon.expect("say [note_saved]")
-        press_to_the_end(daemon, "finished")
-        daemon.expect("say [new_session]")
-        daemon.expect("report of session")
-        daemon.key("q")
-        assert daemon.finish(timeout=60) == 0
-    finally:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-        mic.close()
-    [path] = record_paths(data)
-    leervraag = json.loads(path.read_text())["captures"]["leervraag"][-1]
-    assert leervraag["accepted"] and leervraag["text"]
-    said = [line.split("say [", 1)[1].split("]", 1)[0] for line in daemon.log if "say [" in line]
-    end = said[said.index("finished"):]
-    assert end[:4] == ["finished", "recap", "summary", "new_session"], end
-    recap_line = next(line for line in daemon.log if "say [recap]" in line)
-    assert "characters of a note, not logged" in recap_line
-    log = "".join(daemon.log)
-    for word in leervraag["text"].split():
-        assert word not in log, "what the group said stays out of the log"
+# A whole session run as a process, with a spoken leervraag, the recap played into the
+# file sound card and kept out of the log: tests/test_notes_home.py (with the slip).
