@@ -19,6 +19,10 @@ PortAudio through sounddevice, the real daemon process):
   compared with the same text rendered by the ``espeak-ng`` program: how many came out
   empty or at the wrong length, how many the engine caught and rendered again; and the
   same sentences through pyttsx3 used as its documentation shows, for comparison.
+- ``slip``: the case-giver's slip of a whole session with every kind of note, in a
+  process that holds the daemon's modules: the memory before any slip and after the
+  first one (python-escpos and Pillow are imported then), and the time from asking for
+  a slip to its last byte in the file that stands in for the printer, first and later.
 - ``recognition``: the capture pipeline (the listener's thread and queue and the
   transcriber, fed through a real PortAudio input stream) against bare Vosk decoding of
   the same audio, side by side: CPU time, the time from the end of an utterance to its
@@ -63,7 +67,7 @@ from assistant.testing.models import without_dither  # noqa: E402
 from assistant.testing.speech import espeak  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PARTS = ("press", "schedule", "daemon", "recognition", "renders")
+PARTS = ("press", "schedule", "daemon", "recognition", "renders", "slip")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         if "renders" in parts:
             _progress("every rendering checked against espeak-ng's own")
             results["renders"] = bench_renders(sentences=100 if args.quick else 500)
+        if "slip" in parts:
+            _progress("the printed slip")
+            results["slip"] = bench_slip(work, slips=5 if args.quick else 20)
         print(json.dumps(results, indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -912,6 +919,51 @@ def _plain_pyttsx3(jobs: list[tuple[str, str, int]]) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------- helpers
+
+
+_SLIP_SCRIPT = r"""
+import json, sys, time
+import assistant.service.daemon  # what the daemon holds before any slip
+from assistant.service.handoff import HandOff  # noqa: F401
+from assistant.hardware.printer import print_slip
+from assistant.storage.slip import build_slip
+
+def rss():
+    return int([l.split()[1] for l in open("/proc/self/status") if l.startswith("VmRSS")][0]) / 1024
+
+record, device, count = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+before = rss()
+times = []
+for _ in range(count):
+    started = time.perf_counter()
+    print_slip(build_slip(record), device, 42)
+    times.append((time.perf_counter() - started) * 1000)
+print(json.dumps({"before_mb": before, "after_mb": rss(), "ms": times}))
+"""
+
+
+def bench_slip(work: Path, slips: int) -> dict[str, Any]:
+    """The slip of a whole session: the daemon's memory before and after the first one,
+    and how long a slip takes from asking for it to its last byte."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_printer import session_record  # a whole session with every kind of note
+
+    record = session_record("nl")
+    device = work / "lp0"
+    device.touch()
+    done = subprocess.run(
+        [sys.executable, "-c", _SLIP_SCRIPT, json.dumps(record), str(device), str(slips)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
+    )
+    measured = json.loads(done.stdout)
+    times = measured["ms"]
+    return {
+        "slip_bytes": device.stat().st_size // slips,
+        "memory_before_mb": round(measured["before_mb"], 1),
+        "memory_after_first_slip_mb": round(measured["after_mb"], 1),
+        "first_slip_ms": round(times[0], 1),
+        "later_slips_ms": _summary(times[1:]) if len(times) > 1 else None,
+    }
 
 
 def _has_sound_card() -> bool:
