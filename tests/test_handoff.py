@@ -329,3 +329,19 @@ def test_no_permission_is_said_as_such(tmp_path: Path, clocks) -> None:
     failed = device.printed()
     assert failed.fault == "permission", failed.error
     assert device.speaker.said[-2:] == [NL.say("print_failed_permission"), NL.say("print_again")]
+
+
+def test_a_printer_missing_at_start_is_one_warning_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from assistant.service.app import _printer_at_start
+
+    missing = tmp_path / "usb" / "lp0"
+    _printer_at_start(Settings(printer=PrinterSettings(enabled=True, device=str(missing))))
+    [line] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert line.getMessage().startswith(f"no printer at {missing}: plug it in")
+    assert line.getMessage().endswith("the slip is printed at the end of a session if the printer is there by then")
+    caplog.clear()
+    missing.parent.mkdir()
+    missing.touch()
+    _printer_at_start(Settings(printer=PrinterSettings(enabled=True, device=str(missing))))
+    _printer_at_start(Settings(printer=PrinterSettings(enabled=False, device="/nowhere")))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -392,3 +392,35 @@ def test_the_printer_settings_default_to_off_and_take_only_the_paper_widths(tmp_
         path.write_text(f"[printer]\n{text}\n", encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
             load_settings(path)
+
+
+# --- the check and the start -------------------------------------------------------------
+
+
+def run_check(tmp_path: Path, printer: str, enabled: bool = True) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[listening]\nenabled = false\n'
+        f'[printer]\nenabled = {"true" if enabled else "false"}\ndevice = "{printer}"\n',
+        encoding="utf-8",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", "check", "--timeout", "0.5", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, cwd=PROJECT, stdin=subprocess.DEVNULL,
+        env={**os.environ, "HOME": str(tmp_path), "GPIOZERO_PIN_FACTORY": ""},
+    )
+
+
+def test_check_says_whether_the_printer_takes_data_and_prints_nothing(tmp_path: Path) -> None:
+    printer = tmp_path / "lp0"
+    printer.touch()
+    there = run_check(tmp_path, str(printer))
+    assert f"Printer: {printer} takes data;" in there.stdout, there.stdout + there.stderr
+    assert printer.read_bytes() == b"", "the check prints no slip"
+    missing = run_check(tmp_path, str(tmp_path / "usb" / "lp0"))
+    line = next(x for x in missing.stdout.splitlines() if x.startswith("Printer:"))
+    assert line == f"Printer: NOT ready: no printer at {tmp_path / 'usb' / 'lp0'}: plug it in and switch it on, " \
+        "or set [printer] device to its device file."
+    assert missing.returncode == 1 and "the printer is not ready" in missing.stdout.splitlines()[-1]
+    off = run_check(tmp_path, str(tmp_path / "usb" / "lp0"), enabled=False)
+    assert "Printer: none set up ([printer] enabled = false)." in off.stdout

@@ -38,6 +38,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  {line}")
     problems.extend(_check_speech(settings, phrases.say("test_sentence")))
     problems.extend(_check_listening(settings))
+    problems.extend(_check_printer(settings))
     problems.extend(_check_button(settings, args.timeout))
     if problems:
         print("Problems: " + "; ".join(problems))
@@ -70,6 +71,23 @@ def _check_speech(settings: Settings, sentence: str) -> list[str]:
     finally:
         speaker.close()
     return problems
+
+
+def _check_printer(settings: Settings) -> list[str]:
+    """Whether the receipt printer can be written to (nothing is printed); the problems found."""
+    from assistant.hardware.printer import PrinterError, probe
+
+    printer = settings.printer
+    if not printer.enabled:
+        print("Printer: none set up ([printer] enabled = false).")
+        return []
+    try:
+        probe(printer.device)
+    except PrinterError as exc:
+        print(f"Printer: NOT ready: {exc}.")
+        return [f"the printer is not ready ({exc})"]
+    print(f"Printer: {printer.device} takes data; '{command('print')}' prints the newest session's slip.")
+    return []
 
 
 def _check_button(settings: Settings, timeout: float) -> list[str]:

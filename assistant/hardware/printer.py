@@ -127,6 +127,12 @@ def print_slip(lines: list[SlipLine], device: str, width: int, stall_seconds: fl
     return len(data)
 
 
+def probe(device: str) -> None:
+    """Whether the printer at ``device`` could be written to now, without printing:
+    opened for writing (non-blocking) and closed. PrinterError says why not."""
+    write_bytes(device, b"")
+
+
 def write_bytes(device: str, data: bytes, stall_seconds: float = STALL_SECONDS) -> None:
     """Write ``data`` to the printer's device file without ever blocking for long.
 

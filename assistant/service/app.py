@@ -56,6 +56,7 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
         signal.signal(signum, lambda *_: daemon.stop())
     if speed != 1:
         log.info("running %g times faster than real time", speed)
+    _printer_at_start(settings)
     try:
         if listener is not None:
             listener.start()  # returns at once: the model loads while the device speaks
@@ -71,6 +72,19 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
         notifier.close()
         if lock is not None:
             lock.release()
+
+
+def _printer_at_start(settings: Settings) -> None:
+    """One line at start when the printer set up for the slip is not there now (it may be
+    plugged in before the end of the session: the slip is tried then all the same)."""
+    if not settings.printer.enabled:
+        return
+    from assistant.hardware.printer import PrinterError, probe
+
+    try:
+        probe(settings.printer.device)
+    except PrinterError as exc:
+        log.warning("%s; the slip is printed at the end of a session if the printer is there by then", exc)
 
 
 def open_storage(data: Path) -> tuple[Journal | None, DataFolderLock | None]:
