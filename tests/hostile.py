@@ -584,18 +584,26 @@ def build(root: Path) -> list[dict[str, Any]]:
 
 
 def commands(item: dict[str, Any]) -> list[list[str]]:
-    """The commands a case runs: listing, the newest report, one by id, forgetting by id."""
+    """The commands a case runs: listing, the newest report, one by id, its slip, its
+    export, forgetting by id."""
     common = ["--config", item["config"]]
     if item["method"] is not None:
         common += ["--method", item["method"]]
     which = item["id"] if item["id"] is not None else "20270105-100000"
     # "--" before an id: one that starts with a dash is still an id (not `forget --all`).
+    # The slip goes into a plain file standing in for the printer, the export into a
+    # folder of the case's own (a USB stick): both beside the data folder, never in `outside`.
+    root = Path(item["root"])
+    (root / "printer").touch(exist_ok=True)
+    (root / "stick").mkdir(exist_ok=True)
     return [
         ["report", "--list", *common],
         ["report", "--list", "--json", *common],
         ["report", *common],
         ["report", "--json", *common, "--", KEPT[0]],
         ["report", *common, "--", which],
+        ["print", *common, "--device", str(root / "printer"), "--", which],
+        ["export", *common, str(root / "stick"), "--", which],
         ["forget", *common, "--", which],
     ]
 
