@@ -30,7 +30,7 @@ from support import (
 )
 
 from assistant.audio.synthesis import Renderer
-from assistant.config import load_phrases
+from assistant.config import load_method, load_phrases
 from assistant.core.schedule import recap
 from assistant.storage.records import record_paths
 from assistant.testing import filesound
@@ -131,7 +131,7 @@ def test_a_whole_session_ends_with_the_recap_spoken_and_the_slip_printed(tmp_pat
 
     # The recap, as the device says it, was played into the sound card: windows from its
     # start to its end are found together, at one place in what was played.
-    text = recap(load_phrases("nl"), record["captures"])
+    text = recap(load_phrases("nl"), record["captures"], load_method("intervisie", "nl").notes)
     assert leervraag["text"] in text
     renderer = Renderer("", 150, "nl")
     played = Played(sound.out.read_bytes())

@@ -6,6 +6,7 @@ language, so the rest of the program sees plain strings.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,15 @@ from assistant.core.settings import shown
 from assistant.errors import ConfigError, check_text
 
 CAPTURE_KINDS = ("leervraag", "kernvraag", "ideas", "actieplan", "takeaways")
-"""What a phase can have the device write down."""
+"""The built-in notes, which every method may capture without defining them; their
+spoken names and headings are the locale's (``[notes]``, ``[report]``)."""
 SINGLE_NOTES = ("leervraag", "kernvraag", "actieplan")
-"""Notes taken in one go, read back and confirmed; the others are running notes of one
-item per utterance (the brainstorm's ideas, each person's closing sentence)."""
+"""Built-in notes taken in one go, read back and confirmed; the others are running notes
+of one item per utterance (the brainstorm's ideas, each person's closing sentence)."""
+NOTE_KEY = re.compile(r"[a-z0-9_]{1,32}")
+"""A note's key (a method's own ``[[notes]]``): written in records and report files."""
+MAX_NOTE_TEXT = 200
+"""A note's spoken name, heading or count holds at most this many characters."""
 
 # Bounds on a method file, so a wrong or hostile one is refused with one line instead of
 # being prepared for minutes into gigabytes (10,000 phases took 117 s and 2.3 GB). The
@@ -30,6 +36,37 @@ MAX_TEXT_CHARS = 3000
 """A name or guidance text holds at most this many characters (about four minutes of speech)."""
 MAX_KEY_CHARS = 64
 """A method id or phase key (written in every record) holds at most this many characters."""
+
+
+@dataclass(frozen=True)
+class Note:
+    """What a phase writes down: a built-in note or one of the method's own, in one language."""
+
+    key: str
+    """Its key in records ("leervraag", "adviezen")."""
+    running: bool
+    """A running list, one item per utterance; else one note, read back and kept with a press."""
+    name: str = ""
+    """How the device names it in a sentence ("de adviezen"); "" for a built-in note (the locale's)."""
+    heading: str = ""
+    """Its heading in the recap, report and slip ("Adviezen"); "" for a built-in note (the locale's)."""
+    count_one: str = ""
+    """A running note's count of one in the recap ("één advies"); "" for a built-in note."""
+    count_other: str = ""
+    """A running note's count of more ("{n} adviezen"); "" for a built-in note."""
+
+    @property
+    def builtin(self) -> bool:
+        """Whether it is one of :data:`CAPTURE_KINDS` (named by the locale)."""
+        return not self.name
+
+    def count(self, n: int) -> str:
+        """The recap's count of a method's own running note ("3 adviezen")."""
+        return (self.count_one if n == 1 else self.count_other).format(n=n)
+
+
+BUILTIN_NOTES = {kind: Note(kind, running=kind not in SINGLE_NOTES) for kind in CAPTURE_KINDS}
+"""The built-in notes by key."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +90,11 @@ class Phase:
     capture: str = ""
     """What the device writes down in this phase ("" for nothing)."""
     invite_minutes_left: float = 0.0
-    """For a single note (leervraag, kernvraag, actieplan): when this many minutes are
-    left, the device invites the group to say it, if nobody pressed for it earlier.
-    0: only on a press."""
+    """For a single note (leervraag, kernvraag, actieplan, or a method's own): when this
+    many minutes are left, the device invites the group to say it, if nobody pressed for
+    it earlier. 0: only on a press."""
+    note: Note | None = None
+    """What :attr:`capture` names: a built-in note or one of the method's own."""
 
     @property
     def seconds(self) -> float:
@@ -81,6 +120,15 @@ class Method:
         """Planned length of the whole method."""
         return sum(p.seconds for p in self.phases)
 
+    @property
+    def notes(self) -> tuple[Note, ...]:
+        """What the method writes down, each note once, in the order of its phases."""
+        seen: dict[str, Note] = {}
+        for phase in self.phases:
+            if phase.note is not None:
+                seen.setdefault(phase.note.key, phase.note)
+        return tuple(seen.values())
+
 
 def method_from_toml(raw: dict[str, Any], path: Path, language: str) -> Method:
     """Check a parsed method file and build the method in ``language``; raise ConfigError
@@ -94,14 +142,19 @@ def method_from_toml(raw: dict[str, Any], path: Path, language: str) -> Method:
         raise ConfigError(
             path, "phases", f"expected at most {MAX_PHASES} [[phases]] tables, got {len(phases_raw):,}; a method is one meeting"
         )
-    phases = tuple(_phase(item, i + 1, language, path) for i, item in enumerate(phases_raw))
+    notes = _notes(raw.get("notes", []), language, path)
+    phases = tuple(_phase(item, i + 1, language, path, notes) for i, item in enumerate(phases_raw))
     keys = [p.key for p in phases]
     for key in keys:
         if keys.count(key) > 1:
             raise ConfigError(path, "phases.key", f"every phase needs its own key; {shown(key)} is used twice")
-    unknown = set(raw) - {"id", "name", "phases"}
+    unknown = set(raw) - {"id", "name", "phases", "notes"}
     if unknown:
-        raise ConfigError(path, sorted(unknown)[0], "unknown key; expected id, name or [[phases]]")
+        raise ConfigError(path, sorted(unknown)[0], "unknown key; expected id, name, [[notes]] or [[phases]]")
+    captured = {p.capture for p in phases}
+    for key in notes:
+        if key not in captured:
+            raise ConfigError(path, "notes.key", f"the note {key!r} is defined, but no phase captures it")
     total = sum(p.minutes for p in phases)
     if total > MAX_TOTAL_MINUTES:
         raise ConfigError(
@@ -110,7 +163,64 @@ def method_from_toml(raw: dict[str, Any], path: Path, language: str) -> Method:
     return Method(id=ident, name=name, phases=phases, path=str(path))
 
 
-def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
+def _notes(raw: Any, language: str, path: Path) -> dict[str, Note]:
+    """The method's own notes (``[[notes]]`` tables) by key."""
+    if not isinstance(raw, list):
+        raise ConfigError(path, "notes", f"expected [[notes]] tables, got {shown(raw)}")
+    if len(raw) > MAX_PHASES:
+        raise ConfigError(path, "notes", f"expected at most {MAX_PHASES} [[notes]] tables, got {len(raw):,}")
+    notes: dict[str, Note] = {}
+    for number, item in enumerate(raw, start=1):
+        where = f"notes[{number}]"
+        if not isinstance(item, dict):
+            raise ConfigError(path, where, f"expected a [[notes]] table, got {shown(item)}")
+        allowed = {"key", "list", "name", "heading", "count"}
+        unknown = set(item) - allowed
+        if unknown:
+            expected = ", ".join(sorted(allowed))
+            raise ConfigError(path, f"{where}.{sorted(unknown)[0]}", f"unknown key; expected one of: {expected}")
+        key = item.get("key")
+        if not isinstance(key, str) or not NOTE_KEY.fullmatch(key):
+            raise ConfigError(path, f"{where}.key", f"expected 1 to 32 lowercase letters, digits or _, got {shown(key)}")
+        if key in CAPTURE_KINDS:
+            raise ConfigError(path, f"{where}.key", f"{key!r} is a built-in note: capture it without a [[notes]] table")
+        if key in notes:
+            raise ConfigError(path, f"{where}.key", f"every note needs its own key; {key!r} is used twice")
+        running = item.get("list", False)
+        if not isinstance(running, bool):
+            raise ConfigError(path, f"{where}.list", f"expected true or false, got {shown(running)}")
+        name = _localised(item, "name", language, path, f"{where}.name", MAX_NOTE_TEXT)
+        heading = _localised(item, "heading", language, path, f"{where}.heading", MAX_NOTE_TEXT)
+        one = other = ""
+        if running:
+            count = item.get("count")
+            if not isinstance(count, dict):
+                raise ConfigError(
+                    path, f"{where}.count", f"a list note needs its count per language ({where}.count.{language} = "
+                    '{ one = "...", other = "{n} ..." }), got ' + shown(count),
+                )
+            one = _counted(count, language, path, f"{where}.count", "one")
+            other = _counted(count, language, path, f"{where}.count", "other")
+        elif "count" in item:
+            raise ConfigError(path, f"{where}.count", "only a list note (list = true) is counted")
+        notes[key] = Note(key, running, name, heading, one, other)
+    return notes
+
+
+def _counted(count: dict[str, Any], language: str, path: Path, dotted: str, form: str) -> str:
+    table = count.get(language)
+    where = f"{dotted}.{language}"
+    if not isinstance(table, dict):
+        raise ConfigError(path, where, f'expected {{ one = "...", other = "{{n}} ..." }}, got {shown(table)}')
+    text = _text(table, form, path, f"{where}.{form}", MAX_NOTE_TEXT)
+    try:
+        text.format(n=2)
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(path, f"{where}.{form}", f"only {{n}} (the number) may be filled in, got {shown(text)}") from None
+    return text
+
+
+def _phase(item: Any, number: int, language: str, path: Path, notes: dict[str, Note]) -> Phase:
     where = f"phases[{number}]"
     if not isinstance(item, dict):
         raise ConfigError(path, where, f"expected a [[phases]] table, got {shown(item)}")
@@ -122,8 +232,12 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes <= 240:
         raise ConfigError(path, f"{where}.minutes", f"expected a number of minutes above 0 and at most 240, got {shown(minutes)}")
     capture = item.get("capture", "")
-    if capture not in ("", *CAPTURE_KINDS):
-        raise ConfigError(path, f"{where}.capture", f"expected one of {', '.join(CAPTURE_KINDS)}, got {shown(capture)}")
+    known = {**BUILTIN_NOTES, **notes}
+    if capture != "" and (not isinstance(capture, str) or capture not in known):
+        raise ConfigError(
+            path, f"{where}.capture", f"expected one of {', '.join(known)} (or a [[notes]] key), got {shown(capture)}"
+        )
+    note = known.get(capture) if capture else None
     invite = item.get("invite_minutes_left", 0)
     if isinstance(invite, bool) or not isinstance(invite, (int, float)) or not 0 <= invite < minutes:
         raise ConfigError(
@@ -131,9 +245,9 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
             f"{where}.invite_minutes_left",
             f"expected minutes from 0 to less than the phase's {minutes:g}, got {shown(invite)}",
         )
-    if invite and capture not in SINGLE_NOTES:
+    if invite and (note is None or note.running):
         raise ConfigError(
-            path, f"{where}.invite_minutes_left", f"only phases that capture {', '.join(SINGLE_NOTES)} invite to a note"
+            path, f"{where}.invite_minutes_left", "only phases that capture a single note (not a list) invite to it"
         )
     for flag in ("round", "flexible"):
         if flag in item and not isinstance(item[flag], bool):
@@ -148,6 +262,7 @@ def _phase(item: Any, number: int, language: str, path: Path) -> Phase:
         flexible=item.get("flexible", True),
         capture=capture,
         invite_minutes_left=float(invite),
+        note=note,
     )
 
 
@@ -163,8 +278,10 @@ def _text(table: dict[str, Any], key: str, path: Path, dotted: str, limit: int =
     return text
 
 
-def _localised(table: dict[str, Any], key: str, language: str, path: Path, dotted: str) -> str:
+def _localised(
+    table: dict[str, Any], key: str, language: str, path: Path, dotted: str, limit: int = MAX_TEXT_CHARS
+) -> str:
     value = table.get(key)
     if not isinstance(value, dict):
         raise ConfigError(path, dotted, f"expected a text per language ({dotted}.{language} = \"...\"), got {shown(value)}")
-    return _text(value, language, path, f"{dotted}.{language}", MAX_TEXT_CHARS)
+    return _text(value, language, path, f"{dotted}.{language}", limit)

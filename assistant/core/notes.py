@@ -2,14 +2,15 @@
 
 Pure like the session (it is one of its parts): events in, effects out, no audio.
 
-Two kinds of notes (see :data:`assistant.core.method.SINGLE_NOTES`):
+Two kinds of notes (see :class:`assistant.core.method.Note`; the built-in ones are
+:data:`assistant.core.method.CAPTURE_KINDS`, and a method may define its own):
 
-- A *single* note (leervraag, kernvraag, actieplan) is said in one go. The device
+- A *single* note (leervraag, kernvraag, actieplan, a method's own "casus") is said in one go. The device
   invites it after a tone (on a press, or by itself when ``invite_minutes_left`` is
   reached), listens until it is quiet, reads back what it heard, and a press keeps it
   while a double press records it again (every attempt stays in the record). A
   leervraag without a first-person word gets one gentle question about it.
-- A *running* note (ideas, takeaways) listens through the phase and keeps every
+- A *running* note (ideas, takeaways, a method's own "adviezen") listens through the phase and keeps every
   utterance as one item, without reading anything back: the group talks on.
 
 Stages of a single note::
@@ -31,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.core.events import Effect, Heard, Listen, Say, StopListening, Tone
-from assistant.core.method import SINGLE_NOTES, Phase
+from assistant.core.method import Note, Phase
 from assistant.core.phrases import Phrases
 from assistant.core.record import CaptureItem
 
@@ -48,7 +49,7 @@ class NoteRun:
     """The note of one phase run."""
 
     kind: str
-    """What is noted: one of :data:`assistant.core.method.CAPTURE_KINDS`."""
+    """What is noted: the key of the phase's :class:`~assistant.core.method.Note`."""
     phase: int
     """Number of the phase it belongs to."""
     continuous: bool
@@ -67,6 +68,8 @@ class NoteRun:
     """Listening waits for the recogniser (loading, or the microphone came back)."""
     after_pause: bool = False
     """A pause interrupted the note: listen again when the session goes on."""
+    name: str = ""
+    """How the device names it ("de adviezen"); "" for a built-in note (the locale's name)."""
 
     @property
     def busy(self) -> bool:
@@ -101,13 +104,14 @@ class NoteTaker:
 
     def start_phase(self, phase: Phase, planned: float) -> tuple[NoteRun | None, list[Effect]]:
         """The note of a phase that begins, and what to say or start for it."""
-        if not phase.capture or self.listener == "off":
+        if phase.note is None or self.listener == "off":
             return None, []
-        if phase.capture not in SINGLE_NOTES:
-            note = NoteRun(phase.capture, phase.number, continuous=True, stage=STOPPED, wanted=True)
+        kind, name = phase.note.key, phase.note.name
+        if phase.note.running:
+            note = NoteRun(kind, phase.number, continuous=True, stage=STOPPED, wanted=True, name=name)
             return note, self._start_running(note)
         invite_at = planned - phase.invite_minutes_left * 60 if phase.invite_minutes_left else None
-        note = NoteRun(phase.capture, phase.number, continuous=False, stage=WAITING, invite_at=invite_at)
+        note = NoteRun(kind, phase.number, continuous=False, stage=WAITING, invite_at=invite_at, name=name)
         if not self.ready:
             return note, []
         return note, [Say(self.phrases.say("note_hint", note=self._name(note)), "note_hint")]
@@ -302,11 +306,14 @@ class NoteTaker:
         texts.append(p.say("note_unavailable"))
         texts.append(p.say("note_available"))
         for phase in phases:
-            if phase.capture in SINGLE_NOTES:
-                texts.append(p.say("note_hint", note=self._kind_name(phase.capture)))
-                texts.append(p.say("note_invite", note=self._kind_name(phase.capture)))
-            elif phase.capture:
-                texts.append(p.say("note_running", note=self._kind_name(phase.capture)))
+            if phase.note is None:
+                continue
+            name = note_name(p, phase.note)
+            if phase.note.running:
+                texts.append(p.say("note_running", note=name))
+            else:
+                texts.append(p.say("note_hint", note=name))
+                texts.append(p.say("note_invite", note=name))
         return texts
 
     def _read_back(self, event: Heard, note: NoteRun, now: float) -> list[Effect]:
@@ -357,10 +364,12 @@ class NoteTaker:
         return [Say(self.phrases.say("note_unavailable"), "note_unavailable")]
 
     def _name(self, note: NoteRun) -> str:
-        return self._kind_name(note.kind)
-
-    def _kind_name(self, kind: str) -> str:
-        return self.phrases.table("notes").get(kind, kind)
+        return note.name or self.phrases.table("notes").get(note.kind, note.kind)
 
     def _first_person_words(self) -> frozenset[str]:
         return frozenset(self.phrases.say("first_person_words").lower().split())
+
+
+def note_name(phrases: Phrases, note: Note) -> str:
+    """How the device names ``note`` in a sentence: its own name, or the locale's for a built-in one."""
+    return note.name or phrases.table("notes").get(note.key, note.key)

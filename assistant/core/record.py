@@ -63,6 +63,18 @@ class PhaseRecord(TypedDict, total=False):
     paused_seconds: float
 
 
+class NoteRecord(TypedDict, total=False):
+    """What the session's method writes down, in its order: how the report lists it."""
+
+    key: str
+    list: bool
+    """A running list (ideas, advice); else a single note read back and kept."""
+    heading: str
+    """A method's own note: its heading in the session's language (a built-in one has the locale's)."""
+    name: str
+    """A method's own note: how the device named it ("de adviezen")."""
+
+
 class SessionRecord(TypedDict, total=False):
     """A kept session. Every field is optional in a record read from disk."""
 
@@ -79,6 +91,8 @@ class SessionRecord(TypedDict, total=False):
     planned_seconds: float
     actual_seconds: float
     captures: dict[str, list[CaptureItem]]
+    notes: list[NoteRecord]
+    """The method's notes in order (records from before issue 12 have none: the built-in five)."""
 
 
 _WALL_RANGE = (0.0, 32503680000.0)
@@ -120,6 +134,18 @@ def _item(value: object, where: str) -> CaptureItem:
     return cast(CaptureItem, value)
 
 
+def _note(value: object, where: str) -> None:
+    if not isinstance(value, dict):
+        raise RecordError(f"{where} is not a table")
+    if not isinstance(value.get("key"), str) or not 0 < len(value["key"]) <= 64:
+        raise RecordError(f"{where}.key is not a text of 1 to 64 characters")
+    if not isinstance(value.get("list", False), bool):
+        raise RecordError(f"{where}.list is not true or false")
+    for key in ("heading", "name"):
+        if key in value and (not isinstance(value[key], str) or len(value[key]) > 3000):
+            raise RecordError(f"{where}.{key} is not a text of at most 3,000 characters")
+
+
 def validate_record(data: object) -> SessionRecord:
     """``data`` (parsed JSON) as a session record; RecordError naming the first wrong field.
 
@@ -153,6 +179,11 @@ def validate_record(data: object) -> SessionRecord:
                 _number(phase[key], f"{where}.{key}")
         if "number" in phase and phase["number"] is not None:
             _whole(phase["number"], f"{where}.number")
+    notes = data.get("notes", [])
+    if not isinstance(notes, list) or len(notes) > 100:
+        raise RecordError("notes is not a list of at most 100 notes")
+    for n, note in enumerate(notes, 1):
+        _note(note, f"notes[{n}]")
     captures = data.get("captures", {})
     if not isinstance(captures, dict):
         raise RecordError("captures is not a table")

@@ -7,9 +7,10 @@ the session (:mod:`assistant.core.session`) decides when to use it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from assistant.core.method import SINGLE_NOTES, Method, Phase
+from assistant.core.method import Method, Note, Phase
 from assistant.core.notes import NoteRun
 from assistant.core.phrases import Phrases
 from assistant.core.record import CaptureItem, SessionRecord, accepted_text
@@ -200,20 +201,25 @@ def summary(p: Phrases, method: Method, runs: list[PhaseRun]) -> str:
     return " ".join(lines)
 
 
-RECAP_COUNTED = ("ideas", "takeaways")
-"""Running notes the recap counts (their items are too many to read out)."""
-
-
-def recap(p: Phrases, captures: dict[str, list[CaptureItem]]) -> str:
+def recap(p: Phrases, captures: dict[str, list[CaptureItem]], notes: Sequence[Note]) -> str:
     """What the device reads at the end of a session of what was kept, so the case-giver
-    can write it down: each single note's kept text, then how many ideas and closing
-    sentences were noted. A note not kept is left out; "" when nothing was kept at all."""
+    can write it down: each single note's kept text, then how many items of each running
+    note (ideas, closing sentences, a method's advice) were noted, in the method's order.
+    A note not kept is left out; "" when nothing was kept at all."""
     kept: SessionRecord = {"captures": captures}
-    lines = [p.say(f"recap_{kind}", text=text) for kind in SINGLE_NOTES if (text := accepted_text(kept, kind))]
-    numbers = [(kind, n) for kind in RECAP_COUNTED if (n := _kept_items(captures, kind))]
+    lines = []
+    for note in notes:
+        text = accepted_text(kept, note.key) if not note.running else ""
+        if not text:
+            continue
+        if note.builtin:
+            lines.append(p.say(f"recap_{note.key}", text=text))
+        else:
+            lines.append(p.say("recap_note", name=note.name[:1].upper() + note.name[1:], text=text))
+    numbers = [(note, n) for note in notes if note.running and (n := _kept_items(captures, note.key))]
     if numbers:
-        counts = [p.say(f"recap_{kind}", n=n) for kind, n in numbers]
-        counted = counts[0] if len(counts) == 1 else p.say("recap_and", first=counts[0], second=counts[1])
+        counts = [p.say(f"recap_{note.key}", n=n) if note.builtin else note.count(n) for note, n in numbers]
+        counted = counts[0] if len(counts) == 1 else p.say("recap_and", first=", ".join(counts[:-1]), second=counts[-1])
         # The verb agrees with what was counted: "Er is één idee", "Er zijn 5 ideeën",
         # "Er zijn één idee en 4 afsluitende zinnen".
         one = len(numbers) == 1 and numbers[0][1] == 1

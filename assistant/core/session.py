@@ -31,10 +31,10 @@ from assistant.core.events import (
     Tone,
     VoiceCommand,
 )
-from assistant.core.method import Method
-from assistant.core.notes import NoteRun, NoteTaker
+from assistant.core.method import Method, Note
+from assistant.core.notes import NoteRun, NoteTaker, note_name
 from assistant.core.phrases import Phrases
-from assistant.core.record import CaptureItem, SessionRecord, phase_records
+from assistant.core.record import CaptureItem, NoteRecord, SessionRecord, phase_records
 from assistant.core.schedule import (
     PhaseRun,
     balanced_length,
@@ -417,7 +417,7 @@ class Session:
         to begin anew."""
         p = self.phrases
         effects: list[Effect] = []
-        kept = recap(p, self.captures) if self.recap else ""
+        kept = recap(p, self.captures, self.method.notes) if self.recap else ""
         if kept:
             effects.append(Say(kept, "recap"))
         effects.append(Say(summary(p, self.method, self.runs), "summary"))
@@ -478,4 +478,12 @@ class Session:
             "planned_seconds": self.method.seconds,
             "actual_seconds": round(sum(p["actual_seconds"] for p in phases), 3),
             "captures": self.captures,
+            "notes": [note_record(self.phrases, note) for note in self.method.notes],
         }
+
+
+def note_record(phrases: Phrases, note: Note) -> NoteRecord:
+    """How a record lists one of its method's notes: a method's own with its heading and name."""
+    if note.builtin:
+        return {"key": note.key, "list": note.running}
+    return {"key": note.key, "list": note.running, "heading": note.heading, "name": note_name(phrases, note)}

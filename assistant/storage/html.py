@@ -19,7 +19,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES
 from assistant.storage.report import Note, Report, clock, printable, signed_clock
 
 _DASH = "–"
@@ -103,10 +102,10 @@ def html_page(report: Report) -> str:
         *_time_table(report, words),
     ]
     marked = False
-    for kind in CAPTURE_KINDS:
-        parts.append(f'<section id="{_text(kind)}">')
-        parts.append(f"<h2>{_text(words[kind])}</h2>")
-        body = _single(report, words, *report.single(kind)) if kind in SINGLE_NOTES else _list(report, words, report.items(kind))
+    for head in report.notes():
+        parts.append(f'<section id="{_text(head.key)}">')
+        parts.append(f"<h2>{_text(head.heading)}</h2>")
+        body = _list(report, words, report.items(head.key)) if head.running else _single(report, words, *report.single(head.key))
         parts += body
         parts.append("</section>")
         marked = marked or any(_UNSURE in line for line in body)

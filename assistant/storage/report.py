@@ -53,6 +53,16 @@ _DASH = "–"
 
 
 @dataclass(frozen=True)
+class Heading:
+    """One of the notes a report shows, in the method's order."""
+
+    key: str
+    running: bool
+    """Shown as a list of items (ideas, advice); else a single note with its attempts."""
+    heading: str
+
+
+@dataclass(frozen=True)
 class Note:
     """One captured item of a record, as the report shows it."""
 
@@ -246,13 +256,48 @@ class Report:
             if p.number not in reached
         ]
 
+    def notes(self) -> list[Heading]:
+        """The notes to show, in order: those the record lists (the method's, from issue 12
+        on), else those of its method file, else the five built-in ones; then anything
+        captured that none of these names, so nothing kept is left out of the report."""
+        heads = self._texts
+        listed: dict[str, Heading] = {}
+        raw = self.record.get("notes")
+        if isinstance(raw, list) and raw:
+            for item in raw:
+                if not isinstance(item, dict):
+                    continue
+                key = printable(str(item.get("key", "")))
+                heading = item.get("heading") or heads.get(key) or key
+                listed.setdefault(key, Heading(key, bool(item.get("list")), printable(str(heading))))
+        elif self.method is not None:
+            for note in self.method.notes:
+                listed[note.key] = Heading(note.key, note.running, note.heading or heads.get(note.key, note.key))
+        else:
+            for kind in CAPTURE_KINDS:
+                listed[kind] = Heading(kind, kind not in SINGLE_NOTES, heads[kind])
+        captures = self.record.get("captures") or {}
+        for key, items in captures.items():
+            shown = printable(str(key))
+            if shown not in listed:
+                single = any(isinstance(i, dict) and "attempt" in i for i in items or [])
+                listed[shown] = Heading(shown, not single, shown)
+        return list(listed.values())
+
+    def _captured(self, key: str) -> Any:
+        captures = self.record.get("captures") or {}
+        if key in captures:
+            return captures[key]
+        # A key shown with its control characters made visible: find the one it came from.
+        return next((items for k, items in captures.items() if printable(str(k)) == key), None)
+
     def single(self, kind: str) -> tuple[Note | None, list[Note]]:
         """A single note (leervraag, kernvraag, actieplan) and its other attempts."""
-        return single_note((self.record.get("captures") or {}).get(kind))
+        return single_note(self._captured(kind))
 
     def items(self, kind: str) -> list[Note]:
         """The items of a running note (ideas, takeaways)."""
-        return running_notes((self.record.get("captures") or {}).get(kind))
+        return running_notes(self._captured(kind))
 
     # --- JSON -------------------------------------------------------------------------
 
@@ -288,6 +333,18 @@ class Report:
             }
         for kind in RUNNING_NOTES:
             out[kind] = [n.data(below) for n in self.items(kind)]
+        # Every note of the session's method in its order, built-in or the method's own.
+        out["notes"] = []
+        for head in self.notes():
+            entry: dict[str, Any] = {"key": head.key, "heading": head.heading, "list": head.running}
+            if head.running:
+                entry["items"] = [n.data(below) for n in self.items(head.key)]
+            else:
+                note, others = self.single(head.key)
+                entry["note"] = None if note is None else {
+                    **note.data(below), "earlier_attempts": [n.data(below) for n in others]
+                }
+            out["notes"].append(entry)
         return out
 
     # --- Markdown ---------------------------------------------------------------------
@@ -311,12 +368,12 @@ class Report:
             *self._time_table(),
         ]
         marked = False
-        for kind in CAPTURE_KINDS:
-            lines += ["", f"## {self._t(kind)}", ""]
-            if kind in SINGLE_NOTES:
-                body = self._single_lines(*self.single(kind))
+        for head in self.notes():
+            lines += ["", f"## {_escape(head.heading)}", ""]
+            if head.running:
+                body = self._list_lines(self.items(head.key))
             else:
-                body = self._list_lines(self.items(kind))
+                body = self._single_lines(*self.single(head.key))
             lines += body
             marked = marked or any(UNSURE_MARK in line for line in body)
         if marked:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES
 from assistant.core.record import SessionRecord
 from assistant.core.slip import SlipLine
 from assistant.storage.report import Report, build_report, clock
@@ -31,18 +30,18 @@ def build_slip(record: SessionRecord) -> list[SlipLine]:
     ]
     if not record.get("finished"):
         lines.append(SlipLine(heads["unfinished"], "text"))
-    for kind in CAPTURE_KINDS:
-        lines += [SlipLine("", "rule"), SlipLine(heads[kind], "heading")]
-        lines += _notes(report, kind, texts["nothing"], heads["person"])
+    for head in report.notes():
+        lines += [SlipLine("", "rule"), SlipLine(head.heading, "heading")]
+        lines += _notes(report, head.key, head.running, texts["nothing"], heads["person"])
     data = report.data()
     time = texts["time"].format(actual=clock(data["actual_seconds"]), planned=clock(data["planned_seconds"]))
     lines += [SlipLine("", "rule"), SlipLine(time, "text"), SlipLine("", "blank"), SlipLine(texts["private"], "text")]
     return lines
 
 
-def _notes(report: Report, kind: str, nothing: str, person: str) -> list[SlipLine]:
+def _notes(report: Report, kind: str, running: bool, nothing: str, person: str) -> list[SlipLine]:
     """A single note as a paragraph, a running note as list items; only what was kept."""
-    if kind in SINGLE_NOTES:
+    if not running:
         note, _ = report.single(kind)
         if note is None or not note.accepted:
             return [SlipLine(nothing, "text")]
