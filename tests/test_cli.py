@@ -115,7 +115,9 @@ def test_a_guidance_over_several_lines_is_spoken_as_one_text(tmp_path: Path) -> 
 
 def test_an_unknown_method_name_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--method", "supervisie"]) == 2
-    assert "no method named 'supervisie'; known methods: intervisie" in capsys.readouterr().err
+    shipped = ", ".join(sorted(p.stem for p in (PROJECT / "config" / "methods").glob("*.toml")))
+    assert "incidentmethode" in shipped and "intervisie" in shipped
+    assert f"no method named 'supervisie'; known methods: {shipped}" in capsys.readouterr().err
 
 
 def test_another_method_is_another_file(tmp_path: Path) -> None:
