@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.masking import NameMasker, participant_patterns
-from assistant.core.method import Method, method_from_toml
+from assistant.core.method import Method, method_from_toml, method_problems
 from assistant.core.phrases import Phrases, phrases_from_toml
-from assistant.core.settings import PROJECT_DIR, PrivacySettings, Settings, build_settings, merge_settings, shown
+from assistant.core.settings import LANGUAGES, PROJECT_DIR, PrivacySettings, Settings, build_settings, merge_settings, shown
 from assistant.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -187,6 +187,30 @@ def method_path(name_or_path: str) -> Path:
     if "/" in name_or_path or name_or_path.endswith(".toml"):
         return Path(name_or_path).expanduser()
     return config_file("methods", f"{name_or_path}.toml")
+
+
+def installed_methods() -> list[Path]:
+    """The method files of the configuration folder, one per id (a folder of one's own
+    before the shipped one), by id."""
+    found: dict[str, Path] = {}
+    for folder in (CONFIG_DIR, SHIPPED_CONFIG):
+        try:
+            paths = sorted((folder / "methods").glob("*.toml"))
+        except OSError:
+            continue
+        for path in paths:
+            found.setdefault(path.stem, path)
+    return [found[key] for key in sorted(found)]
+
+
+def method_problems_in(path: Path) -> tuple[dict[str, Any] | None, list[ConfigError]]:
+    """A method file read and checked in every language: its parsed content (None when it
+    cannot be read) and each problem found (see :func:`assistant.core.method.method_problems`)."""
+    try:
+        raw = read_toml(path, MAX_METHOD_BYTES)
+    except ConfigError as exc:
+        return None, [exc]
+    return raw, method_problems(raw, path, LANGUAGES)
 
 
 def load_method(name_or_path: str, language: str) -> Method:

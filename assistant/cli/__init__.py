@@ -18,6 +18,7 @@ from typing import Any, TextIO, cast
 from assistant import __version__
 from assistant.cli.common import EXIT_CONFIG, EXIT_FAILURE, echoed, positive
 from assistant.cli.export import add_export_parser
+from assistant.cli.methods import add_method_parser
 from assistant.cli.model import add_model_parser
 from assistant.cli.printing import add_print_parser
 from assistant.cli.run import SAY_EXIT_CODES, cmd_check, cmd_run, cmd_say
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub, common)
     add_print_parser(sub, common)
     add_model_parser(sub)
+    add_method_parser(sub)
     return parser
 
 

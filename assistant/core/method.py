@@ -7,6 +7,7 @@ language, so the rest of the program sees plain strings.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,40 +172,46 @@ def _notes(raw: Any, language: str, path: Path) -> dict[str, Note]:
         raise ConfigError(path, "notes", f"expected at most {MAX_PHASES} [[notes]] tables, got {len(raw):,}")
     notes: dict[str, Note] = {}
     for number, item in enumerate(raw, start=1):
-        where = f"notes[{number}]"
-        if not isinstance(item, dict):
-            raise ConfigError(path, where, f"expected a [[notes]] table, got {shown(item)}")
-        allowed = {"key", "list", "name", "heading", "count"}
-        unknown = set(item) - allowed
-        if unknown:
-            expected = ", ".join(sorted(allowed))
-            raise ConfigError(path, f"{where}.{sorted(unknown)[0]}", f"unknown key; expected one of: {expected}")
-        key = item.get("key")
-        if not isinstance(key, str) or not NOTE_KEY.fullmatch(key):
-            raise ConfigError(path, f"{where}.key", f"expected 1 to 32 lowercase letters, digits or _, got {shown(key)}")
-        if key in CAPTURE_KINDS:
-            raise ConfigError(path, f"{where}.key", f"{key!r} is a built-in note: capture it without a [[notes]] table")
-        if key in notes:
-            raise ConfigError(path, f"{where}.key", f"every note needs its own key; {key!r} is used twice")
-        running = item.get("list", False)
-        if not isinstance(running, bool):
-            raise ConfigError(path, f"{where}.list", f"expected true or false, got {shown(running)}")
-        name = _localised(item, "name", language, path, f"{where}.name", MAX_NOTE_TEXT)
-        heading = _localised(item, "heading", language, path, f"{where}.heading", MAX_NOTE_TEXT)
-        one = other = ""
-        if running:
-            count = item.get("count")
-            if not isinstance(count, dict):
-                raise ConfigError(
-                    path, f"{where}.count", f"a list note needs its count per language ({where}.count.{language} = "
-                    '{ one = "...", other = "{n} ..." }), got ' + shown(count),
-                )
-            one = _counted(count, language, path, f"{where}.count", "one")
-            other = _counted(count, language, path, f"{where}.count", "other")
-        elif "count" in item:
-            raise ConfigError(path, f"{where}.count", "only a list note (list = true) is counted")
-        notes[key] = Note(key, running, name, heading, one, other)
+        note = _note(item, number, language, path, notes)
+        notes[note.key] = note
     return notes
+
+
+def _note(item: Any, number: int, language: str, path: Path, notes: dict[str, Note]) -> Note:
+    """One ``[[notes]]`` table; ``notes`` are the ones before it."""
+    where = f"notes[{number}]"
+    if not isinstance(item, dict):
+        raise ConfigError(path, where, f"expected a [[notes]] table, got {shown(item)}")
+    allowed = {"key", "list", "name", "heading", "count"}
+    unknown = set(item) - allowed
+    if unknown:
+        expected = ", ".join(sorted(allowed))
+        raise ConfigError(path, f"{where}.{sorted(unknown)[0]}", f"unknown key; expected one of: {expected}")
+    key = item.get("key")
+    if not isinstance(key, str) or not NOTE_KEY.fullmatch(key):
+        raise ConfigError(path, f"{where}.key", f"expected 1 to 32 lowercase letters, digits or _, got {shown(key)}")
+    if key in CAPTURE_KINDS:
+        raise ConfigError(path, f"{where}.key", f"{key!r} is a built-in note: capture it without a [[notes]] table")
+    if key in notes:
+        raise ConfigError(path, f"{where}.key", f"every note needs its own key; {key!r} is used twice")
+    running = item.get("list", False)
+    if not isinstance(running, bool):
+        raise ConfigError(path, f"{where}.list", f"expected true or false, got {shown(running)}")
+    name = _localised(item, "name", language, path, f"{where}.name", MAX_NOTE_TEXT)
+    heading = _localised(item, "heading", language, path, f"{where}.heading", MAX_NOTE_TEXT)
+    one = other = ""
+    if running:
+        count = item.get("count")
+        if not isinstance(count, dict):
+            raise ConfigError(
+                path, f"{where}.count", f"a list note needs its count per language ({where}.count.{language} = "
+                '{ one = "...", other = "{n} ..." }), got ' + shown(count),
+            )
+        one = _counted(count, language, path, f"{where}.count", "one")
+        other = _counted(count, language, path, f"{where}.count", "other")
+    elif "count" in item:
+        raise ConfigError(path, f"{where}.count", "only a list note (list = true) is counted")
+    return Note(key, running, name, heading, one, other)
 
 
 def _counted(count: dict[str, Any], language: str, path: Path, dotted: str, form: str) -> str:
@@ -285,3 +292,33 @@ def _localised(
     if not isinstance(value, dict):
         raise ConfigError(path, dotted, f"expected a text per language ({dotted}.{language} = \"...\"), got {shown(value)}")
     return _text(value, language, path, f"{dotted}.{language}", limit)
+
+
+def method_problems(raw: dict[str, Any], path: Path, languages: tuple[str, ...]) -> list[ConfigError]:
+    """Every problem of a parsed method file that can be told apart, in each language
+    (``intervisie method check``); [] when it loads in all of them.
+
+    The loader stops at the first problem; here each note and each phase is also checked
+    on its own, so a file with three wrong phases gets three lines.
+    """
+    found: dict[str, ConfigError] = {}
+
+    def attempt(check: Callable[..., object], *args: Any) -> Any:
+        try:
+            return check(*args)
+        except ConfigError as exc:
+            found.setdefault(str(exc), exc)
+            return None
+
+    for language in languages:
+        notes: dict[str, Note] = {}
+        raw_notes = raw.get("notes", [])
+        for number, item in enumerate(raw_notes if isinstance(raw_notes, list) else [], start=1):
+            note = attempt(_note, item, number, language, path, notes)
+            if note is not None:
+                notes[note.key] = note
+        phases = raw.get("phases")
+        for number, item in enumerate(phases[:MAX_PHASES] if isinstance(phases, list) else [], start=1):
+            attempt(_phase, item, number, language, path, notes)
+        attempt(method_from_toml, raw, path, language)
+    return list(found.values())
