@@ -499,3 +499,32 @@ def test_a_session_whose_method_is_gone_is_kept_as_unfinished_not_replayed(
         assert not table.daemon.journal.path.exists(), "the journal is closed, not replayed later"
     finally:
         table.close()
+
+
+# --- the real command -------------------------------------------------------------------
+
+
+@pytest.mark.slow  # the daemon as a process
+def test_intervisie_run_offers_the_methods_of_its_configuration_folder(tmp_path: Path, alsa_files: Any) -> None:
+    from tests.support import Daemon as Process
+
+    own = tmp_path / "config" / "methods"
+    own.mkdir(parents=True)
+    method_file(own, "incidentmethode", "incidentmethode", 29, "het incident")
+    (tmp_path / "config.toml").write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[methods]\noffer = ["incidentmethode"]\n'
+        f'[listening]\nmodel = "{tmp_path / "no-model"}"\n'
+    )
+    daemon = Process(tmp_path, "--speed", "60", env={"INTERVISIE_CONFIG_DIR": str(tmp_path / "config")})
+    try:
+        daemon.expect("say [method_hint]")
+        daemon.key("d")
+        assert "Incidentmethode, 74 minuten. Druk op de knop om te beginnen." in daemon.expect("say [method_choice]")
+        daemon.key("")
+        assert "De incidentmethode duurt ongeveer 74 minuten." in daemon.expect("say [start]")
+        assert "Fase 1: het incident." in daemon.expect("say [phase]")
+        daemon.key("q")
+        assert daemon.finish() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
