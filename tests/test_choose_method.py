@@ -528,3 +528,20 @@ def test_intervisie_run_offers_the_methods_of_its_configuration_folder(tmp_path:
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.kill()
+
+
+def test_only_a_method_the_group_stays_with_has_its_phrases_prepared(
+    table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prepared phrases are kept for the whole run: going round must not keep every method's."""
+    import assistant.service.daemon
+
+    monkeypatch.setattr(assistant.service.daemon, "_CHOICE_SETTLES", 0.3)
+    table.daemon.step(DoublePress())  # incidentmethode, passed at once
+    table.daemon.step(DoublePress())  # roddelmethode, where the group stays
+    end = time.monotonic() + PATIENCE
+    while not any("de roddel" in t for t in table.speaker.prepared) and time.monotonic() < end:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert any("Fase 1: de roddel" in t for t in table.speaker.prepared)
+    assert not any("het incident" in t for t in table.speaker.prepared)

@@ -67,6 +67,8 @@ _LED_PERIOD = 1.0
 _LAST_WORDS = 2.0
 """Seconds (real time) the record of a finished session waits for the recogniser's last
 utterance of a running note: the last closing sentence is often cut by the last press."""
+_CHOICE_SETTLES = 5.0
+"""Seconds a method chosen at the table must stay chosen before its phrases are prepared."""
 _GESTURES = (ButtonDown, Press, DoublePress, LongPress, VoiceCommand)
 _PRIVATE_KEYS = frozenset({"note_heard", "previous", "recap"})
 
@@ -145,6 +147,7 @@ class Daemon:
         self._wall = wall
         self._events: queue.Queue[Event | None] = queue.Queue()
         self._stopped = threading.Event()
+        self._prepared: set[str] = set()
         self.session = self._new_session()
         self.session_id: str | None = None
         self._started_wall: float | None = None
@@ -202,7 +205,7 @@ class Daemon:
         """Lead ``method`` from the next session on: the idle session is rebuilt with it."""
         self.method = self.store.method = method
         self.session = self._new_session()
-        self._prepare()
+        self._prepare(_CHOICE_SETTLES)
 
     def run(self) -> None:
         """Handle events and due announcements until :meth:`stop`."""
@@ -288,11 +291,20 @@ class Daemon:
         if run is None or run.note is None or not run.note.busy:
             self._say(self.session.status_text(self.clock.now()), "status")
 
-    def _prepare(self) -> None:
-        """Render the idle session's fixed phrases in the background."""
-        threading.Thread(
-            target=self.speaker.prepare, args=(self.session.fixed_phrases(),), name="prepare", daemon=True
-        ).start()
+    def _prepare(self, settle: float = 0.0) -> None:
+        """Render the idle session's fixed phrases in the background, once per method; after
+        ``settle`` seconds only if the group still has that method (prepared phrases are
+        kept for the whole run: going round the methods must not keep every method's)."""
+        method, texts = self.method, self.session.fixed_phrases()
+
+        def prepare() -> None:
+            if settle:
+                time.sleep(settle)
+            if self.method is method and method.id not in self._prepared:
+                self._prepared.add(method.id)
+                self.speaker.prepare(texts)
+
+        threading.Thread(target=prepare, name="prepare", daemon=True).start()
 
     def _new_session(self, method: Method | None = None) -> Session:
         s = self.settings
@@ -408,6 +420,7 @@ class Daemon:
         # Each meeting chooses its method: the next session starts from the configured one.
         self.method = self.store.method = self.chooser.reset()
         self.session = self._new_session()
+        self._prepare()  # nothing to do unless a resumed session led another method
         self.session_id = None
         self.handoff.finished(full)
 
