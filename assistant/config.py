@@ -189,17 +189,17 @@ def method_path(name_or_path: str) -> Path:
     return config_file("methods", f"{name_or_path}.toml")
 
 
-def installed_methods() -> list[Path]:
-    """The method files of the configuration folder, one per id (a folder of one's own
-    before the shipped one), by id."""
+def method_files() -> list[Path]:
+    """The method files of the methods folders (see :func:`method_folders`), one per file
+    name (a folder of one's own before the shipped one), by name: ``intervisie method list``."""
     found: dict[str, Path] = {}
-    for folder in (CONFIG_DIR, SHIPPED_CONFIG):
+    for folder in method_folders():
         try:
-            paths = sorted((folder / "methods").glob("*.toml"))
+            paths = sorted(folder.glob("*.toml"))
         except OSError:
             continue
         for path in paths:
-            found.setdefault(path.stem, path)
+            found.setdefault(path.name, path)
     return [found[key] for key in sorted(found)]
 
 
@@ -226,6 +226,92 @@ def load_method(name_or_path: str, language: str) -> Method:
         known = sorted({p.stem for folder in (CONFIG_DIR, SHIPPED_CONFIG) for p in (folder / "methods").glob("*.toml")})
         raise ConfigError(path, None, f"no method named {shown(name_or_path)}; known methods: {', '.join(known)}")
     return method_from_toml(read_toml(path, MAX_METHOD_BYTES), path, language)
+
+
+MAX_METHODS = 50
+"""At most this many method files are read from the methods folders; a group chooses from
+a handful (each loaded method costs a few kB)."""
+
+
+def method_folders() -> list[Path]:
+    """The folders whose method files a group can choose from: the configuration folder's
+    own first (``INTERVISIE_CONFIG_DIR``), then the shipped one."""
+    return list(dict.fromkeys([CONFIG_DIR / "methods", SHIPPED_CONFIG / "methods"]))
+
+
+def installed_methods(configured: Method, language: str, folders: Iterable[Path] | None = None) -> list[Method]:
+    """``configured`` first, then every other method file in ``folders`` (default
+    :func:`method_folders`) by file name, each loaded in ``language``.
+
+    A file of the same name in an earlier folder hides a later one, as :func:`config_file`
+    does. A file that cannot be used (damaged, too large, a link, not a plain file,
+    another user's or writable by anyone, an id that is already taken) is one warning
+    naming it and why, and is left out: the others are still offered.
+    """
+    methods = [configured]
+    ids = {configured.id}
+    own = _same_file_key(Path(configured.path))
+    files: dict[str, Path] = {}
+    for folder in folders if folders is not None else method_folders():
+        try:
+            found = sorted(folder.glob("*.toml"))
+        except OSError as exc:
+            log.warning("cannot list the method folder %s (%s); its methods are not offered", _shown_path(folder),
+                        exc.strerror)
+            continue
+        for path in found:
+            files.setdefault(path.name, path)
+    for name in sorted(files):
+        path = files[name]
+        if own is not None and _same_file_key(path) == own:
+            continue  # the configured method itself
+        if len(methods) >= MAX_METHODS:
+            log.warning("more than %d method files: %s and the ones after it are not offered", MAX_METHODS,
+                        _shown_path(path))
+            break
+        try:
+            _check_method_file(path)
+            method = method_from_toml(read_toml(path, MAX_METHOD_BYTES), path, language)
+        except ConfigError as exc:
+            log.warning("%s; this method is not offered", exc)
+            continue
+        if method.id in ids:
+            log.warning("%s: the id %s is already used by another method; this method is not offered",
+                        _shown_path(path), shown(method.id))
+            continue
+        ids.add(method.id)
+        methods.append(method)
+    return methods
+
+
+def _same_file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _check_method_file(path: Path) -> None:
+    """ConfigError when a file found in a methods folder is not one to read: a link (it could
+    point anywhere), not a plain file (a FIFO, a device), or one that another user could
+    have put or changed there."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise ConfigError(_shown_path(path), None, f"cannot read the file ({exc.strerror})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ConfigError(_shown_path(path), None, "a link; give the file it points to as `method` to use it")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(_shown_path(path), None, "not a plain file")
+    if info.st_mode & stat.S_IWOTH:
+        raise ConfigError(_shown_path(path), None, f"any user may change it (mode {stat.S_IMODE(info.st_mode):04o})")
+    try:
+        folder_owner = os.stat(path.parent).st_uid
+    except OSError:
+        folder_owner = -1
+    if info.st_uid not in (os.geteuid(), 0, folder_owner):
+        raise ConfigError(_shown_path(path), None, f"it belongs to another user (uid {info.st_uid})")
 
 
 def load_phrases(language: str, reference: str = "nl") -> Phrases:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.command import command
-from assistant.core.events import VOICE_COMMANDS
+from assistant.core.events import VOICE_COMMANDS, is_voice_command
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,12 @@ def vosk_recognizer(model: Any, rate: float, grammar: str | None) -> Recognizer:
 def command_phrases(model: Any, commands: Mapping[str, str]) -> dict[str, str]:
     """Spoken phrase -> command name, for the phrases whose every word the model knows.
 
-    ``commands`` maps a command (one of :data:`VOICE_COMMANDS`) to its phrases separated
+    ``commands`` maps a command (one of :data:`VOICE_COMMANDS`, or a method to choose) to its phrases separated
     by "|", as in the locale's ``[commands]`` table.
     """
     phrases: dict[str, str] = {}
     for name in commands:
-        if name not in VOICE_COMMANDS:
+        if not is_voice_command(name):
             log.warning("unknown voice command %r ignored; expected one of %s", name, ", ".join(VOICE_COMMANDS))
     for phrase, name, unknown in vocabulary_check(model, commands):
         if unknown:
@@ -138,7 +138,7 @@ def vocabulary_check(model: Any, commands: Mapping[str, str]) -> list[tuple[str,
     """(phrase, command, words the model does not know) for every voice command phrase."""
     checked = []
     for name, spoken in commands.items():
-        if name not in VOICE_COMMANDS:
+        if not is_voice_command(name):
             continue
         for phrase in (" ".join(p.lower().split()) for p in spoken.split("|")):
             if phrase:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.cli.common import EXIT_CONFIG, EXIT_OK, echoed
-from assistant.config import installed_methods, load_settings, method_problems_in, user_config_path
+from assistant.config import load_settings, method_files, method_problems_in, user_config_path
 from assistant.core.method import Method, method_from_toml
 from assistant.errors import ConfigError
 
@@ -50,7 +50,7 @@ def cmd_method_list(args: argparse.Namespace) -> int:
     """One line per installed method: id, name, phases, minutes (or why it cannot be loaded)."""
     language = _language(args)
     rows: list[tuple[str, str, str, str]] = []
-    for path in installed_methods():
+    for path in method_files():
         raw, problems = method_problems_in(path)
         if raw is None or problems:
             rows.append((path.stem, f"cannot be loaded: {problems[0]}", "", ""))

@@ -108,12 +108,21 @@ class VoiceCommand(Event):
 
     name: ClassVar[str] = "voice_command"
     command: str = ""
-    """One of :data:`VOICE_COMMANDS`."""
+    """One of :data:`VOICE_COMMANDS`, or :data:`METHOD_COMMAND` followed by a method's id."""
 
 
 VOICE_COMMANDS = ("next", "pause", "status", "repeat")
 """Spoken commands: next phase (a short press), pause or resume (a long press), the time
 left (a double press), and say the last announcement again."""
+
+METHOD_COMMAND = "method:"
+"""Before a session starts, "methode <naam>" chooses a method: the command is this prefix
+and the method's id (the session itself ignores it; see :mod:`assistant.service.chooser`)."""
+
+
+def is_voice_command(name: str) -> bool:
+    """Whether ``name`` is a command a :class:`VoiceCommand` can carry."""
+    return name in VOICE_COMMANDS or (name.startswith(METHOD_COMMAND) and len(name) > len(METHOD_COMMAND))
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,15 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class MethodsSettings:
+    """The methods the group can choose from at the table, before a session starts."""
+
+    offer: tuple[str, ...] = field(default=(), metadata={"example": '["incidentmethode", "roddelmethode"]'})
+    """Method ids in the order a double press offers them, after the configured :attr:`Settings.method`
+    (always first); empty: every installed method, the rest by file name."""
+
+
+@dataclass(frozen=True)
 class SessionSettings:
     """Session life cycle."""
 
@@ -225,6 +234,7 @@ class Settings:
     """Directory for journals and records; empty picks a default."""
     participants: int = field(default=0, metadata=_range(0, 30))
     """Group size for round phases; 0 means not counted."""
+    methods: MethodsSettings = MethodsSettings()
     button: ButtonSettings = ButtonSettings()
     led: LedSettings = LedSettings()
     speech: SpeechSettings = SpeechSettings()
@@ -306,7 +316,8 @@ def _convert(value: Any, hint: Any, meta: typing.Mapping[str, Any], path: Path |
     origin = typing.get_origin(hint)
     if origin is tuple and typing.get_args(hint)[0] is str:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(path, key, f'expected a list of names, for example ["Sanne", "Jan de Vries"], got {value!r}')
+            example = meta.get("example", '["Sanne", "Jan de Vries"]')
+            raise ConfigError(path, key, f"expected a list of names, for example {example}, got {shown(value)}")
         return tuple(v.strip() for v in value)
     if origin is tuple:
         if not isinstance(value, list):

@@ -32,6 +32,7 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     """Run the daemon until SIGTERM, SIGINT or the quit key, then close every part."""
     memory.fewer_malloc_arenas()
     from assistant.audio.speaker import make_speaker
+    from assistant.config import installed_methods
     from assistant.core.clock import SessionClock
     from assistant.hardware.button import make_button
     from assistant.hardware.led import make_led
@@ -46,9 +47,11 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     speaker = make_speaker(settings.speech, settings.language, keep_trying=True)
     notifier = Notifier()
     led = make_led(settings.led)
-    daemon = Daemon(settings, method, phrases, speaker, journal, SessionClock(speed), notifier, led)
+    # Every installed method, each a few kB: the group chooses at the table ([methods] offer).
+    methods = installed_methods(method, settings.language)
+    daemon = Daemon(settings, method, phrases, speaker, journal, SessionClock(speed), notifier, led, methods=methods)
     daemon.echo = console_echo(daemon.session_time)  # in a terminal: what it says, readable
-    listener = make_listener(settings, phrases, daemon.post, speaker)
+    listener = make_listener(settings, phrases, daemon.post, speaker, daemon.chooser.voice_commands())
     daemon.listener = listener
     button = make_button(settings.button, daemon.post, daemon.stop)
     # SIGHUP (the terminal closed) and SIGQUIT end it as cleanly as SIGTERM and Ctrl-C.
@@ -135,8 +138,13 @@ def open_storage(data: Path) -> tuple[Journal | None, DataFolderLock | None]:
     return journal, lock
 
 
-def make_listener(settings: Settings, phrases: Phrases, post: Any, speaker: Any) -> Any:
-    """The microphone and recogniser, or None when listening is switched off or impossible."""
+def make_listener(
+    settings: Settings, phrases: Phrases, post: Any, speaker: Any, method_commands: dict[str, str] | None = None
+) -> Any:
+    """The microphone and recogniser, or None when listening is switched off or impossible.
+
+    ``method_commands`` are the spoken commands that choose a method before the start
+    (:meth:`~assistant.service.chooser.MethodChooser.voice_commands`), added to the locale's."""
     from assistant.core.events import ListenerState
 
     if not settings.listening.enabled:
@@ -157,7 +165,7 @@ def make_listener(settings: Settings, phrases: Phrases, post: Any, speaker: Any)
             "with `%s`",
             settings.listening.model, ENGLISH_MODEL_EXAMPLE, command("model install --lang en " + ENGLISH_MODEL_EXAMPLE),
         )
-    commands = phrases.table("commands") if settings.listening.voice_commands else None
+    commands = {**phrases.table("commands"), **(method_commands or {})} if settings.listening.voice_commands else None
     # A rescan for a newly plugged-in microphone invalidates the speaker's stream too: the
     # speaker's player reopens it by itself (it registered with devices.on_rescan).
     return Listener(settings.listening, settings.model_path(), post, speaker, commands=commands)

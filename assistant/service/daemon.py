@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -42,12 +42,14 @@ from assistant.core.record import SessionRecord
 from assistant.core.session import FINISHED, IDLE, Session
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
+from assistant.service.chooser import MethodChooser
 from assistant.service.handoff import HandOff
 from assistant.service.resume import (
     StoppedOffer,
     abandoned_record,
     clock_behind,
     goes_on,
+    method_gone_record,
     offer_choice,
     offer_text,
     replay,
@@ -65,6 +67,8 @@ _LED_PERIOD = 1.0
 _LAST_WORDS = 2.0
 """Seconds (real time) the record of a finished session waits for the recogniser's last
 utterance of a running note: the last closing sentence is often cut by the last press."""
+_CHOICE_SETTLES = 5.0
+"""Seconds a method chosen at the table must stay chosen before its phrases are prepared."""
 _GESTURES = (ButtonDown, Press, DoublePress, LongPress, VoiceCommand)
 _PRIVATE_KEYS = frozenset({"note_heard", "previous", "recap"})
 
@@ -117,7 +121,10 @@ class Daemon:
         led: LedLike | None = None,
         wall: Callable[[], float] = time.time,
         listener: ListenerLike | None = None,
+        methods: Sequence[Method] = (),
     ) -> None:
+        """``methods``: the installed methods a group can choose from at the table
+        (:func:`assistant.config.installed_methods`); ``method`` is always the first."""
         self.settings = settings
         self.method = method
         self.phrases = phrases
@@ -128,6 +135,9 @@ class Daemon:
         self.clock = clock
         self.handoff = HandOff(settings, phrases, self.store, speaker, self._say, self.post, clock)
         """The slip for the case-giver at the end of a session (``[printer]``)."""
+        installed = [method, *(m for m in methods if m.id != method.id)]
+        self.chooser = MethodChooser(installed, settings.methods, phrases, speaker, self._say, self.use_method)
+        """The method chosen at the table before a session starts."""
         self.notifier = notifier
         self.led = led
         self.listener = listener
@@ -137,6 +147,7 @@ class Daemon:
         self._wall = wall
         self._events: queue.Queue[Event | None] = queue.Queue()
         self._stopped = threading.Event()
+        self._prepared: set[str] = set()
         self.session = self._new_session()
         self.session_id: str | None = None
         self._started_wall: float | None = None
@@ -182,14 +193,19 @@ class Daemon:
             self.store.report_missing()
             self._say(self.phrases.say("ready", method=self.method.name), "ready")
             self._say(self.phrases.say("gestures"), "gestures")
+            if self.chooser.greeting():
+                self._say(self.chooser.greeting(), "method_hint")
         self._storage_warning()  # an abandoned session's record could not be written
         if self.notifier is not None:
             self.notifier.ready("speaking")
         self.store.forget_expired()
-        # The rest of the fixed phrases render in the background, after the first words.
-        threading.Thread(
-            target=self.speaker.prepare, args=(self.session.fixed_phrases(),), name="prepare", daemon=True
-        ).start()
+        self._prepare()  # the rest of the fixed phrases, after the first words
+
+    def use_method(self, method: Method) -> None:
+        """Lead ``method`` from the next session on: the idle session is rebuilt with it."""
+        self.method = self.store.method = method
+        self.session = self._new_session()
+        self._prepare(_CHOICE_SETTLES)
 
     def run(self) -> None:
         """Handle events and due announcements until :meth:`stop`."""
@@ -234,6 +250,8 @@ class Daemon:
                 self.finished_records = [r for r in self.finished_records if r.get("id") not in gone]
             self._storage_warning()
             return
+        if self.offer is None and not self.handoff.active and self.session.status == IDLE and self.chooser.step(event):
+            return
         session = self.session
         was_idle = session.status == IDLE
         before = session.changes
@@ -273,10 +291,25 @@ class Daemon:
         if run is None or run.note is None or not run.note.busy:
             self._say(self.session.status_text(self.clock.now()), "status")
 
-    def _new_session(self) -> Session:
+    def _prepare(self, settle: float = 0.0) -> None:
+        """Render the idle session's fixed phrases in the background, once per method; after
+        ``settle`` seconds only if the group still has that method (prepared phrases are
+        kept for the whole run: going round the methods must not keep every method's)."""
+        method, texts = self.method, self.session.fixed_phrases()
+
+        def prepare() -> None:
+            if settle:
+                time.sleep(settle)
+            if self.method is method and method.id not in self._prepared:
+                self._prepared.add(method.id)
+                self.speaker.prepare(texts)
+
+        threading.Thread(target=prepare, name="prepare", daemon=True).start()
+
+    def _new_session(self, method: Method | None = None) -> Session:
         s = self.settings
         session = Session(
-            self.method,
+            method or self.method,
             self.phrases,
             s.announcements,
             s.schedule,
@@ -384,7 +417,10 @@ class Daemon:
         del self.finished_records[:-10]
         self.store.keep(full)
         self.store.forget_expired()
+        # Each meeting chooses its method: the next session starts from the configured one.
+        self.method = self.store.method = self.chooser.reset()
         self.session = self._new_session()
+        self._prepare()  # nothing to do unless a resumed session led another method
         self.session_id = None
         self.handoff.finished(full)
 
@@ -402,7 +438,10 @@ class Daemon:
             return False
         if pending is None:
             return False
-        session = self._new_session()
+        method = self.chooser.find(str(pending.header.get("method")))
+        if method is None:
+            return self._method_gone(pending)
+        session = self._new_session(method)
         session.notes.listener = str(pending.header.get("listener", "off"))
         try:
             replay(pending, session, self.masker)
@@ -429,12 +468,21 @@ class Daemon:
             self.store.keep(record)
             return False
         gap = max(0.0, now - pending.last_wall)
-        if not goes_on(pending, session, self.method, self.phrases, gap, self.settings.session.resume_within_minutes):
+        if not goes_on(pending, session, method, self.phrases, gap, self.settings.session.resume_within_minutes):
             self._close(pending, session)
             return False
         # The group went on talking while the device was off: that time counts.
         self._go_on(pending, session, pending.last_t + gap * self.clock.speed, gap, stopped=False)
         return True
+
+    def _method_gone(self, pending: Pending) -> bool:
+        """The journal's method is no longer installed: keep the session as unfinished
+        rather than replay it with another method's phases."""
+        record = method_gone_record(pending)
+        log.warning("session %s was led with the method %r, which is no longer installed: it is not resumed but "
+                    "kept as an unfinished record, without its phases and notes", record["id"], record["method"])
+        self.store.keep(record)
+        return False
 
     def _close(self, pending: Pending, session: Session) -> None:
         """Keep a session that does not go on as an unfinished record (with its report)."""
@@ -446,6 +494,7 @@ class Daemon:
         """Go on with the replayed ``session`` at session time ``at``, and say where we are."""
         assert self.journal is not None
         self.clock.set_now(at)
+        self.method = self.store.method = session.method
         self.session = session
         self.session_id = str(pending.header.get("id"))
         self._started_wall = pending.header.get("wall")
@@ -486,7 +535,7 @@ class Daemon:
     def _offer_to_go_on(self, pending: Pending, session: Session, off: float) -> bool:
         """The session was stopped on purpose: offer to go on (True) or keep it as unfinished (False)."""
         within = self.settings.session.resume_within_minutes * 60
-        if not goes_on(pending, session, self.method, self.phrases, off, within / 60):
+        if not goes_on(pending, session, session.method, self.phrases, off, within / 60):
             self._close(pending, session)
             return False
         # Session time stands still while the device waits; the offer lapses when the stop is

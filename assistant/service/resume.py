@@ -79,6 +79,26 @@ def abandoned_record(pending: Pending, session: Session) -> SessionRecord:
     return record
 
 
+def method_gone_record(pending: Pending) -> SessionRecord:
+    """The record of a session whose method is no longer installed: it cannot be replayed
+    (another method's phases would be wrong), so only what the journal's header and its
+    times say is kept, as unfinished."""
+    header = pending.header
+    record: SessionRecord = {
+        "id": str(header.get("id")),
+        "started_wall": header.get("wall") if isinstance(header.get("wall"), (int, float)) else None,
+        "ended_wall": pending.last_wall if math.isfinite(pending.last_wall) else None,
+        "method": str(header.get("method")),
+        "finished": False,
+        "phases": [],
+        "captures": {},
+    }
+    language = header.get("language")
+    if isinstance(language, str):
+        record["language"] = language
+    return record
+
+
 @dataclass
 class StoppedOffer:
     """A session stopped on purpose, replayed and waiting for the group's choice."""
