@@ -165,6 +165,17 @@ class AudioSpeaker:
         """``time.monotonic()`` when audio last stopped: a clip ended with nothing after it, or a cut."""
         return self.player.last_audio_ended
 
+    @property
+    def volume(self) -> float:
+        """The level everything is played at (0 to 1)."""
+        return self.player.volume
+
+    @volume.setter
+    def volume(self, level: float) -> None:
+        # Applied as the audio is written: what plays, what is queued and every prepared
+        # phrase are heard at the new level from the next 20 ms block, with no rendering.
+        self.player.volume = level
+
     def prepare(self, texts: Iterable[str]) -> None:
         """Render these phrases now and keep them for the whole run (blocks until done)."""
         if not self._cache or self.renderer is None:
@@ -232,7 +243,7 @@ class AudioSpeaker:
         Taken from the cache, or rendered now and cached; for checks and benchmarks.
         Raises :class:`SpeechError` if rendering fails.
         """
-        return wait_for(self._clip(text.strip(), urgent=True))
+        return self.player.at_volume(wait_for(self._clip(text.strip(), urgent=True)))
 
     def _clip(self, text: str, urgent: bool) -> Future[Samples]:
         """The device-ready audio of ``text``: from the cache, or rendering now."""

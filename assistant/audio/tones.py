@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-TONES = ("press", "hold", "time_up", "listen")
+TONES = ("press", "hold", "time_up", "listen", "volume")
 """The tones :meth:`Speaker.tone` knows."""
 CUE_TONES = ("listen",)
 """Tones that are cues within what the device says ("speak after the tone"): they play
@@ -43,6 +43,9 @@ def tone_samples(kind: str, rate: int) -> npt.NDArray[np.float64]:
     elif kind == "listen":
         # One clear, longer beep: "speak now". The microphone opens after it ends.
         wave_ = _note(1046.5, 0.18, rate)
+    elif kind == "volume":
+        # The volume knob or "harder"/"zachter": a short, even tone, heard at the new level.
+        wave_ = _note(660, 0.12, rate)
     else:
         raise ValueError(f"unknown tone {kind!r}; expected one of {', '.join(TONES)}")
     return wave_ * (TONE_LEVEL * 32767)

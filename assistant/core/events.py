@@ -120,9 +120,16 @@ METHOD_COMMAND = "method:"
 and the method's id (the session itself ignores it; see :mod:`assistant.service.chooser`)."""
 
 
+VOLUME_COMMANDS = ("louder", "softer")
+"""Spoken commands for the volume ("harder", "zachter"): one :class:`VolumeStep` up or
+down. The session never sees them (see :mod:`assistant.service.volume`)."""
+
+
 def is_voice_command(name: str) -> bool:
     """Whether ``name`` is a command a :class:`VoiceCommand` can carry."""
-    return name in VOICE_COMMANDS or (name.startswith(METHOD_COMMAND) and len(name) > len(METHOD_COMMAND))
+    if name in VOICE_COMMANDS or name in VOLUME_COMMANDS:
+        return True
+    return name.startswith(METHOD_COMMAND) and len(name) > len(METHOD_COMMAND)
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,16 @@ class ListenerState(Event):
 LISTENER_STATES = ("ready", "loading", "no_model", "no_microphone", "off")
 """ready: notes can be taken; loading: the model is still loading; no_model: the model is
 missing or broken; no_microphone: there is no usable microphone; off: switched off."""
+
+
+@dataclass(frozen=True)
+class VolumeStep(Event):
+    """The volume knob was turned: ``steps`` detents, clockwise positive. Not part of the
+    session's state: the daemon's volume handler takes it, and it is never journaled."""
+
+    name: ClassVar[str] = "volume_step"
+    steps: int = 0
+    """Detents turned since the last event (several in one quick turn)."""
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -86,6 +86,26 @@ class LedSettings:
 
 
 @dataclass(frozen=True)
+class KnobSettings:
+    """An optional rotary encoder (a volume knob)."""
+
+    enabled: bool = False
+    """Whether a rotary encoder is connected."""
+    pin_a: int = field(default=5, metadata=_range(0, 53))
+    """BCM number of the encoder's A pin (CLK on a KY-040 board)."""
+    pin_b: int = field(default=6, metadata=_range(0, 53))
+    """BCM number of the encoder's B pin (DT on a KY-040 board)."""
+    bounce_seconds: float = field(default=0, metadata=_range(0, 0.05))
+    """Software debounce time of both pins; 0: none (the encoder's own state machine
+    already ignores contact wiggle)."""
+
+    def check(self, path: Path | str, prefix: str) -> None:
+        """ConfigError when both pins are the same."""
+        if self.pin_a == self.pin_b:
+            raise ConfigError(path, f"{prefix}pin_b", f"expected another pin than pin_a, got {shown(self.pin_b)}")
+
+
+@dataclass(frozen=True)
 class SpeechSettings:
     """Speech output."""
 
@@ -94,9 +114,25 @@ class SpeechSettings:
     rate: int = field(default=150, metadata=_range(60, 400))
     """Words per minute."""
     volume: float = field(default=1.0, metadata=_range(0, 1))
-    """Output volume, 0.0 to 1.0."""
+    """Output volume, 0.0 to 1.0: the level at the first start (from :attr:`volume_min` to
+    :attr:`volume_max`); after a change at the table the level kept in the data folder."""
+    volume_min: float = field(default=0.1, metadata=_range(0, 1))
+    """The softest level the knob and "zachter" can reach."""
+    volume_max: float = field(default=1.0, metadata=_range(0, 1))
+    """The loudest level the knob and "harder" can reach."""
+    volume_step: float = field(default=0.1, metadata=_range(0.01, 0.5))
+    """How much one detent of the knob, or one "harder"/"zachter", changes the level."""
     output_device: str | int = ""
     """sounddevice output device: part of its name, or its index; empty for the default."""
+
+    def check(self, path: Path | str, prefix: str) -> None:
+        """ConfigError when the volume bounds do not hold the starting volume."""
+        if self.volume_min > self.volume_max:
+            raise ConfigError(path, f"{prefix}volume_min", f"expected a number no higher than volume_max "
+                              f"({self.volume_max:g}), got {shown(self.volume_min)}")
+        if not self.volume_min <= self.volume <= self.volume_max:
+            raise ConfigError(path, f"{prefix}volume", f"expected a number from volume_min ({self.volume_min:g}) to "
+                              f"volume_max ({self.volume_max:g}), got {shown(self.volume)}")
 
 
 @dataclass(frozen=True)
@@ -237,6 +273,7 @@ class Settings:
     methods: MethodsSettings = MethodsSettings()
     button: ButtonSettings = ButtonSettings()
     led: LedSettings = LedSettings()
+    knob: KnobSettings = KnobSettings()
     speech: SpeechSettings = SpeechSettings()
     announcements: AnnouncementSettings = AnnouncementSettings()
     schedule: ScheduleSettings = ScheduleSettings()
@@ -309,7 +346,11 @@ def build_settings(cls: type[_S], raw: dict[str, Any], path: Path | str, prefix:
             values[fld.name] = build_settings(hint, sub, path, f"{dotted}.")
         elif fld.name in raw:
             values[fld.name] = _convert(raw[fld.name], hint, fld.metadata, path, dotted)
-    return cls(**values)
+    result = cls(**values)
+    check = getattr(result, "check", None)
+    if check is not None:  # a rule between keys of the table (the volume and its bounds)
+        check(path, prefix)
+    return result
 
 
 def _convert(value: Any, hint: Any, meta: typing.Mapping[str, Any], path: Path | str, key: str) -> Any:

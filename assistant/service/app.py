@@ -35,6 +35,7 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     from assistant.config import installed_methods
     from assistant.core.clock import SessionClock
     from assistant.hardware.button import make_button
+    from assistant.hardware.knob import make_knob
     from assistant.hardware.led import make_led
     from assistant.service.console import console_echo
     from assistant.service.daemon import Daemon
@@ -54,6 +55,7 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     listener = make_listener(settings, phrases, daemon.post, speaker, daemon.chooser.voice_commands())
     daemon.listener = listener
     button = make_button(settings.button, daemon.post, daemon.stop)
+    knob = make_knob(settings.knob, daemon.post)
     # SIGHUP (the terminal closed) and SIGQUIT end it as cleanly as SIGTERM and Ctrl-C.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(signum, lambda *_: daemon.stop())
@@ -67,6 +69,8 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
         daemon.run()
     finally:
         button.close()
+        if knob is not None:
+            knob.close()
         if listener is not None:
             listener.close()
         if led is not None:

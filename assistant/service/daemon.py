@@ -55,6 +55,7 @@ from assistant.service.resume import (
     replay,
 )
 from assistant.service.store import SessionStore
+from assistant.service.volume import VolumeControl
 from assistant.storage.journal import Journal, JournalCutAtStart, Pending, stopped_line
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,9 @@ class Daemon:
         player = getattr(speaker, "player", None)
         if player is not None and hasattr(player, "on_restored"):
             player.on_restored = lambda: self.post(SpeakerBack())
+        kept_in = journal.data_dir if journal is not None and not getattr(journal, "refused_at_start", False) else None
+        self.volume = VolumeControl(settings.speech, phrases, speaker, kept_in, self._say)
+        """The knob and "harder"/"zachter": the level, kept in the data folder, never in the session."""
 
     # --- public -------------------------------------------------------------------
 
@@ -237,6 +241,8 @@ class Daemon:
 
     def step(self, event: Event) -> None:
         """Apply one event now: journal it if it changed the session, then act."""
+        if self.volume.handle(event):
+            return
         if self.offer is not None and self._offer_step(event):
             return
         now = self.clock.now()
