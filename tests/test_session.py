@@ -131,7 +131,8 @@ def test_a_ten_minute_phase_gets_halfway_one_minute_left_and_time_up(group: Grou
     assert marks == [
         (5.0, "halfway", "De helft van de tijd is om. Nog 5 minuten."),
         (9.0, "left", "Nog 1 minuut."),
-        (10.0, "time_up", "De tijd voor deze fase is om. Druk op de knop om verder te gaan. Twee keer drukken geeft 5 minuten extra."),
+        (10.0, "time_up",
+         "De tijd voor deze fase is om. Druk op de knop om verder te gaan. Twee keer drukken geeft 5 minuten extra."),
     ]
     assert Tone("time_up") in group.effects
 
@@ -163,7 +164,8 @@ def test_overtime_reminders_are_configurable() -> None:
     group = Group(make_session(overtime_reminder_minutes=2, overtime_max_reminders=4))
     group.press()
     group.wait(30 * MIN)
-    assert [text for _, key, text in group.said if key == "overtime"][-1] == "We zijn 8 minuten over de tijd. Twee keer drukken geeft 5 minuten extra."
+    last = [text for _, key, text in group.said if key == "overtime"][-1]
+    assert last == "We zijn 8 minuten over de tijd. Twee keer drukken geeft 5 minuten extra."
     assert group.keys().count("overtime") == 4
 
 
