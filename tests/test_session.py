@@ -131,7 +131,8 @@ def test_a_ten_minute_phase_gets_halfway_one_minute_left_and_time_up(group: Grou
     assert marks == [
         (5.0, "halfway", "De helft van de tijd is om. Nog 5 minuten."),
         (9.0, "left", "Nog 1 minuut."),
-        (10.0, "time_up", "De tijd voor deze fase is om. Druk op de knop om verder te gaan."),
+        (10.0, "time_up",
+         "De tijd voor deze fase is om. Druk op de knop om verder te gaan. Twee keer drukken geeft 5 minuten extra."),
     ]
     assert Tone("time_up") in group.effects
 
@@ -149,7 +150,10 @@ def test_overtime_is_reminded_a_few_times_then_left_alone_and_recorded(group: Gr
     start = group.t
     group.wait(30 * MIN)
     overtime = [(round((t - start) / MIN), text) for t, key, text in group.said if key == "overtime"]
-    assert overtime == [(8, "We zijn 3 minuten over de tijd."), (11, "We zijn 6 minuten over de tijd.")]
+    assert overtime == [
+        (8, "We zijn 3 minuten over de tijd. Twee keer drukken geeft 5 minuten extra."),
+        (11, "We zijn 6 minuten over de tijd. Twee keer drukken geeft 5 minuten extra."),
+    ]
     group.press()
     record = group.session.record()
     assert record["phases"][0]["actual_seconds"] == 30 * MIN
@@ -160,7 +164,8 @@ def test_overtime_reminders_are_configurable() -> None:
     group = Group(make_session(overtime_reminder_minutes=2, overtime_max_reminders=4))
     group.press()
     group.wait(30 * MIN)
-    assert [text for _, key, text in group.said if key == "overtime"][-1] == "We zijn 8 minuten over de tijd."
+    last = [text for _, key, text in group.said if key == "overtime"][-1]
+    assert last == "We zijn 8 minuten over de tijd. Twee keer drukken geeft 5 minuten extra."
     assert group.keys().count("overtime") == 4
 
 
@@ -206,7 +211,10 @@ def test_a_double_press_says_the_phase_and_the_time_left(group: Group) -> None:
     assert group.session.changes and len(group.said) == said_before + 1
     group.wait(3 * MIN)
     group.do(DoublePress())
-    assert group.texts()[-1] == "Fase 2: introductie van de kwestie. We zijn 2 minuten over de tijd."
+    # Once the time is up a double press gives more time (issue 13; tests/test_more_time.py).
+    assert group.texts()[-1] == "Goed, nog 5 minuten voor deze fase. De sessie duurt daardoor wat langer."
+    group.do(DoublePress())
+    assert group.texts()[-1] == "Fase 2: introductie van de kwestie. Nog 5 minuten."
 
 
 def test_a_double_press_changes_nothing(group: Group) -> None:

@@ -127,6 +127,7 @@ def state(session: Session, now: float) -> dict[str, Any]:
                 "stretch_start": run.stretch_start,
                 "ended": run.ended,
                 "paused_total": run.paused_total,
+                "extended": run.extended,
                 "person": run.person,
                 "marks": [(m.at, m.kind, m.done) for m in run.marks],
                 "note": dataclasses.asdict(run.note) if run.note is not None else None,
@@ -389,7 +390,28 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule()
     def double_press(self) -> None:
-        self._step(DoublePress())
+        self._more_time_or_status(DoublePress())
+
+    @rule()
+    def say_more_time(self) -> None:
+        self._more_time_or_status(VoiceCommand("more_time"))
+
+    def _more_time_or_status(self, event: Event) -> None:
+        """Once a running phase's time is up a double press (or "vijf minuten erbij") gives
+        it ``extend_minutes`` more from now (unless a note takes it); before, it changes nothing."""
+        run = self.session.current
+        now = self.daemon.clock.now()
+        before = (run.planned, run.left(now), run.extended) if run is not None else None
+        self._step(event)
+        if run is None or before is None or self.session.current is not run:
+            return
+        if run.planned == before[0]:
+            return
+        observe("more time for a phase")
+        extend = self.settings.schedule.extend_minutes * 60
+        assert before[1] <= EPS and not self.paused, "more time only in a running phase whose time is up"
+        assert abs(run.left(now) - extend) < EPS, "the phase has extend_minutes left"
+        assert abs(run.extended - before[2] - (extend - before[1])) < EPS, "the record keeps what was added"
 
     @rule()
     def button_goes_down(self) -> None:

@@ -116,7 +116,7 @@ def test_a_shortened_phase_keeps_its_halfway_and_one_minute_marks() -> None:
     assert marks[:3] == [
         (4.5, "De helft van de tijd is om. Nog 4 en een halve minuut."),
         (8.0, "Nog 1 minuut."),
-        (9.0, "De tijd voor deze fase is om. Druk op de knop om verder te gaan."),
+        (9.0, "De tijd voor deze fase is om. Druk op de knop om verder te gaan. Twee keer drukken geeft 5 minuten extra."),
     ]
 
 
@@ -168,7 +168,7 @@ def test_going_on_after_a_pause_in_overtime_says_the_overtime() -> None:
     group = balanced()
     group.press()
     group.wait(11 * MIN)
-    assert group.texts()[-1] == "We zijn 6 minuten over de tijd."
+    assert group.texts()[-1] == "We zijn 6 minuten over de tijd. Twee keer drukken geeft 5 minuten extra."
     group.do(LongPress())
     group.wait(2 * MIN)
     group.do(DoublePress())

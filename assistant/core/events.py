@@ -111,9 +111,10 @@ class VoiceCommand(Event):
     """One of :data:`VOICE_COMMANDS`, or :data:`METHOD_COMMAND` followed by a method's id."""
 
 
-VOICE_COMMANDS = ("next", "pause", "status", "repeat")
+VOICE_COMMANDS = ("next", "pause", "status", "repeat", "more_time")
 """Spoken commands: next phase (a short press), pause or resume (a long press), the time
-left (a double press), and say the last announcement again."""
+left (a double press), say the last announcement again, and more time for a phase whose
+time is up (what a double press does then)."""
 
 METHOD_COMMAND = "method:"
 """Before a session starts, "methode <naam>" chooses a method: the command is this prefix
@@ -124,9 +125,15 @@ VOLUME_COMMANDS = ("louder", "softer")
 """Spoken commands for the volume ("harder", "zachter"): one :class:`VolumeStep` up or
 down. The session never sees them (see :mod:`assistant.service.volume`)."""
 
+TOTAL_COMMAND = "total:"
+"""Before a session starts, "we hebben een uur" says how long the group has: the command is
+this prefix and the minutes ("total:60"; see :mod:`assistant.service.available`)."""
+
 
 def is_voice_command(name: str) -> bool:
     """Whether ``name`` is a command a :class:`VoiceCommand` can carry."""
+    if name.startswith(TOTAL_COMMAND):
+        return name[len(TOTAL_COMMAND):].isdigit() and name[len(TOTAL_COMMAND):].isascii()
     if name in VOICE_COMMANDS or name in VOLUME_COMMANDS:
         return True
     return name.startswith(METHOD_COMMAND) and len(name) > len(METHOD_COMMAND)

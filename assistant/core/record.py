@@ -61,6 +61,12 @@ class PhaseRecord(TypedDict, total=False):
     actual_seconds: float
     overtime_seconds: float
     paused_seconds: float
+    extended_seconds: float
+    """Time added after the phase's time was up (a double press: more time); part of
+    ``adjusted_seconds``. Only in a record of a phase that got more time."""
+    method_seconds: float
+    """The method's own length of a phase fitted into a shorter session (``planned_seconds``
+    is the fitted one). Only when the two differ."""
 
 
 class NoteRecord(TypedDict, total=False):
@@ -93,6 +99,10 @@ class SessionRecord(TypedDict, total=False):
     captures: dict[str, list[CaptureItem]]
     notes: list[NoteRecord]
     """The method's notes in order (records from before issue 12 have none: the built-in five)."""
+    available_seconds: float
+    """The time the group had (``[schedule] total_minutes`` or said at the table), when given."""
+    method_seconds: float
+    """The method's own length, next to ``planned_seconds`` (the fitted plan), when a time was given."""
 
 
 _WALL_RANGE = (0.0, 32503680000.0)
@@ -101,7 +111,10 @@ _SECONDS_LIMIT = 1e9
 """Longer than any session (about 30 years): a larger length of time is damage."""
 
 _TEXT_FIELDS = ("id", "method", "language", "schedule_mode")
-_PHASE_NUMBERS = ("planned_seconds", "adjusted_seconds", "actual_seconds", "overtime_seconds", "paused_seconds")
+_PHASE_NUMBERS = (
+    "planned_seconds", "adjusted_seconds", "actual_seconds", "overtime_seconds", "paused_seconds",
+    "extended_seconds", "method_seconds",
+)
 
 
 def _number(value: object, where: str, low: float = -_SECONDS_LIMIT, high: float = _SECONDS_LIMIT) -> float:
@@ -164,7 +177,7 @@ def validate_record(data: object) -> SessionRecord:
         raise RecordError("finished is not true or false")
     if "participants" in data:
         _whole(data["participants"], "participants")
-    for key in ("planned_seconds", "actual_seconds"):
+    for key in ("planned_seconds", "actual_seconds", "available_seconds", "method_seconds"):
         if key in data:
             _number(data[key], key)
     phases = data.get("phases", [])
@@ -222,4 +235,6 @@ def phase_records(runs: list[PhaseRun], now: float | None = None) -> list[PhaseR
                 "paused_seconds": round(run.paused_total, 3),
             }
         )
+        if run.extended:
+            phases[-1]["extended_seconds"] = round(run.extended, 3)
     return phases

@@ -50,6 +50,8 @@ class PhaseRun:
     marks: list[Mark] = field(default_factory=list)
     note: NoteRun | None = None
     """What the device writes down in this phase, if anything."""
+    extended: float = 0.0
+    """Seconds added to :attr:`planned` after its time was up (a double press: more time)."""
 
     def active(self, now: float) -> float:
         """Active seconds spent in the phase up to ``now``."""
@@ -73,7 +75,9 @@ def behind_plan(runs: list[PhaseRun]) -> float:
     return sum(r.active_before - r.phase.seconds for r in runs)
 
 
-def balanced_length(method: Method, runs: list[PhaseRun], schedule: ScheduleSettings, index: int) -> float:
+def balanced_length(
+    method: Method, runs: list[PhaseRun], schedule: ScheduleSettings, index: int, own: Method | None = None
+) -> float:
     """Phase ``index``'s length in seconds when the schedule keeps the end time.
 
     When the phases in ``runs`` put the session behind the plan by at least
@@ -81,6 +85,10 @@ def balanced_length(method: Method, runs: list[PhaseRun], schedule: ScheduleSett
     to come takes its share of the delay in proportion to its length, in seconds; the
     result is rounded to the nearest half minute (a share under 15 s shortens nothing:
     it is balanced by a later phase), never below the floor, never a firm phase.
+
+    ``own`` is the method as written when ``method`` was fitted into a shorter session
+    (:mod:`assistant.core.fitting`): the floor is a share of the phase's own length, so a
+    fitted phase is not halved twice.
     """
     phase = method.phases[index]
     if schedule.mode != "keep_end" or not phase.flexible:
@@ -90,7 +98,8 @@ def balanced_length(method: Method, runs: list[PhaseRun], schedule: ScheduleSett
         return phase.seconds
     flexible = sum(p.seconds for p in method.phases[index:] if p.flexible)
     share = behind * phase.seconds / flexible
-    floor = math.ceil(phase.seconds * schedule.floor_fraction / HALF_MINUTE) * HALF_MINUTE
+    nominal = own.phases[index].seconds if own is not None else phase.seconds
+    floor = math.ceil(nominal * schedule.floor_fraction / HALF_MINUTE) * HALF_MINUTE
     length = math.floor((phase.seconds - share) / HALF_MINUTE + 0.5) * HALF_MINUTE
     return min(phase.seconds, max(floor, length))
 
@@ -172,16 +181,28 @@ def phase_intro(p: Phrases, phase: Phase, number: int, planned: float) -> str:
     return f"{head} {phase.guidance}"
 
 
-def mark_text(p: Phrases, mark: Mark, planned: float, last_phase: bool) -> str:
-    """What the device says at a mark of a phase of ``planned`` seconds."""
+def mark_text(p: Phrases, mark: Mark, planned: float, last_phase: bool, hint: str = "") -> str:
+    """What the device says at a mark of a phase of ``planned`` seconds; ``hint`` (that a
+    double press gives more time) follows time up and the overtime reminders."""
     # A shortened phase's marks fall on half minutes too: "Nog 4 en een halve minuut".
     if mark.kind == "halfway":
         return p.say("halfway", duration=spoken_length(p, planned - mark.at))
     if mark.kind == "left":
         return p.say("time_left", duration=spoken_length(p, planned - mark.at))
     if mark.kind == "time_up":
-        return p.say("time_up_last" if last_phase else "time_up")
-    return p.say("overtime", duration=p.duration(mark.at - planned))
+        return _hinted(p.say("time_up_last" if last_phase else "time_up"), hint)
+    return _hinted(p.say("overtime", duration=p.duration(mark.at - planned)), hint)
+
+
+def _hinted(text: str, hint: str) -> str:
+    return f"{text} {hint}" if hint else text
+
+
+def more_time_hint(p: Phrases, extend_minutes: float) -> str:
+    """The sentence after "time is up" that a double press gives more time ("" when it gives none)."""
+    if extend_minutes <= 0:
+        return ""
+    return p.say("more_time_hint", duration=spoken_length(p, extend_minutes * 60))
 
 
 def summary(p: Phrases, method: Method, runs: list[PhaseRun]) -> str:
@@ -253,12 +274,12 @@ def fixed_texts(p: Phrases, participants: int) -> list[str]:
     return texts
 
 
-def phase_texts(p: Phrases, method: Method, announcements: AnnouncementSettings) -> list[str]:
+def phase_texts(p: Phrases, method: Method, announcements: AnnouncementSettings, hint: str = "") -> list[str]:
     """Every phase's introduction and its marks at the planned length, to be rendered ahead of time."""
     texts = []
     for number, phase in enumerate(method.phases, start=1):
         texts.append(phase_intro(p, phase, number, phase.seconds))
         for mark in marks_for(announcements, phase.seconds):
             if mark.kind in ("halfway", "left", "overtime"):
-                texts.append(mark_text(p, mark, phase.seconds, last_phase=False))
+                texts.append(mark_text(p, mark, phase.seconds, last_phase=False, hint=hint))
     return texts

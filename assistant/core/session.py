@@ -31,19 +31,22 @@ from assistant.core.events import (
     Tone,
     VoiceCommand,
 )
+from assistant.core.fitting import end_of_day_seconds, fitted_method
 from assistant.core.method import Method, Note
 from assistant.core.notes import NoteRun, NoteTaker, note_name
 from assistant.core.phrases import Phrases
-from assistant.core.record import CaptureItem, NoteRecord, SessionRecord, phase_records
+from assistant.core.record import CaptureItem, NoteRecord, PhaseRecord, SessionRecord, phase_records
 from assistant.core.schedule import (
     PhaseRun,
     balanced_length,
     fixed_texts,
     mark_text,
     marks_for,
+    more_time_hint,
     phase_intro,
     phase_texts,
     recap,
+    spoken_length,
     summary,
 )
 from assistant.core.settings import AnnouncementSettings, ScheduleSettings
@@ -68,6 +71,15 @@ class Session:
         hand_off: str = "",
     ) -> None:
         self.method = method
+        """The plan this session follows: the method fitted into :attr:`total_seconds` once it starts."""
+        self.own_method = method
+        """The method as written (its own lengths, for the record)."""
+        self.total_seconds = schedule.total_minutes * 60
+        """The time the group has (``[schedule] total_minutes`` or said at the table); 0: no limit.
+        The daemon journals it in the header, so a replay fits the method the same way."""
+        self.start_clock: float | None = None
+        """Seconds since local midnight at the start press, set by the daemon (the core has no
+        wall clock): the device then says the clock time the session ends."""
         self.phrases = phrases
         self.announcements = announcements
         self.schedule = schedule
@@ -148,8 +160,14 @@ class Session:
         """Texts the session will certainly say, to be rendered ahead of time."""
         texts = fixed_texts(self.phrases, self.participants)
         texts.extend(self.notes.fixed_phrases(self.method.phases))
-        texts.extend(phase_texts(self.phrases, self.method, self.announcements))
+        hint = self._hint()
+        if hint and self.announcements.time_up:
+            texts.extend(f"{self.phrases.say(key)} {hint}" for key in ("time_up", "time_up_last"))
+        texts.extend(phase_texts(self.phrases, self.method, self.announcements, hint))
         return list(dict.fromkeys(texts))
+
+    def _hint(self) -> str:
+        return more_time_hint(self.phrases, self.schedule.extend_minutes)
 
     # --- events -------------------------------------------------------------------
 
@@ -210,7 +228,25 @@ class Session:
             if handled:
                 self.changes += 1
                 return effects
+            run = self.current
+            if run is not None and run.left(now) <= 0 and self.schedule.extend_minutes > 0:
+                return self._more_time(run, now)
         return [Say(self._status_text(now), "status")]
+
+    def _more_time(self, run: PhaseRun, now: float) -> list[Effect]:
+        """The phase's time is up and the group wants more: ``extend_minutes`` from now on."""
+        active = run.active(now)
+        planned = active + self.schedule.extend_minutes * 60
+        run.extended += planned - run.planned
+        run.planned = planned
+        run.marks = marks_for(self.announcements, planned, run.phase.seconds)
+        for mark in run.marks:
+            mark.done = mark.at <= active + 1e-6
+        self.changes += 1
+        later = self.method.phases[run.phase.number:]
+        balanced = self.schedule.mode == "keep_end" and any(p.flexible for p in later)
+        key = "more_time" if balanced else "more_time_later" if later else "more_time_last"
+        return [Say(self.phrases.say(key, duration=spoken_length(self.phrases, planned - active)), key)]
 
     def _heard(self, event: Heard, now: float) -> list[Effect]:
         self.changes += 1
@@ -228,7 +264,9 @@ class Session:
             gesture = Press()
         elif event.command == "pause":
             gesture = LongPress()
-        elif event.command == "status":
+        elif event.command in ("status", "more_time"):
+            # "vijf minuten erbij" is the double press: more time once the time is up,
+            # else the phase and the time left.
             gesture = DoublePress()
         else:
             return []
@@ -258,10 +296,8 @@ class Session:
             self.status = RUNNING
             self.started = now
             self.changes += 1
-            start = Say(
-                self.phrases.say("start", method=self.method.name, duration=self.phrases.minutes(self.method.seconds / 60)),
-                "start",
-            )
+            self.method = fitted_method(self.own_method, self.total_seconds)
+            start = Say(self._start_text(), "start")
             effects: list[Effect] = [start]
             if self.previous_actieplan:
                 effects.append(Say(self.phrases.say("previous_actieplan", text=self.previous_actieplan), "previous"))
@@ -322,7 +358,7 @@ class Session:
             if mark.kind == "time_up":
                 effects.append(Tone("time_up"))
             last_phase = run.phase.number == len(self.method.phases)
-            effects.append(Say(mark_text(self.phrases, mark, run.planned, last_phase), mark.kind))
+            effects.append(Say(mark_text(self.phrases, mark, run.planned, last_phase, self._hint()), mark.kind))
         if invite:
             assert note is not None
             note.invite_at = None
@@ -431,9 +467,31 @@ class Session:
 
     def _balanced_length(self, index: int) -> float:
         """This phase's length, shortened if earlier phases overran and the plan keeps the end time."""
-        return balanced_length(self.method, self.runs, self.schedule, index)
+        own = self.own_method if self.method is not self.own_method else None
+        return balanced_length(self.method, self.runs, self.schedule, index, own)
 
     # --- texts --------------------------------------------------------------------
+
+    def _start_text(self) -> str:
+        """The first words of a session: its length, fitted into the time the group has when
+        it said how long that is, and then the clock time it ends (when the daemon knows it)."""
+        p, method = self.phrases, self.method
+        duration = p.minutes(method.seconds / 60)
+        if self.total_seconds <= 0:
+            return p.say("start", method=method.name, duration=duration)
+        available = p.minutes(self.total_seconds / 60)
+        if method.seconds > self.total_seconds + 1e-6:
+            text = p.say("start_too_long", method=method.name, duration=duration, available=available)
+        elif method is not self.own_method:
+            planned = p.minutes(self.own_method.seconds / 60)
+            text = p.say("start_fitted", method=method.name, duration=duration, planned=planned, available=available)
+        else:
+            text = p.say("start_fits", method=method.name, duration=duration, available=available)
+        if self.start_clock is None:
+            return text
+        hour, minute = end_of_day_seconds(self.start_clock, method.seconds)
+        clock = p.say("clock_time", hour=hour, minute=f"{minute:02d}") if minute else p.say("clock_hour", hour=hour)
+        return f"{text} {p.say('end_time', time=clock)}"
 
     def _left_text(self, run: PhaseRun, now: float) -> str:
         return self.phrases.duration(max(0.0, run.left(now)))
@@ -477,9 +535,23 @@ class Session:
             "phases": phases,
             "planned_seconds": self.method.seconds,
             "actual_seconds": round(sum(p["actual_seconds"] for p in phases), 3),
+            **self._fit_record(phases),
             "captures": self.captures,
             "notes": [note_record(self.phrases, note) for note in self.method.notes],
         }
+
+
+    def _fit_record(self, phases: list[PhaseRecord]) -> SessionRecord:
+        """What the record keeps of a session fitted into the time the group had: that time,
+        and the method's own lengths next to the fitted ones."""
+        if self.total_seconds <= 0:
+            return {}
+        own = self.own_method
+        for phase in phases:
+            number = phase.get("number", 0)
+            if 0 < number <= len(own.phases) and own.phases[number - 1].seconds != phase.get("planned_seconds"):
+                phase["method_seconds"] = own.phases[number - 1].seconds
+        return {"available_seconds": self.total_seconds, "method_seconds": own.seconds}
 
 
 def note_record(phrases: Phrases, note: Note) -> NoteRecord:

@@ -164,6 +164,12 @@ class ScheduleSettings:
     small_overrun_seconds: float = field(default=60, metadata=_range(0, 600))
     """The session may be this many seconds behind the plan before anything is shortened:
     a group always needs a few seconds to press after "the time is up"."""
+    extend_minutes: float = field(default=5, metadata=_range(0, 30))
+    """Once a phase's time is up, a double press (or "vijf minuten erbij") gives it this many
+    minutes more, from the moment of the press; 0: no more time (a double press only says the status)."""
+    total_minutes: float = field(default=0, metadata=_range(0, 600))
+    """The time the group has: a shorter session than the method's is fitted into it (flexible
+    phases shortened, none below half, firm ones kept); 0: the method's own length."""
 
 
 @dataclass(frozen=True)

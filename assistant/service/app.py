@@ -52,7 +52,8 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     methods = installed_methods(method, settings.language)
     daemon = Daemon(settings, method, phrases, speaker, journal, SessionClock(speed), notifier, led, methods=methods)
     daemon.echo = console_echo(daemon.session_time)  # in a terminal: what it says, readable
-    listener = make_listener(settings, phrases, daemon.post, speaker, daemon.chooser.voice_commands())
+    table_commands = {**daemon.chooser.voice_commands(), **daemon.available.voice_commands()}
+    listener = make_listener(settings, phrases, daemon.post, speaker, table_commands)
     daemon.listener = listener
     button = make_button(settings.button, daemon.post, daemon.stop)
     knob = make_knob(settings.knob, daemon.post)

@@ -42,6 +42,7 @@ from assistant.core.record import SessionRecord
 from assistant.core.session import FINISHED, IDLE, Session
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
+from assistant.service.available import AvailableTime, day_seconds, header_seconds
 from assistant.service.chooser import MethodChooser
 from assistant.service.handoff import HandOff
 from assistant.service.resume import (
@@ -139,6 +140,8 @@ class Daemon:
         installed = [method, *(m for m in methods if m.id != method.id)]
         self.chooser = MethodChooser(installed, settings.methods, phrases, speaker, self._say, self.use_method)
         """The method chosen at the table before a session starts."""
+        self.available = AvailableTime(phrases, settings.schedule, speaker, self._say)
+        """How long the group has ("we hebben een uur" at the table, or ``[schedule] total_minutes``)."""
         self.notifier = notifier
         self.led = led
         self.listener = listener
@@ -258,6 +261,9 @@ class Daemon:
             return
         if self.offer is None and not self.handoff.active and self.session.status == IDLE and self.chooser.step(event):
             return
+        if self.offer is None and not self.handoff.active and self.session.status == IDLE \
+                and self.available.step(event, self.session):
+            return
         session = self.session
         was_idle = session.status == IDLE
         before = session.changes
@@ -272,6 +278,8 @@ class Daemon:
             # Read when the session starts, not when it was made: `intervisie forget` or
             # retention may have removed that actieplan since.
             session.previous_actieplan = self.store.previous_actieplan()
+        if was_idle:
+            session.start_clock = day_seconds(self._wall())  # the end time said at the start
         effects = session.handle(event, now)
         if session.changes != before and not (was_idle and session.status == IDLE):
             if was_idle:
@@ -327,6 +335,7 @@ class Daemon:
             hand_off=self.handoff.mode,
         )
         session.notes.listener = self._listener_state
+        session.total_seconds = self.available.seconds
         return session
 
     def _wait_time(self, next_ping: float | None) -> float:
@@ -394,6 +403,8 @@ class Daemon:
             "participants": self.settings.participants,
             # Replaying the journal must see the recogniser as the live session did.
             "listener": self._listener_state,
+            # A resumed session is fitted into the same time (see service.available).
+            "total_minutes": self.session.total_seconds / 60,
         }
 
     def _start_journal(self, now: float) -> None:
@@ -425,6 +436,7 @@ class Daemon:
         self.store.forget_expired()
         # Each meeting chooses its method: the next session starts from the configured one.
         self.method = self.store.method = self.chooser.reset()
+        self.available.reset()
         self.session = self._new_session()
         self._prepare()  # nothing to do unless a resumed session led another method
         self.session_id = None
@@ -449,6 +461,7 @@ class Daemon:
             return self._method_gone(pending)
         session = self._new_session(method)
         session.notes.listener = str(pending.header.get("listener", "off"))
+        session.total_seconds = header_seconds(pending.header)
         try:
             replay(pending, session, self.masker)
         except (KeyError, TypeError, ValueError) as exc:

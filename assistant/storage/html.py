@@ -146,9 +146,7 @@ def _time_table(report: Report, words: dict[str, str]) -> list[str]:
     out = ['<div class="wide"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
     phases, not_reached = report.phases(), report.phases_not_reached()
     for p in phases:
-        planned = clock(p["planned_seconds"])
-        if p["shortened"]:
-            planned = words["shortened"].format(planned=planned, adjusted=clock(p["adjusted_seconds"]))
+        planned = report.planned_cell(p)
         cells = [
             f"{p['number']}. {printable(str(p['name']))}",
             planned,
@@ -174,6 +172,8 @@ def _time_table(report: Report, words: dict[str, str]) -> list[str]:
     ]
     out += ["<tfoot>", _row(totals), "</tfoot>", "</table></div>"]
     out.append(f'<p class="small">{_text(words["time_note"])}</p>')
+    if report.fitted_note():
+        out.append(f'<p class="small">{_text(report.fitted_note())}</p>')
     return out
 
 

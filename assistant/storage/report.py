@@ -229,6 +229,7 @@ class Report:
         for phase in self.record.get("phases") or []:
             planned = float(phase.get("planned_seconds", 0.0))
             adjusted = float(phase.get("adjusted_seconds", planned))
+            extended = float(phase.get("extended_seconds", 0.0))
             out.append(
                 {
                     "number": phase.get("number"),
@@ -236,7 +237,9 @@ class Report:
                     "name": phase.get("name", ""),
                     "planned_seconds": planned,
                     "adjusted_seconds": adjusted,
-                    "shortened": adjusted < planned,
+                    # Shortened at its start by time balance; more time once its time was up.
+                    "shortened": adjusted - extended < planned,
+                    "extended_seconds": extended,
                     "actual_seconds": float(phase.get("actual_seconds", 0.0)),
                     "difference_seconds": round(float(phase.get("actual_seconds", 0.0)) - planned, 3),
                     "overtime_seconds": float(phase.get("overtime_seconds", 0.0)),
@@ -323,6 +326,9 @@ class Report:
             "actual_seconds": float(r.get("actual_seconds", sum(p["actual_seconds"] for p in phases))),
             "difference_seconds": round(sum(p["difference_seconds"] for p in phases), 3),
             "paused_seconds": round(sum(p["paused_seconds"] for p in phases), 3),
+            "extended_seconds": round(sum(p["extended_seconds"] for p in phases), 3),
+            "available_seconds": r.get("available_seconds"),
+            "method_seconds": r.get("method_seconds", r.get("planned_seconds")),
             "low_confidence_below": below,
         }
         for kind in SINGLE_NOTES:
@@ -397,9 +403,7 @@ class Report:
         not_reached = self.phases_not_reached()
         # Each cell in whole seconds, and each total the sum of its cells: the columns add up.
         for p in phases:
-            planned = clock(p["planned_seconds"])
-            if p["shortened"]:
-                planned = self._t("shortened", planned=planned, adjusted=clock(p["adjusted_seconds"]))
+            planned = self.planned_cell(p)
             cells = [
                 f"{p['number']}. {_escape(str(p['name']))}",
                 planned,
@@ -426,7 +430,30 @@ class Report:
         ]
         lines.append(f"| {' | '.join(cells)} |")
         lines += ["", f"*{_escape(self._t('time_note'))}*"]
+        fitted = self.fitted_note()
+        if fitted:
+            lines += ["", f"*{_escape(fitted)}*"]
         return lines
+
+    def planned_cell(self, p: dict[str, Any]) -> str:
+        """A phase's plan as the time table shows it: the plan, what time balance shortened
+        it to at its start, and the time added once its time was up ("+5:00 erbij")."""
+        planned = clock(p["planned_seconds"])
+        if p["shortened"]:
+            adjusted = p["adjusted_seconds"] - p["extended_seconds"]
+            planned = self._t("shortened", planned=planned, adjusted=clock(adjusted))
+        if p["extended_seconds"] >= 0.5:
+            planned = self._t("extended", planned=planned, extended=signed_clock(p["extended_seconds"]))
+        return planned
+
+    def fitted_note(self) -> str:
+        """The sentence under the time table of a session fitted into the time the group
+        had ("" when it was not): the plan was shortened for it."""
+        r = self.record
+        available, own, planned = r.get("available_seconds"), r.get("method_seconds"), r.get("planned_seconds")
+        if not available or own is None or planned is None or planned >= own:
+            return ""
+        return self._t("fitted", available=clock(available), planned=clock(planned), method=clock(own))
 
     def _single_lines(self, note: Note | None, earlier: list[Note]) -> list[str]:
         if note is None:
