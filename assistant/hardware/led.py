@@ -65,6 +65,7 @@ class StatusLed:
             if was == "heartbeat":
                 self.device.source = None  # stops the heartbeat's thread
             if kind == "heartbeat":
+                self.device.off()  # stops a blink or pulse before the heartbeat's first flash
                 self.device.source_delay = HEARTBEAT_STEP
                 self.device.source = cycle(HEARTBEAT)
             elif kind == "off":
