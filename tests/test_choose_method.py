@@ -25,6 +25,7 @@ from assistant.audio.recognition import Transcriber
 from assistant.config import SHIPPED_CONFIG, installed_methods, load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
 from assistant.core.events import DoublePress, Event, LongPress, Press, VoiceCommand
+from assistant.core.headcount import FIRST_PRESS_SECONDS
 from assistant.core.method import Method
 from assistant.core.session import IDLE, RUNNING
 from assistant.core.settings import ButtonSettings, ListeningSettings, MethodsSettings, Settings
@@ -202,6 +203,8 @@ def test_a_press_starts_the_method_last_said(table: Table) -> None:
     table.double()  # roddelmethode
     table.said()
     table.press()
+    assert table.said() == [load_phrases("nl").say("group_ask")], "how many are you (participants is not set)"
+    table.wait(FIRST_PRESS_SECONDS)  # the group does not count: it begins without a number
     assert table.session.status == RUNNING
     assert table.session.method.id == "roddelmethode"
     said = table.said()
@@ -351,6 +354,7 @@ def test_methode_said_chooses_that_method_and_says_it(table: Table) -> None:
     assert table.said() == [choice("Roddelmethode", 60)]
     assert "press" in table.speaker.tones, "the same tone as a press"
     table.daemon.step(VoiceCommand(command="next"))  # "volgende fase" starts it, as a press does
+    table.wait(FIRST_PRESS_SECONDS)  # after the question how many they are
     assert table.session.status == RUNNING and table.session.method.id == "roddelmethode"
 
 

@@ -348,7 +348,10 @@ class Session:
             return [*heard, Say(self.phrases.say("group_ask_again"), "group_ask")]
         if event.command == "repeat":
             return list(self.last_spoken) or [Say(self.phrases.say("group_ask"), "group_ask")]
-        return [*heard, Say(self.phrases.say("group_ask"), "group_ask")]
+        if event.command == "status":
+            return [*heard, Say(self.phrases.say("group_ask"), "group_ask")]
+        self.changes -= 1  # a method's name: nothing to do once the session started
+        return []
 
     def _counted(self, now: float) -> list[Effect]:
         """The count is done: say the number back (one person is no round) and begin."""
