@@ -25,7 +25,6 @@ from assistant.audio.recognition import Transcriber
 from assistant.config import SHIPPED_CONFIG, installed_methods, load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
 from assistant.core.events import DoublePress, Event, LongPress, Press, VoiceCommand
-from assistant.core.headcount import FIRST_PRESS_SECONDS
 from assistant.core.method import Method
 from assistant.core.session import IDLE, RUNNING
 from assistant.core.settings import ButtonSettings, ListeningSettings, MethodsSettings, Settings
@@ -180,7 +179,9 @@ def choice(name: str, minutes: int) -> str:
 def test_the_greeting_says_that_a_double_press_chooses_another_method(table: Table) -> None:
     said = table.said()
     assert said[0].startswith("Hallo, ik ben klaar voor de intervisie.")
-    assert said[-1] == "Met twee keer kort drukken kies je voor het begin een andere methode."
+    assert said[2] == "Met twee keer kort drukken kies je voor het begin een andere methode."
+    # Then (no group size set, and the method has a round) how to have the group counted.
+    assert said[3:] == [load_phrases("nl").say("group_hint")]
 
 
 def test_a_double_press_goes_round_the_offered_methods_saying_name_and_length(table: Table) -> None:
@@ -203,8 +204,6 @@ def test_a_press_starts_the_method_last_said(table: Table) -> None:
     table.double()  # roddelmethode
     table.said()
     table.press()
-    assert table.said() == [load_phrases("nl").say("group_ask")], "how many are you (participants is not set)"
-    table.wait(FIRST_PRESS_SECONDS)  # the group does not count: it begins without a number
     assert table.session.status == RUNNING
     assert table.session.method.id == "roddelmethode"
     said = table.said()
@@ -225,12 +224,12 @@ def test_during_the_session_the_double_press_says_the_time_left_again(table: Tab
     assert table.session.method.id == "incidentmethode"
 
 
-def test_a_long_press_before_the_start_is_as_before(table: Table) -> None:
+def test_a_long_press_before_the_start_counts_the_group_for_the_chosen_method(table: Table) -> None:
     table.double()
     table.said()
     table.hold()
-    assert table.said() == ["We zijn nog niet begonnen. Druk op de knop om te beginnen."]
-    assert table.session.status == IDLE and table.session.method.id == "incidentmethode"
+    assert table.said() == [load_phrases("nl").say("group_ask")]
+    assert table.session.status == "counting" and table.session.method.id == "incidentmethode"
 
 
 def test_after_a_session_the_next_one_starts_from_the_configured_method(table: Table) -> None:
@@ -354,7 +353,6 @@ def test_methode_said_chooses_that_method_and_says_it(table: Table) -> None:
     assert table.said() == [choice("Roddelmethode", 60)]
     assert "press" in table.speaker.tones, "the same tone as a press"
     table.daemon.step(VoiceCommand(command="next"))  # "volgende fase" starts it, as a press does
-    table.wait(FIRST_PRESS_SECONDS)  # after the question how many they are
     assert table.session.status == RUNNING and table.session.method.id == "roddelmethode"
 
 

@@ -1,6 +1,8 @@
 """Counting the group at the start: without ``participants`` in the settings, a method with
-a round asks how many the group is after the start press; a press counts one, the device
-says the number back and the rounds use it ("Volgende. Nog drie.").
+a round says at the greeting that a long press first counts the group; after one it asks
+how many the group is, a press counts one, the device says the number back, begins, and
+the rounds use it ("Volgende. Nog drie."). A start press begins at once: a group that
+just wants to start is never held up.
 
 Every shipped method is led through the daemon (in this process, on clocks the test
 moves) with the real button code on gpiozero's mock pins, as a group at the table would.
@@ -210,7 +212,7 @@ def round_texts(people: int) -> list[str]:
 
 def test_every_shipped_method_with_a_round_asks_and_counts_and_the_rounds_use_the_count(table: Table) -> None:
     table.said()
-    table.press()
+    table.hold()
     assert table.said() == [ASK]
     assert table.session.status == COUNTING and table.phase() == 0
     table.press(3)
@@ -249,7 +251,9 @@ def test_a_method_without_a_round_starts_at_once(tmp_path: Path, pins: MockFacto
 def test_with_participants_set_the_device_does_not_ask(tmp_path: Path, pins: MockFactory, method_file: Path) -> None:
     table = Table(tmp_path / "data", method_file, pins, participants=4)
     try:
-        table.said()
+        assert PHRASES.say("group_hint") not in table.said()
+        table.hold()
+        assert table.said() == [PHRASES.say("status_idle")] and table.session.status == IDLE
         table.press()
         said = table.said()
         assert ASK not in said and begins_phase_one(said)
@@ -257,9 +261,9 @@ def test_with_participants_set_the_device_does_not_ask(tmp_path: Path, pins: Moc
         table.close()
 
 
-def test_a_group_that_just_waits_starts_without_a_count(table: Table) -> None:
+def test_a_group_that_asked_for_the_count_and_then_just_waits_starts_without_one(table: Table) -> None:
     table.said()
-    table.press()
+    table.hold()
     table.wait(FIRST_PRESS_SECONDS - 0.5)
     assert table.session.status == COUNTING
     assert table.said() == [ASK]
@@ -278,7 +282,7 @@ def test_a_group_that_just_waits_starts_without_a_count(table: Table) -> None:
 
 
 def test_a_long_press_during_the_count_starts_it_again(table: Table) -> None:
-    table.press()
+    table.hold()
     table.press(4)
     table.said()
     table.hold()
@@ -297,10 +301,11 @@ def test_the_double_press_chooses_the_method_before_the_start_and_counts_two_aft
     chosen = table.daemon.chooser.chosen
     assert chosen.id != configured and table.session.status == IDLE
     table.said()
-    table.press()
     if not any(p.round for p in chosen.phases):
+        table.press()
         assert begins_phase_one(table.said())
         return
+    table.hold()
     assert table.said() == [ASK]
     table.double()
     table.double()
@@ -313,7 +318,7 @@ def test_the_double_press_chooses_the_method_before_the_start_and_counts_two_aft
 
 
 def test_said_during_the_count_it_begins_at_once(table: Table) -> None:
-    table.press()
+    table.hold()
     table.press(2)
     table.said()
     table.say("group:7")
@@ -323,7 +328,7 @@ def test_said_during_the_count_it_begins_at_once(table: Table) -> None:
 
 
 def test_said_later_it_corrects_the_number_from_the_next_round_on(table: Table) -> None:
-    table.press()
+    table.hold()
     table.press(4)
     table.wait(SETTLE_SECONDS)
     method = table.session.method
@@ -346,18 +351,29 @@ def test_said_later_it_corrects_the_number_from_the_next_round_on(table: Table) 
     assert table.to_the_end()["participants"] == 6
 
 
-def test_said_before_the_start_it_starts_nothing(table: Table) -> None:
+def test_said_before_the_start_it_begins_with_that_number(table: Table) -> None:
     table.said()
     table.say("group:5")
-    assert table.said() == [PHRASES.say("status_idle")]
-    assert table.session.status == IDLE
+    said = table.said()
+    assert said[0] == "Jullie zijn met 5." and begins_phase_one(said)
+    assert table.session.participants == 5
+    assert table.to_the_end()["participants"] == 5
+
+
+def test_the_greeting_says_how_to_count_and_a_start_press_begins_at_once(table: Table) -> None:
+    assert PHRASES.say("group_hint") in table.speaker.said, "the greeting says a long press counts"
+    table.said()
+    table.press()
+    said = table.said()
+    assert ASK not in said and begins_phase_one(said), "a group that just wants to start is not held up"
+    assert table.session.status == RUNNING
 
 
 # --- the power goes ---------------------------------------------------------------------
 
 
 def test_a_power_cut_during_the_count_asks_again(table: Table) -> None:
-    table.press()
+    table.hold()
     table.press(3)
     table.power_cut(20.0)
     assert table.said() == [PHRASES.say("group_resumed")]
@@ -370,7 +386,7 @@ def test_a_power_cut_during_the_count_asks_again(table: Table) -> None:
 
 
 def test_a_power_cut_during_a_count_long_ago_greets_a_new_group(table: Table) -> None:
-    table.press()
+    table.hold()
     table.press(3)
     table.power_cut(3 * 3600.0)
     said = table.said()
@@ -380,7 +396,7 @@ def test_a_power_cut_during_a_count_long_ago_greets_a_new_group(table: Table) ->
 
 
 def test_a_power_cut_after_the_count_keeps_the_number(table: Table) -> None:
-    table.press()
+    table.hold()
     table.press(4)
     table.wait(SETTLE_SECONDS)
     first = round_numbers(table.session.method)[0]

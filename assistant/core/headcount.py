@@ -2,7 +2,9 @@
 
 Rounds go round the table one person at a time, and with a number the device can say
 "Volgende. Nog drie." With ``participants = 0`` and a method that has a round phase, the
-start press does not begin phase 1 at once: the device asks how many they are, and
+greeting says that a long press first counts the group. A group that just wants to start
+presses and begins at once, without a count: nobody is held up. After a long press
+before the start the device asks how many they are, and
 
 - each press counts one (a double press two); the button's own tick is the feedback;
 - when no press came for :data:`SETTLE_SECONDS`, the device says the number back and
@@ -10,8 +12,9 @@ start press does not begin phase 1 at once: the device asks how many they are, a
 - when no press came at all within :data:`FIRST_PRESS_SECONDS` of the question, phase 1
   begins as without a count (a group that just wants to start is never held up longer);
 - a long press starts the count again; "volgende" said begins at once with the count so far;
-- "we zijn met vijf" said (2 to 12) ends the count with that number, and later in the
-  session corrects it: the rounds use it from the next round on.
+- "we zijn met vijf" said (2 to 12) ends the count with that number; said before the
+  start, it begins the session with it; later in the session it corrects it: the rounds
+  use it from the next round on.
 
 The count is part of the session (its events are journaled like any other), so a power
 cut during the count resumes into a fresh count, and one after it keeps the number.

@@ -281,12 +281,10 @@ class Session:
         if self.paused:
             return [Say(self._status_text(now), "status_paused")]
         if self.status == IDLE:
+            # A group that just wants to start is never held up: the count is asked for
+            # with a long press (or said) before the start, never forced on the start press.
             self.started = now
             self.changes += 1
-            if self.count_group and counts_heads(self.method, self.participants):
-                self.status = COUNTING
-                self.count = HeadCount(asked_at=now)
-                return [Say(self.phrases.say("group_ask"), "group_ask")]
             return self._begin(now)
         run = self.runs[-1]
         if run.phase.round and run.people > 1 and run.person <= run.people:
@@ -365,7 +363,13 @@ class Session:
         return [*said, *self._begin(now)]
 
     def _group_size(self, size: int, now: float) -> list[Effect]:
-        """"We zijn met vijf" said after the count: the rounds use it from the next one on."""
+        """"We zijn met vijf" said before the start begins the session with that number; said
+        after the count, the rounds use it from the next one on."""
+        if self.status == IDLE:
+            self.started = now
+            self.participants = size
+            self.changes += 1
+            return [Say(self.phrases.say("group_size", n=size), "group_size"), *self._begin(now)]
         if self.status != RUNNING:
             return [Say(self._status_text(now), "status")]
         self.participants = size
@@ -375,6 +379,13 @@ class Session:
         return [Say(self.phrases.say(key, n=size), "group_size")]
 
     def _long_press(self, now: float) -> list[Effect]:
+        if self.status == IDLE and self.count_group and counts_heads(self.method, self.participants):
+            # Before the start: "Met hoeveel zijn jullie?"; the count ends in the start.
+            self.started = now
+            self.changes += 1
+            self.status = COUNTING
+            self.count = HeadCount(asked_at=now)
+            return [Tone("hold"), Say(self.phrases.say("group_ask"), "group_ask")]
         if self.status != RUNNING:
             return [Say(self._status_text(now), "status")]
         run = self.runs[-1]

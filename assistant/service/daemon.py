@@ -36,6 +36,7 @@ from assistant.core.events import (
     Tone,
     VoiceCommand,
 )
+from assistant.core.headcount import counts_heads
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.record import SessionRecord
@@ -195,6 +196,8 @@ class Daemon:
             self._say(self.phrases.say("gestures"), "gestures")
             if self.chooser.greeting():
                 self._say(self.chooser.greeting(), "method_hint")
+            if counts_heads(self.method, self.session.participants):
+                self._say(self.phrases.say("group_hint"), "group_hint")
         self._storage_warning()  # an abandoned session's record could not be written
         if self.notifier is not None:
             self.notifier.ready("speaking")
