@@ -179,7 +179,9 @@ def choice(name: str, minutes: int) -> str:
 def test_the_greeting_says_that_a_double_press_chooses_another_method(table: Table) -> None:
     said = table.said()
     assert said[0].startswith("Hallo, ik ben klaar voor de intervisie.")
-    assert said[-1] == "Met twee keer kort drukken kies je voor het begin een andere methode."
+    assert said[2] == "Met twee keer kort drukken kies je voor het begin een andere methode."
+    # Then (no group size set, and the method has a round) how to have the group counted.
+    assert said[3:] == [load_phrases("nl").say("group_hint")]
 
 
 def test_a_double_press_goes_round_the_offered_methods_saying_name_and_length(table: Table) -> None:
@@ -222,12 +224,12 @@ def test_during_the_session_the_double_press_says_the_time_left_again(table: Tab
     assert table.session.method.id == "incidentmethode"
 
 
-def test_a_long_press_before_the_start_is_as_before(table: Table) -> None:
+def test_a_long_press_before_the_start_counts_the_group_for_the_chosen_method(table: Table) -> None:
     table.double()
     table.said()
     table.hold()
-    assert table.said() == ["We zijn nog niet begonnen. Druk op de knop om te beginnen."]
-    assert table.session.status == IDLE and table.session.method.id == "incidentmethode"
+    assert table.said() == [load_phrases("nl").say("group_ask")]
+    assert table.session.status == "counting" and table.session.method.id == "incidentmethode"
 
 
 def test_after_a_session_the_next_one_starts_from_the_configured_method(table: Table) -> None:

@@ -51,8 +51,9 @@ from assistant.core.events import (
     VoiceCommand,
     event_from_dict,
 )
+from assistant.core.headcount import FIRST_PRESS_SECONDS, MAX_COUNT, SETTLE_SECONDS, counts_heads
 from assistant.core.method import CAPTURE_KINDS, SINGLE_NOTES, Method, Phase
-from assistant.core.session import FINISHED, IDLE, RUNNING, Session
+from assistant.core.session import COUNTING, FINISHED, IDLE, RUNNING, Session
 from assistant.core.settings import ScheduleSettings, SessionSettings, Settings
 from assistant.service.daemon import Daemon
 from assistant.storage.journal import Journal
@@ -103,6 +104,7 @@ def replayed(data: Path, live: Session) -> Session | None:
         int(pending.header["participants"]),
         first_person_hint=live.notes.first_person_hint,
         previous_actieplan=live.previous_actieplan,
+        count_group=live.count_group,
         **waits,
     )
     session.notes.listener = str(pending.header.get("listener", "off"))
@@ -137,6 +139,9 @@ def state(session: Session, now: float) -> dict[str, Any]:
         "captures": json.loads(json.dumps(session.captures)),
         "listener": session.notes.listener,
         "told_unavailable": session.notes.told_unavailable,
+        "told_privacy": session.notes.told_privacy,
+        "count": dataclasses.asdict(session.count) if session.count is not None else None,
+        "participants": session.participants,
         "last_words_until": getattr(session, "last_words_until", None),
     }
 
@@ -220,6 +225,14 @@ class SessionMachine(RuleBasedStateMachine):
         """(active, paused) seconds of the phases already ended."""
         self.note_made = False
         """The running phase takes a note (the recogniser was not off when it began)."""
+        self.participants = self.settings.participants
+        """The group's size as the device should know it (counted or said)."""
+        self.round_people = 0
+        """The size the running round goes past (the group's size when it began)."""
+        self.counted = 0
+        """While the group is counted: how many so far."""
+        self.count_due = math.inf
+        """While the group is counted: session time at which the count is done."""
 
     @property
     def session(self) -> Session:
@@ -290,15 +303,57 @@ class SessionMachine(RuleBasedStateMachine):
         completes = self.status == FINISHED and (
             isinstance(event, (*GESTURES, Heard)) or (isinstance(event, Tick) and self.t >= self.last_words_due - EPS)
         )
+        counting = self.status == COUNTING
+        ends = self._count(event) if counting else False
         self.daemon.step(event)
+        if counting and (ends or self.session.status == RUNNING):
+            assert ends, "the count ends on a due tick, on 'volgende' or on a number said"
+            self._counted()
+        elif isinstance(event, VoiceCommand) and event.command.startswith("group:") and self.status == RUNNING:
+            self.participants = int(event.command.split(":")[1])  # from the next round on
         if completes:
             self._record_kept()
+
+    def _count(self, event: Event) -> bool:
+        """The model of the count (see assistant.core.headcount); True when ``event`` ends it."""
+        if isinstance(event, (Press, DoublePress)):
+            self.counted = min(MAX_COUNT, self.counted + (2 if isinstance(event, DoublePress) else 1))
+            self.count_due = self.t + SETTLE_SECONDS
+        elif isinstance(event, LongPress) or (isinstance(event, VoiceCommand) and event.command == "pause"):
+            self._ask(self.t)
+        elif isinstance(event, VoiceCommand) and event.command.startswith("group:"):
+            self.counted = int(event.command.split(":")[1])
+            return True
+        elif isinstance(event, VoiceCommand) and event.command == "next":
+            return True
+        elif isinstance(event, Tick):
+            return self.t >= self.count_due - EPS
+        return False
+
+    def _ask(self, at: float) -> None:
+        self.status = COUNTING
+        self.counted = 0
+        self.count_due = at + FIRST_PRESS_SECONDS
+
+    def _counted(self) -> None:
+        observe("counted the group")
+        if self.counted > 1:
+            self.participants = self.counted
+        assert self.session.participants == self.participants, "the rounds use the count"
+        self.status, self.index = RUNNING, 0
+        self._phase_began()
 
     def _press(self, event: Event) -> None:
         uncertain = self._note_may_take_the_press()
         before = self._where()
+        if self.status == COUNTING:
+            self._step(event)
+            return
         self._step(event)
         if self.status == IDLE:
+            if counts_heads(self.method, self.settings.participants):
+                self._ask(self.t)
+                return
             self.status, self.index = RUNNING, 0
             self._phase_began()
             return
@@ -308,7 +363,7 @@ class SessionMachine(RuleBasedStateMachine):
             observe("a note took the press")
             return  # the note took the press (invite, end the recording, keep it)
         phase = self.method.phases[self.index]
-        if phase.round and self.settings.participants > 1 and self.person <= self.settings.participants:
+        if phase.round and self.round_people > 1 and self.person <= self.round_people:
             self.person += 1
             return
         self.history.append((self.active, self.paused_for))
@@ -337,6 +392,7 @@ class SessionMachine(RuleBasedStateMachine):
     def _phase_began(self) -> None:
         observe(f"reached phase {self.index + 1}")
         self.person = 1
+        self.round_people = self.participants if self.method.phases[self.index].round else 0
         self.active = self.paused_for = 0.0
         self.note_made = self.listener != "off" and bool(self.method.phases[self.index].capture)
         run = self.session.current
@@ -433,6 +489,10 @@ class SessionMachine(RuleBasedStateMachine):
     def say_pause(self) -> None:
         self._toggle_pause(VoiceCommand("pause"))
 
+    @rule(size=st.integers(2, 12))
+    def say_the_group_size(self, size: int) -> None:
+        self._step(VoiceCommand(f"group:{size}"))
+
     @rule(command=st.sampled_from(["status", "repeat"]))
     def ask_for_the_time(self, command: str) -> None:
         self._step(VoiceCommand(command))
@@ -482,8 +542,11 @@ class SessionMachine(RuleBasedStateMachine):
         self.mono.advance(off_for + 3.0)  # a new process: its monotonic clock means nothing
         self.wall.advance(off_for)
         self._pass(off_for)  # the group went on talking: that time counts
-        resumes = self.status == RUNNING and pending is not None and self.wall.t - pending.last_wall <= RESUME_WITHIN
+        going = self.status in (RUNNING, COUNTING)
+        resumes = going and pending is not None and self.wall.t - pending.last_wall <= RESUME_WITHIN
         observe("resumed after a power cut" if resumes else f"power cut while {self.status}")
+        if self.status == COUNTING and not resumes:
+            self._new_model_session()  # it never began: nothing is kept
         closed = self.status != IDLE and not resumes
         finished = self.status == FINISHED
         if closed:
@@ -496,6 +559,8 @@ class SessionMachine(RuleBasedStateMachine):
             assert json.loads(newest.read_text())["finished"] is finished, "kept as finished only when it was"
         if not resumes:
             self.t = 0.0  # a new session's time starts with the process
+        if resumes and self.status == COUNTING:
+            self._ask(self.t)  # nobody knows which presses counted: the device asks again
         if resumes:
             assert self.daemon.clock.now() == self.t or abs(self.daemon.clock.now() - self.t) < EPS
             assert self.speaker.said and "uitgevallen" in self.speaker.said[0]
@@ -523,6 +588,13 @@ class SessionMachine(RuleBasedStateMachine):
             assert abs(run.paused_total - self.paused_for) < EPS, "every pause is counted"
         fraction = session.fraction_left(now)
         assert fraction is not None and 0.0 <= fraction <= 1.0
+
+    @invariant()
+    def the_count_never_holds_the_group_up(self) -> None:
+        if self.status == COUNTING:
+            assert self.session.status == COUNTING
+            assert self.t < self.count_due + EPS, "the count ends when it is due"
+            assert self.session.next_deadline() == pytest.approx(self.count_due)
 
     @invariant()
     def a_pause_freezes_the_clock(self) -> None:

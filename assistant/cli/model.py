@@ -56,7 +56,10 @@ def _check_command_words(path: Path, settings: Settings) -> None:
     from assistant.audio.model import import_vosk, vocabulary_check
 
     model = import_vosk().Model(str(path))
-    commands = load_phrases(settings.language).table("commands")
+    from assistant.core.headcount import group_commands
+
+    phrases = load_phrases(settings.language)
+    commands = {**phrases.table("commands"), **group_commands(phrases)}
     checked = vocabulary_check(model, commands)
     missing = [(phrase, unknown) for phrase, _name, unknown in checked if unknown]
     if not missing:

@@ -108,7 +108,8 @@ class VoiceCommand(Event):
 
     name: ClassVar[str] = "voice_command"
     command: str = ""
-    """One of :data:`VOICE_COMMANDS`, or :data:`METHOD_COMMAND` followed by a method's id."""
+    """One of :data:`VOICE_COMMANDS`, :data:`METHOD_COMMAND` followed by a method's id, or
+    :data:`GROUP_COMMAND` followed by a number."""
 
 
 VOICE_COMMANDS = ("next", "pause", "status", "repeat", "more_time")
@@ -119,6 +120,10 @@ time is up (what a double press does then)."""
 METHOD_COMMAND = "method:"
 """Before a session starts, "methode <naam>" chooses a method: the command is this prefix
 and the method's id (the session itself ignores it; see :mod:`assistant.service.chooser`)."""
+
+GROUP_COMMAND = "group:"
+""""We zijn met vijf" says how many the group is: the command is this prefix and the number
+(see :mod:`assistant.core.headcount`)."""
 
 
 VOLUME_COMMANDS = ("louder", "softer")
@@ -134,6 +139,8 @@ def is_voice_command(name: str) -> bool:
     """Whether ``name`` is a command a :class:`VoiceCommand` can carry."""
     if name.startswith(TOTAL_COMMAND):
         return name[len(TOTAL_COMMAND):].isdigit() and name[len(TOTAL_COMMAND):].isascii()
+    if name.startswith(GROUP_COMMAND):
+        return name[len(GROUP_COMMAND):].isdigit() and name[len(GROUP_COMMAND):].isascii()
     if name in VOICE_COMMANDS or name in VOLUME_COMMANDS:
         return True
     return name.startswith(METHOD_COMMAND) and len(name) > len(METHOD_COMMAND)

@@ -76,6 +76,12 @@ class NoteRun:
         """Whether the device is recording this note right now (announcements wait)."""
         return self.stage in (LISTENING, ENDING)
 
+    @property
+    def recording(self) -> bool:
+        """Whether the recogniser is writing this note down now: a single note being said,
+        or a running note through its phase (the status LED shows it)."""
+        return self.busy or self.stage == RUNNING
+
 
 def first_person(text: str, words: frozenset[str]) -> bool:
     """Whether ``text`` has one of the first-person ``words`` in it (case-insensitive)."""
@@ -92,6 +98,10 @@ class NoteTaker:
     """The recogniser's latest state (see :data:`assistant.core.events.LISTENER_STATES`)."""
     told_unavailable: bool = False
     """Whether the device already said that it cannot take notes (once per session)."""
+    told_privacy: bool = False
+    """Whether the device said what it writes down and that it keeps no sound: once per
+    session, when it first listens for a note. Replaying the journal sets it again, as
+    the live session did, so a resumed session does not say it twice."""
     captures: dict[str, list[CaptureItem]] = field(default_factory=dict)
     """Everything noted, by kind: shared with the session's record."""
 
@@ -220,7 +230,7 @@ class NoteTaker:
         note.stage = LISTENING
         note.attempts += 1
         text = self.phrases.say("note_again") if again else self.phrases.say("note_invite", note=self._name(note))
-        return [Say(text, "note_again" if again else "note_invite"), Tone("listen"), Listen(note.kind)]
+        return [*self._privacy(), Say(text, "note_again" if again else "note_invite"), Tone("listen"), Listen(note.kind)]
 
     def heard(self, event: Heard, note: NoteRun | None, notes: list[NoteRun], now: float, person: int | None) -> list[Effect]:
         """Speech came back from the recogniser."""
@@ -305,6 +315,8 @@ class NoteTaker:
         texts = [p.say("note_again"), p.say("note_confirm"), p.say("note_nothing"), p.say("note_saved")]
         texts.append(p.say("note_unavailable"))
         texts.append(p.say("note_available"))
+        if any(phase.note is not None for phase in phases):
+            texts.append(p.say("privacy_notice"))
         for phase in phases:
             if phase.note is None:
                 continue
@@ -355,7 +367,15 @@ class NoteTaker:
             return self._unavailable()
         note.wanted = False
         note.stage = RUNNING
-        return [Say(self.phrases.say("note_running", note=self._name(note)), "note_running"), Listen(note.kind, True)]
+        running = Say(self.phrases.say("note_running", note=self._name(note)), "note_running")
+        return [*self._privacy(), running, Listen(note.kind, True)]
+
+    def _privacy(self) -> list[Effect]:
+        """Before the device first listens in a session: what it writes down, and that it keeps no sound."""
+        if self.told_privacy:
+            return []
+        self.told_privacy = True
+        return [Say(self.phrases.say("privacy_notice"), "privacy_notice")]
 
     def _unavailable(self) -> list[Effect]:
         if self.told_unavailable or self.listener == "off":

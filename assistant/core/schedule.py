@@ -47,6 +47,8 @@ class PhaseRun:
     paused_total: float = 0.0
     person: int = 1
     """Whose turn it is in a round phase (1-based); one past the last when all have spoken."""
+    people: int = 0
+    """How many the round goes past: the group's size when the phase began (0: not known)."""
     marks: list[Mark] = field(default_factory=list)
     note: NoteRun | None = None
     """What the device writes down in this phase, if anything."""

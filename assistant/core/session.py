@@ -32,6 +32,8 @@ from assistant.core.events import (
     VoiceCommand,
 )
 from assistant.core.fitting import end_of_day_seconds, fitted_method
+from assistant.core.headcount import HeadCount, counts_heads, spoken_size
+from assistant.core.headcount import fixed_texts as count_texts
 from assistant.core.method import Method, Note
 from assistant.core.notes import NoteRun, NoteTaker, note_name
 from assistant.core.phrases import Phrases
@@ -51,7 +53,9 @@ from assistant.core.schedule import (
 )
 from assistant.core.settings import AnnouncementSettings, ScheduleSettings
 
-IDLE, RUNNING, FINISHED = "idle", "running", "finished"
+IDLE, COUNTING, RUNNING, FINISHED = "idle", "counting", "running", "finished"
+"""COUNTING: after the start press, before phase 1, while the group is counted
+(see :mod:`assistant.core.headcount`)."""
 
 
 class Session:
@@ -69,6 +73,7 @@ class Session:
         last_words_seconds: float = 0.0,
         recap: bool = True,
         hand_off: str = "",
+        count_group: bool = False,
     ) -> None:
         self.method = method
         """The plan this session follows: the method fitted into :attr:`total_seconds` once it starts."""
@@ -84,6 +89,13 @@ class Session:
         self.announcements = announcements
         self.schedule = schedule
         self.participants = participants
+        """The group's size (0: not known): from the settings, the count at the start, or
+        said later; a round uses the size when it began."""
+        self.count_group = count_group
+        """Whether the start press first counts a group of unknown size when the method has
+        a round (the daemon's sessions do; see :mod:`assistant.core.headcount`)."""
+        self.count: HeadCount | None = None
+        """The count of the group while it runs (status COUNTING)."""
         self.status = IDLE
         self.runs: list[PhaseRun] = []
         self.paused_since: float | None = None
@@ -137,6 +149,8 @@ class Session:
         """
         if self.last_words_until is not None:
             return self.last_words_until
+        if self.count is not None:
+            return self.count.due
         run = self.current
         if run is None or self.paused or run.stretch_start is None:
             return None
@@ -149,6 +163,11 @@ class Session:
             return None
         return run.stretch_start + (min(pending) - run.active_before)
 
+    def recording(self) -> bool:
+        """Whether the device is writing down a note right now (for the LED)."""
+        note = self._note()
+        return note is not None and note.recording
+
     def fraction_left(self, now: float) -> float | None:
         """Share of the phase still to go (for the LED); None when no phase runs."""
         run = self.current
@@ -159,6 +178,8 @@ class Session:
     def fixed_phrases(self) -> list[str]:
         """Texts the session will certainly say, to be rendered ahead of time."""
         texts = fixed_texts(self.phrases, self.participants)
+        if self.count_group and counts_heads(self.method, self.participants):
+            texts.extend(count_texts(self.phrases))
         texts.extend(self.notes.fixed_phrases(self.method.phases))
         hint = self._hint()
         if hint and self.announcements.time_up:
@@ -185,6 +206,8 @@ class Session:
                 return [*self._heard(event, now), *self.close_record()]
             if isinstance(event, Tick):
                 return self.close_record() if now >= self.last_words_until else []
+        if self.count is not None and isinstance(event, (Press, DoublePress, LongPress, Tick, Resume, VoiceCommand)):
+            return self._counting(event, self.count, now)
         if isinstance(event, ButtonDown):
             return self._button_down()
         if isinstance(event, Press):
@@ -251,7 +274,7 @@ class Session:
     def _heard(self, event: Heard, now: float) -> list[Effect]:
         self.changes += 1
         run = self.current
-        person = run.person if run is not None and run.phase.round and self.participants > 1 else None
+        person = run.person if run is not None and run.phase.round and run.people > 1 else None
         notes = [r.note for r in self.runs if r.note is not None]
         return self.notes.heard(event, self._note(), notes, now, person)
 
@@ -259,6 +282,9 @@ class Session:
         """A spoken command does what its gesture does (after the same tone)."""
         if event.command == "repeat":
             return list(self.last_spoken) or [Say(self._status_text(now), "status")]
+        size = spoken_size(event.command)
+        if size is not None:
+            return [StopSpeech(), Tone("press"), *self._group_size(size, now)]
         gesture: Event
         if event.command == "next":
             gesture = Press()
@@ -293,24 +319,20 @@ class Session:
         if self.paused:
             return [Say(self._status_text(now), "status_paused")]
         if self.status == IDLE:
-            self.status = RUNNING
+            # A group that just wants to start is never held up: the count is asked for
+            # with a long press (or said) before the start, never forced on the start press.
             self.started = now
             self.changes += 1
-            self.method = fitted_method(self.own_method, self.total_seconds)
-            start = Say(self._start_text(), "start")
-            effects: list[Effect] = [start]
-            if self.previous_actieplan:
-                effects.append(Say(self.phrases.say("previous_actieplan", text=self.previous_actieplan), "previous"))
-            return [*effects, *self._begin_phase(0, now)]
+            return self._begin(now)
         run = self.runs[-1]
-        if run.phase.round and self.participants > 1 and run.person <= self.participants:
+        if run.phase.round and run.people > 1 and run.person <= run.people:
             run.person += 1
             self.changes += 1
-            if run.person > self.participants:
+            if run.person > run.people:
                 last = run.phase.number == len(self.method.phases)
                 return [Say(self.phrases.say("round_done_last" if last else "round_done"), "round_done")]
             # "Nog drie": the people still to speak, counting the one whose turn it is now.
-            left = self.participants - run.person + 1
+            left = run.people - run.person + 1
             after = self.phrases.say("last_person") if left == 1 else self.phrases.say("people_left", n=left)
             return [Say(f"{self.phrases.say('next_person')} {after}", "next_person")]
         stop = self._end_phase(run, now)
@@ -319,7 +341,86 @@ class Session:
             return [*stop, *self._finish(now, last_words)]
         return [*stop, *self._begin_phase(len(self.runs), now)]
 
+    def _begin(self, now: float) -> list[Effect]:
+        """The session begins (after the count, if there is one): say so, and phase 1."""
+        self.status = RUNNING
+        self.changes += 1
+        self.method = fitted_method(self.own_method, self.total_seconds)
+        effects: list[Effect] = [Say(self._start_text(), "start")]
+        if self.previous_actieplan:
+            effects.append(Say(self.phrases.say("previous_actieplan", text=self.previous_actieplan), "previous"))
+        return [*effects, *self._begin_phase(0, now)]
+
+    # --- the count of the group ---------------------------------------------------------
+
+    def _counting(self, event: Event, count: HeadCount, now: float) -> list[Effect]:
+        """An event while the group is counted (see :mod:`assistant.core.headcount`)."""
+        if isinstance(event, Tick):
+            return self._counted(now) if now >= count.due - 1e-9 else []
+        self.changes += 1
+        if isinstance(event, (Press, DoublePress)):
+            count.add(2 if isinstance(event, DoublePress) else 1, now)
+            return []  # the button's own tone is the tick of each one counted
+        if isinstance(event, Resume):
+            # The device was out: nobody knows which presses counted. Ask again.
+            count.restart(now)
+            return [Say(self.phrases.say("group_resumed"), "group_ask")]
+        if isinstance(event, LongPress):
+            count.restart(now)
+            return [Tone("hold"), Say(self.phrases.say("group_ask_again"), "group_ask")]
+        assert isinstance(event, VoiceCommand)
+        size = spoken_size(event.command)
+        heard: list[Effect] = [StopSpeech(), Tone("press")]
+        if size is not None:
+            count.counted = size
+            return [*heard, *self._counted(now)]
+        if event.command == "next":
+            return [*heard, *self._counted(now)]
+        if event.command == "pause":
+            count.restart(now)
+            return [*heard, Say(self.phrases.say("group_ask_again"), "group_ask")]
+        if event.command == "repeat":
+            return list(self.last_spoken) or [Say(self.phrases.say("group_ask"), "group_ask")]
+        if event.command == "status":
+            return [*heard, Say(self.phrases.say("group_ask"), "group_ask")]
+        self.changes -= 1  # a method's name: nothing to do once the session started
+        return []
+
+    def _counted(self, now: float) -> list[Effect]:
+        """The count is done: say the number back (one person is no round) and begin."""
+        assert self.count is not None
+        counted = self.count.counted
+        self.count = None
+        said: list[Effect] = []
+        if counted > 1:
+            self.participants = counted
+            said.append(Say(self.phrases.say("group_size", n=counted), "group_size"))
+        return [*said, *self._begin(now)]
+
+    def _group_size(self, size: int, now: float) -> list[Effect]:
+        """"We zijn met vijf" said before the start begins the session with that number; said
+        after the count, the rounds use it from the next one on."""
+        if self.status == IDLE:
+            self.started = now
+            self.participants = size
+            self.changes += 1
+            return [Say(self.phrases.say("group_size", n=size), "group_size"), *self._begin(now)]
+        if self.status != RUNNING:
+            return [Say(self._status_text(now), "status")]
+        self.participants = size
+        self.changes += 1
+        run = self.runs[-1]
+        key = "group_size_next_round" if run.phase.round and run.ended is None else "group_size"
+        return [Say(self.phrases.say(key, n=size), "group_size")]
+
     def _long_press(self, now: float) -> list[Effect]:
+        if self.status == IDLE and self.count_group and counts_heads(self.method, self.participants):
+            # Before the start: "Met hoeveel zijn jullie?"; the count ends in the start.
+            self.started = now
+            self.changes += 1
+            self.status = COUNTING
+            self.count = HeadCount(asked_at=now)
+            return [Tone("hold"), Say(self.phrases.say("group_ask"), "group_ask")]
         if self.status != RUNNING:
             return [Say(self._status_text(now), "status")]
         run = self.runs[-1]
@@ -409,11 +510,12 @@ class Session:
         planned = self._balanced_length(index)
         marks = marks_for(self.announcements, planned, phase.seconds)
         run = PhaseRun(phase=phase, planned=planned, started=now, stretch_start=now, marks=marks)
+        run.people = self.participants if phase.round else 0
         self.runs.append(run)
         self.changes += 1
         effects: list[Effect] = [Say(phase_intro(self.phrases, phase, phase.number, planned), "phase")]
-        if phase.round and self.participants > 1:
-            per_person = self.phrases.duration(planned / self.participants)
+        if phase.round and run.people > 1:
+            per_person = self.phrases.duration(planned / run.people)
             effects.append(Say(self.phrases.say("round_intro", per_person=per_person), "round_intro"))
         run.note, note_effects = self.notes.start_phase(phase, planned)
         return [*effects, *note_effects]
@@ -504,6 +606,8 @@ class Session:
         p = self.phrases
         if self.status == IDLE:
             return p.say("status_idle")
+        if self.status == COUNTING:
+            return p.say("group_ask")
         if self.status == FINISHED:
             return p.say("status_finished")
         run = self.runs[-1]

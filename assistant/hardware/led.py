@@ -2,14 +2,18 @@
 
 While a phase runs the LED's brightness is the fraction of its time left (never quite
 off, so it still shows that a phase runs); in overtime it blinks; while paused it
-pulses slowly; between sessions it is off. gpiozero animates blinking and pulsing in
-its own thread, so :meth:`StatusLed.show` only touches the hardware when what the
-group sees changes.
+pulses slowly; between sessions it is off. While a note is being written down it
+beats like a heart instead: two short flashes at full brightness, then dark for over a
+second (:data:`HEARTBEAT`). No time display looks like that: the steady level is never
+dark, the overtime blink is even and fast, the pause pulse fades. gpiozero animates
+blinking, pulsing and the heartbeat in its own threads, so :meth:`StatusLed.show` only
+touches the hardware when what the group sees changes.
 """
 
 from __future__ import annotations
 
 import logging
+from itertools import cycle
 
 from assistant.core.settings import LedSettings
 from assistant.errors import DeviceError
@@ -25,6 +29,11 @@ BLINK_SECONDS = 0.25
 """On and off time of the overtime blink."""
 PULSE_SECONDS = 1.5
 """Fade-in and fade-out time of the slow pulse while paused."""
+HEARTBEAT_STEP = 0.05
+"""Seconds each value of :data:`HEARTBEAT` is shown."""
+HEARTBEAT = (1.0,) * 3 + (0.0,) * 3 + (1.0,) * 3 + (0.0,) * 21
+"""One beat while a note is written down, in steps of :data:`HEARTBEAT_STEP`: on 0.15 s,
+off 0.15 s, on 0.15 s, off 1.05 s (1.5 s in all)."""
 
 _Look = tuple[str, float]
 
@@ -41,17 +50,25 @@ class StatusLed:
         self._look: _Look = ("off", 0.0)
         self._closed = False
 
-    def show(self, fraction_left: float | None, overtime: bool, paused: bool) -> None:
-        """Show the phase's state: ``fraction_left`` None means no phase runs (off)."""
-        look = _look(fraction_left, overtime, paused)
+    def show(self, fraction_left: float | None, overtime: bool, paused: bool, recording: bool = False) -> None:
+        """Show the phase's state: ``fraction_left`` None means no phase runs (off);
+        ``recording``: a note is being written down (the heartbeat, whatever the time)."""
+        look = ("heartbeat", 0.0) if recording else _look(fraction_left, overtime, paused)
         if self._closed or look == self._look:
             return
+        was = self._look[0]
         self._look = look
         kind, level = look
         from gpiozero.exc import GPIOZeroError
 
         try:
-            if kind == "off":
+            if was == "heartbeat":
+                self.device.source = None  # stops the heartbeat's thread
+            if kind == "heartbeat":
+                self.device.off()  # stops a blink or pulse before the heartbeat's first flash
+                self.device.source_delay = HEARTBEAT_STEP
+                self.device.source = cycle(HEARTBEAT)
+            elif kind == "off":
                 self.device.off()
             elif kind == "pulse":
                 self.device.pulse(fade_in_time=PULSE_SECONDS, fade_out_time=PULSE_SECONDS, background=True)

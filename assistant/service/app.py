@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant import memory
 from assistant.command import command
+from assistant.core.headcount import group_commands
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.settings import ListeningSettings, Settings
@@ -52,7 +53,8 @@ def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: floa
     methods = installed_methods(method, settings.language)
     daemon = Daemon(settings, method, phrases, speaker, journal, SessionClock(speed), notifier, led, methods=methods)
     daemon.echo = console_echo(daemon.session_time)  # in a terminal: what it says, readable
-    table_commands = {**daemon.chooser.voice_commands(), **daemon.available.voice_commands()}
+    # "we zijn met vijf" (assistant.core.headcount) is said by a group that counts itself.
+    table_commands = {**daemon.chooser.voice_commands(), **daemon.available.voice_commands(), **group_commands(phrases)}
     listener = make_listener(settings, phrases, daemon.post, speaker, table_commands)
     daemon.listener = listener
     button = make_button(settings.button, daemon.post, daemon.stop)

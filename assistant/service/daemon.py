@@ -36,10 +36,11 @@ from assistant.core.events import (
     Tone,
     VoiceCommand,
 )
+from assistant.core.headcount import counts_heads
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.record import SessionRecord
-from assistant.core.session import FINISHED, IDLE, Session
+from assistant.core.session import COUNTING, FINISHED, IDLE, Session
 from assistant.core.settings import Settings
 from assistant.errors import JournalError
 from assistant.service.available import AvailableTime, day_seconds, header_seconds
@@ -105,7 +106,7 @@ class ListenerLike(Protocol):
 class LedLike(Protocol):
     """What the daemon needs of a status LED (see :mod:`assistant.led`)."""
 
-    def show(self, fraction_left: float | None, overtime: bool, paused: bool) -> None: ...
+    def show(self, fraction_left: float | None, overtime: bool, paused: bool, recording: bool = False) -> None: ...
 
 
 class Daemon:
@@ -202,6 +203,8 @@ class Daemon:
             self._say(self.phrases.say("gestures"), "gestures")
             if self.chooser.greeting():
                 self._say(self.chooser.greeting(), "method_hint")
+            if counts_heads(self.method, self.session.participants):
+                self._say(self.phrases.say("group_hint"), "group_hint")
         self._storage_warning()  # an abandoned session's record could not be written
         if self.notifier is not None:
             self.notifier.ready("speaking")
@@ -333,6 +336,7 @@ class Daemon:
             last_words_seconds=_LAST_WORDS * self.clock.speed,
             recap=s.report.recap,
             hand_off=self.handoff.mode,
+            count_group=True,
         )
         session.notes.listener = self._listener_state
         session.total_seconds = self.available.seconds
@@ -389,7 +393,7 @@ class Daemon:
         now = self.clock.now()
         run = self.session.current
         overtime = run is not None and run.left(now) < 0
-        self.led.show(self.session.fraction_left(now), overtime, self.session.paused)
+        self.led.show(self.session.fraction_left(now), overtime, self.session.paused, self.session.recording())
 
     # --- journal ------------------------------------------------------------------
 
@@ -468,7 +472,8 @@ class Daemon:
             log.error("the journal %s could not be replayed (%s); starting a new session", self.journal.path, exc)
             self.journal.discard()
             return False
-        if not session.runs:
+        counting = session.status == COUNTING  # the power went while the group was counted
+        if not session.runs and not counting:
             # The start press was not written: nothing happened, so there is nothing to keep.
             return self._never_started(
                 f"the journal {self.journal.path} holds a session that never started (power cut as it started)"
@@ -477,6 +482,9 @@ class Daemon:
         if pending.stopped is not None:
             return self._offer_to_go_on(pending, session, max(0.0, now - pending.last_wall))
         behind = clock_behind(pending, now)
+        if counting and (behind or not goes_on(pending, session, method, self.phrases, max(0.0, now - pending.last_wall),
+                                               self.settings.session.resume_within_minutes)):
+            return self._never_started(f"the journal {self.journal.path} holds a session that was still counting the group")
         if behind:
             record = abandoned_record(pending, session)
             log.warning(

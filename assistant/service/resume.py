@@ -23,7 +23,7 @@ from assistant.core.masking import NameMasker
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.record import SessionRecord
-from assistant.core.session import FINISHED, Session
+from assistant.core.session import COUNTING, FINISHED, Session
 from assistant.storage.journal import Pending
 
 
@@ -63,8 +63,10 @@ def goes_on(
     """Whether the replayed session goes on after ``gap`` seconds off."""
     header = pending.header
     same_method = header.get("method") == method.id and header.get("language") == phrases.language
-    # Not when it never started, or finished and waited only for the last words.
-    return same_method and gap <= within_minutes * 60 and session.current is not None
+    # Not when it never started, or finished and waited only for the last words; a session
+    # still counting the group goes on counting.
+    going = session.current is not None or session.status == COUNTING
+    return same_method and gap <= within_minutes * 60 and going
 
 
 def abandoned_record(pending: Pending, session: Session) -> SessionRecord:
