@@ -98,6 +98,9 @@ class NoteTaker:
     """The recogniser's latest state (see :data:`assistant.core.events.LISTENER_STATES`)."""
     told_unavailable: bool = False
     """Whether the device already said that it cannot take notes (once per session)."""
+    privacy_notice: bool = False
+    """Say once per session, before the first note, what is written down and that no sound
+    is kept (the daemon's sessions do; the session logic's own tests leave it out)."""
     told_privacy: bool = False
     """Whether the device said what it writes down and that it keeps no sound: once per
     session, when it first listens for a note. Replaying the journal sets it again, as
@@ -372,7 +375,7 @@ class NoteTaker:
 
     def _privacy(self) -> list[Effect]:
         """Before the device first listens in a session: what it writes down, and that it keeps no sound."""
-        if self.told_privacy:
+        if self.told_privacy or not self.privacy_notice:
             return []
         self.told_privacy = True
         return [Say(self.phrases.say("privacy_notice"), "privacy_notice")]

@@ -74,6 +74,7 @@ class Session:
         recap: bool = True,
         hand_off: str = "",
         count_group: bool = False,
+        privacy_notice: bool = False,
     ) -> None:
         self.method = method
         """The plan this session follows: the method fitted into :attr:`total_seconds` once it starts."""
@@ -102,7 +103,7 @@ class Session:
         self.started: float | None = None
         self.ended: float | None = None
         self.captures: dict[str, list[CaptureItem]] = {}
-        self.notes = NoteTaker(phrases, first_person_hint, captures=self.captures)
+        self.notes = NoteTaker(phrases, first_person_hint, captures=self.captures, privacy_notice=privacy_notice)
         """Taking notes: when to listen, reading back, what to keep."""
         self.previous_actieplan = previous_actieplan
         """Read back at the start (the last session's actieplan), or ""."""

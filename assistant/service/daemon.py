@@ -337,6 +337,7 @@ class Daemon:
             recap=s.report.recap,
             hand_off=self.handoff.mode,
             count_group=True,
+            privacy_notice=True,
         )
         session.notes.listener = self._listener_state
         session.total_seconds = self.available.seconds
