@@ -105,6 +105,7 @@ def replayed(data: Path, live: Session) -> Session | None:
         first_person_hint=live.notes.first_person_hint,
         previous_actieplan=live.previous_actieplan,
         count_group=live.count_group,
+        privacy_notice=live.notes.privacy_notice,
         **waits,
     )
     session.notes.listener = str(pending.header.get("listener", "off"))
@@ -351,9 +352,7 @@ class SessionMachine(RuleBasedStateMachine):
             return
         self._step(event)
         if self.status == IDLE:
-            if counts_heads(self.method, self.settings.participants):
-                self._ask(self.t)
-                return
+            # A start press begins at once: the count is only asked for with a long press.
             self.status, self.index = RUNNING, 0
             self._phase_began()
             return
@@ -474,6 +473,11 @@ class SessionMachine(RuleBasedStateMachine):
         self._step(ButtonDown())
 
     def _toggle_pause(self, event: Event) -> None:
+        if self.status == IDLE and isinstance(event, LongPress) and counts_heads(self.method, self.settings.participants):
+            self._step(event)
+            observe("a long press before the start counts the group")
+            self._ask(self.t)
+            return
         self._step(event)
         if self.status == RUNNING:
             self.paused = not self.paused
@@ -491,6 +495,15 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule(size=st.integers(2, 12))
     def say_the_group_size(self, size: int) -> None:
+        if self.status == IDLE:
+            # Said before the start: the session begins with that number.
+            self._step(VoiceCommand(f"group:{size}"))
+            observe("the group size said before the start")
+            self.participants = size
+            assert self.session.participants == size
+            self.status, self.index = RUNNING, 0
+            self._phase_began()
+            return
         self._step(VoiceCommand(f"group:{size}"))
 
     @rule(command=st.sampled_from(["status", "repeat"]))

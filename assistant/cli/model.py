@@ -57,9 +57,13 @@ def _check_command_words(path: Path, settings: Settings) -> None:
 
     model = import_vosk().Model(str(path))
     from assistant.core.headcount import group_commands
+    from assistant.service.available import AvailableTime
 
     phrases = load_phrases(settings.language)
-    commands = {**phrases.table("commands"), **group_commands(phrases)}
+    # Every phrase the daemon listens for but the method names (those depend on the methods
+    # installed): the commands, the group size, more time and the time the group has.
+    time_commands = AvailableTime(phrases, settings.schedule, _Silent(), lambda _text, _key: None).voice_commands()
+    commands = {**phrases.table("commands"), **group_commands(phrases), **time_commands}
     checked = vocabulary_check(model, commands)
     missing = [(phrase, unknown) for phrase, _name, unknown in checked if unknown]
     if not missing:
@@ -71,6 +75,16 @@ def _check_command_words(path: Path, settings: Settings) -> None:
     )
     for phrase, unknown in missing:
         print(f"  {phrase!r}: unknown {', '.join(unknown)}")
+
+
+class _Silent:
+    """No speaker: only the phrases of :class:`~assistant.service.available.AvailableTime` are asked for."""
+
+    def stop(self) -> None:
+        pass
+
+    def tone(self, kind: str) -> None:
+        pass
 
 
 def _model_settings(args: argparse.Namespace) -> Settings:

@@ -290,6 +290,9 @@ class Session:
         if event.command == "next":
             gesture = Press()
         elif event.command == "pause":
+            if self.status == IDLE:
+                # "pauze" before the start is no request to count the group (a long press is).
+                return [StopSpeech(), Tone("press"), Say(self._status_text(now), "status")]
             gesture = LongPress()
         elif event.command in ("status", "more_time"):
             # "vijf minuten erbij" is the double press: more time once the time is up,
