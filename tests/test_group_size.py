@@ -34,6 +34,8 @@ from assistant.storage.journal import Journal
 from assistant.storage.records import record_paths
 from tests.support import Recorder
 
+pytestmark = pytest.mark.slow  # the real button on mock pins, every shipped method (about a minute)
+
 PHRASES = load_phrases("nl")
 METHOD_FILES = sorted((SHIPPED_CONFIG / "methods").glob("*.toml"))
 WITH_ROUNDS = [p for p in METHOD_FILES if any(ph.round for ph in load_method(str(p), "nl").phases)]

@@ -27,6 +27,8 @@ from assistant.service.daemon import Daemon
 from assistant.storage.journal import Journal
 from tests.support import Recorder, ScriptedListener
 
+pytestmark = pytest.mark.slow  # the LED's pattern watched in real time on mock pins
+
 PHRASES = load_phrases("nl")
 PRIVACY = PHRASES.say("privacy_notice")
 METHOD_FILES = sorted((SHIPPED_CONFIG / "methods").glob("*.toml"))
