@@ -79,6 +79,43 @@ def alsa_files() -> Iterator[AlsaFiles]:
     yield files
 
 
+@pytest.fixture
+def pins() -> Iterator[Any]:
+    """gpiozero's mock pins as the pin factory, clean for every test: the real button,
+    knob and LED code drive them as they would a Pi's."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    previous = Device.pin_factory
+    factory = MockFactory()
+    Device.pin_factory = factory
+    yield factory
+    factory.reset()
+    Device.pin_factory = previous
+
+
+@pytest.fixture
+def pwm_pins() -> Iterator[Any]:
+    """As :func:`pins`, with pins that take a PWM value (an LED's brightness)."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    previous = Device.pin_factory
+    factory = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = factory
+    yield factory
+    factory.reset()
+    Device.pin_factory = previous
+
+
+@pytest.fixture
+def clocks() -> tuple[Any, Any]:
+    """The daemon's two clocks under the test's control: monotonic and wall (2027-01-15)."""
+    from assistant.core.clock import FakeClock
+
+    return FakeClock(1000.0), FakeClock(1_800_000_000.0)
+
+
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Korean model without dithering (see test_listening.py's docstring)."""

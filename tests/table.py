@@ -1,5 +1,6 @@
-"""The device on the table for the time tests (issue 13): the daemon in this process, any
-method file, the real button code on gpiozero's mock pins, clocks the test moves.
+"""The device on the table (issues 12 and 13): the daemon in this process, any method file
+(and, for choosing at the table, a methods folder), the real button code on gpiozero's
+mock pins (the ``pins`` fixture), clocks the test moves (``clocks``).
 
 The gestures go through the button (``GpioButton``) and the daemon's own queue and step, as
 in the loop; voice commands are posted as the listener would post them.
@@ -10,15 +11,16 @@ from __future__ import annotations
 import queue
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 from support import Recorder
 
-from assistant.config import SHIPPED_CONFIG, load_method, load_phrases
+from assistant.config import SHIPPED_CONFIG, installed_methods, load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.core.events import DoublePress, Event, LongPress, Press, Tick
+from assistant.core.events import DoublePress, Event, LongPress, Press, Tick, VoiceCommand
 from assistant.core.settings import ButtonSettings, ScheduleSettings, Settings
 from assistant.hardware.button import GpioButton
 from assistant.service.daemon import Daemon
@@ -33,32 +35,48 @@ BUTTON = ButtonSettings(input="gpio", pin=17, hold_seconds=0.3, double_press_sec
 
 
 class Table:
-    """One run of the daemon on ``data`` leading the method in ``method_file``."""
+    """One run of the daemon on ``data`` leading the method in ``method_file``.
+
+    ``settings`` replaces the default settings (data folder, language, ``schedule``);
+    ``method_folders`` are the folders whose methods a group can choose from (none: only
+    ``method_file``). :meth:`restart` is what the next start meets after the power went.
+    """
 
     def __init__(self, data: Path, method_file: Path, pins: MockFactory, clocks: tuple[FakeClock, FakeClock],
-                 schedule: ScheduleSettings = ScheduleSettings(), language: str = "nl") -> None:
+                 schedule: ScheduleSettings = ScheduleSettings(), language: str = "nl",
+                 settings: Settings | None = None, method_folders: Sequence[Path] | None = None) -> None:
         self.mono, self.wall = clocks
         self.pins = pins
         self.data, self.method_file, self.schedule, self.language = data, method_file, schedule, language
-        settings = Settings(data_dir=str(data), language=language, schedule=schedule)
-        self.method = load_method(str(method_file), language)
+        self.settings = settings or Settings(data_dir=str(data), language=language, schedule=schedule)
+        self.method_folders = method_folders
+        self.button: GpioButton | None = None
+        self._boot()
+
+    def _boot(self) -> None:
+        self.method = load_method(str(self.method_file), self.language)
         self.speaker = Recorder()
+        methods = installed_methods(self.method, self.language, self.method_folders) if self.method_folders else ()
         self.daemon = Daemon(
-            settings, self.method, load_phrases(language), self.speaker, Journal(data, wall=self.wall),
-            SessionClock(1.0, monotonic=self.mono), wall=self.wall,
+            self.settings, self.method, load_phrases(self.language), self.speaker, Journal(self.data, wall=self.wall),
+            SessionClock(1.0, monotonic=self.mono), wall=self.wall, methods=methods,
         )
         self.daemon.start_up()
         self.button = GpioButton(BUTTON, self.daemon.post)
 
     def close(self) -> None:
-        self.button.close()
+        if self.button is not None:
+            self.button.close()
+            self.button = None
 
     def restart(self, off_for: float) -> Table:
-        """A power cut: this process is gone, and ``off_for`` seconds later the device is back."""
+        """A power cut: this process is gone, and ``off_for`` seconds later the device is back
+        (the same table: a new daemon, speaker and button on the same data folder)."""
         self.close()
         self.wall.advance(off_for)
         self.mono.advance(off_for + 3.0)
-        return Table(self.data, self.method_file, self.pins, (self.mono, self.wall), self.schedule, self.language)
+        self._boot()
+        return self
 
     @property
     def session(self) -> Any:
@@ -89,9 +107,14 @@ class Table:
         self.pins.pin(17).drive_low()
         self.pins.pin(17).drive_high()
 
-    def press(self) -> None:
-        self.tap()
-        self._until(Press)
+    def press(self, times: int = 1) -> None:
+        for _ in range(times):
+            self.tap()
+            self._until(Press)
+
+    def say(self, command: str) -> None:
+        """A voice command, as the listener posts it."""
+        self.daemon.step(VoiceCommand(command))
 
     def double(self) -> None:
         self.tap()

@@ -59,17 +59,6 @@ class Gestures:
 
 
 @pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    """gpiozero's mock pins as the pin factory, clean for every test."""
-    previous = Device.pin_factory
-    factory = MockFactory()
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
-
-
-@pytest.fixture
 def no_gpio(monkeypatch: pytest.MonkeyPatch) -> None:
     """A machine without GPIO: gpiozero finds no pin library (as on a laptop)."""
 

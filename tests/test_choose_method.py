@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import shutil
 import time
 from collections.abc import Iterator
@@ -18,26 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero import Device as GpioDevice
 from gpiozero.pins.mock import MockFactory
+from table import Table as BaseTable
 
 from assistant.audio.recognition import Transcriber
 from assistant.config import SHIPPED_CONFIG, installed_methods, load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.core.events import DoublePress, Event, LongPress, Press, VoiceCommand
+from assistant.core.events import DoublePress, Event, VoiceCommand
 from assistant.core.method import Method
 from assistant.core.session import IDLE, RUNNING
-from assistant.core.settings import ButtonSettings, ListeningSettings, MethodsSettings, Settings
-from assistant.hardware.button import GpioButton
+from assistant.core.settings import ListeningSettings, MethodsSettings, Settings
 from assistant.service.daemon import Daemon
-from assistant.storage.journal import Journal
 from tests.support import Recorder
 
-WINDOW = 0.08
 """The double-press window of the test button (seconds, real time)."""
 PATIENCE = 5.0
 """Longest wait for a gesture to come through, generous for a loaded 2-core machine."""
-BUTTON = ButtonSettings(input="gpio", pin=17, hold_seconds=0.3, double_press_seconds=WINDOW, bounce_seconds=0)
 SHIPPED_METHOD = SHIPPED_CONFIG / "methods" / "intervisie.toml"
 MIN = 60.0
 ORDINARY = (5, 5, 10, 5, 10, 10, 5)
@@ -68,98 +63,14 @@ def methods(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    """gpiozero's mock pins as the pin factory, clean for every test."""
-    previous = GpioDevice.pin_factory
-    factory = MockFactory()
-    GpioDevice.pin_factory = factory
-    yield factory
-    factory.reset()
-    GpioDevice.pin_factory = previous
-
-
-@pytest.fixture
-def clocks() -> tuple[FakeClock, FakeClock]:
-    return FakeClock(1000.0), FakeClock(1_800_000_000.0)
-
-
-class Table:
-    """The device on the table: the daemon (in this process) with the real button on mock pins.
-
-    ``folder`` is its methods folder; the configured method is ``configured`` in it."""
+class Table(BaseTable):
+    """The device on the table with ``folder`` as its methods folder; the configured
+    method is ``configured`` in it."""
 
     def __init__(self, data: Path, folder: Path, pins: MockFactory, clocks: tuple[FakeClock, FakeClock],
                  offer: tuple[str, ...] = (), configured: str = "intervisie") -> None:
-        self.mono, self.wall = clocks
-        self.pins = pins
         settings = Settings(data_dir=str(data), methods=MethodsSettings(offer=offer))
-        method = load_method(str(folder / f"{configured}.toml"), "nl")
-        self.speaker = Recorder()
-        self.daemon = Daemon(
-            settings, method, load_phrases("nl"), self.speaker, Journal(data, wall=self.wall),
-            SessionClock(1.0, monotonic=self.mono), wall=self.wall, methods=installed_methods(method, "nl", [folder]),
-        )
-        self.daemon.start_up()
-        self.button = GpioButton(BUTTON, self.daemon.post)
-
-    def close(self) -> None:
-        self.button.close()
-
-    @property
-    def session(self) -> Any:
-        return self.daemon.session
-
-    def said(self) -> list[str]:
-        """What was said since the last call."""
-        said, self.speaker.said[:] = list(self.speaker.said), []
-        return said
-
-    def _until(self, kind: type[Event]) -> None:
-        """Step the daemon through the button's events until one of ``kind`` was handled."""
-        end = time.monotonic() + PATIENCE
-        while True:
-            try:
-                event = self.daemon._events.get(timeout=max(0.0, end - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {kind.__name__} from the button within {PATIENCE} s") from None
-            if event is None:
-                continue
-            self.daemon.step(event)
-            if isinstance(event, kind):
-                return
-
-    def tap(self) -> None:
-        self.pins.pin(17).drive_low()
-        self.pins.pin(17).drive_high()
-
-    def press(self) -> None:
-        self.tap()
-        self._until(Press)
-
-    def double(self) -> None:
-        self.tap()
-        self.tap()
-        self._until(DoublePress)
-
-    def hold(self) -> None:
-        self.pins.pin(17).drive_low()
-        self._until(LongPress)
-        self.pins.pin(17).drive_high()
-
-    def wait(self, seconds: float) -> None:
-        """Time passes; due announcements are made as the loop would."""
-        from assistant.core.events import Tick
-
-        end = self.mono.t + seconds
-        while (due := self.session.next_deadline()) is not None and due - self.daemon.clock.now() <= end - self.mono.t:
-            step = max(0.0, due - self.daemon.clock.now())
-            self.mono.advance(step)
-            self.wall.advance(step)
-            self.daemon.step(Tick())
-        rest = end - self.mono.t
-        self.mono.advance(rest)
-        self.wall.advance(rest)
+        super().__init__(data, folder / f"{configured}.toml", pins, clocks, settings=settings, method_folders=[folder])
 
 
 @pytest.fixture

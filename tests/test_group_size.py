@@ -11,28 +11,21 @@ moves) with the real button code on gpiozero's mock pins, as a group at the tabl
 from __future__ import annotations
 
 import json
-import queue
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero import Device as GpioDevice
 from gpiozero.pins.mock import MockFactory
+from table import Table as BaseTable
 
-from assistant.config import SHIPPED_CONFIG, installed_methods, load_method, load_phrases
-from assistant.core.clock import FakeClock, SessionClock
-from assistant.core.events import DoublePress, Event, LongPress, Press, Tick, VoiceCommand
+from assistant.config import SHIPPED_CONFIG, load_method, load_phrases
+from assistant.core.clock import FakeClock
 from assistant.core.headcount import FIRST_PRESS_SECONDS, SETTLE_SECONDS
 from assistant.core.method import Method
 from assistant.core.session import COUNTING, IDLE, RUNNING
-from assistant.core.settings import ButtonSettings, Settings
-from assistant.hardware.button import GpioButton
-from assistant.service.daemon import Daemon
-from assistant.storage.journal import Journal
+from assistant.core.settings import Settings
 from assistant.storage.records import record_paths
-from tests.support import Recorder
 
 pytestmark = pytest.mark.slow  # the real button on mock pins, every shipped method (about a minute)
 
@@ -40,8 +33,6 @@ PHRASES = load_phrases("nl")
 METHOD_FILES = sorted((SHIPPED_CONFIG / "methods").glob("*.toml"))
 WITH_ROUNDS = [p for p in METHOD_FILES if any(ph.round for ph in load_method(str(p), "nl").phases)]
 WITHOUT_ROUNDS = [p for p in METHOD_FILES if p not in WITH_ROUNDS]
-BUTTON = ButtonSettings(input="gpio", pin=17, hold_seconds=0.3, double_press_seconds=0.08, bounce_seconds=0)
-PATIENCE = 5.0
 ASK = PHRASES.say("group_ask")
 
 
@@ -49,106 +40,19 @@ def round_numbers(method: Method) -> list[int]:
     return [p.number for p in method.phases if p.round]
 
 
-@pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    previous = GpioDevice.pin_factory
-    factory = MockFactory()
-    GpioDevice.pin_factory = factory
-    yield factory
-    factory.reset()
-    GpioDevice.pin_factory = previous
-
-
-class Table:
-    """The device on the table: the daemon with the real button on mock pins. ``restart``
-    is what the next start meets after the power went (the same data folder)."""
+class Table(BaseTable):
+    """The device on the table with every shipped method on offer; ``power_cut`` is what
+    the next start meets after the power went (the same data folder)."""
 
     def __init__(self, data: Path, method_file: Path, pins: MockFactory, participants: int = 0) -> None:
-        self.data, self.method_file, self.pins = data, method_file, pins
-        self.mono, self.wall = FakeClock(1000.0), FakeClock(1_800_000_000.0)
-        self.settings = Settings(data_dir=str(data), participants=participants)
-        self.button: GpioButton | None = None
-        self._boot()
-
-    def _boot(self) -> None:
-        method = load_method(str(self.method_file), "nl")
-        self.speaker = Recorder()
-        self.daemon = Daemon(
-            self.settings, method, PHRASES, self.speaker, Journal(self.data, wall=self.wall),
-            SessionClock(1.0, monotonic=self.mono), wall=self.wall,
-            methods=installed_methods(method, "nl", [SHIPPED_CONFIG / "methods"]),
+        super().__init__(
+            data, method_file, pins, (FakeClock(1000.0), FakeClock(1_800_000_000.0)),
+            settings=Settings(data_dir=str(data), participants=participants),
+            method_folders=[SHIPPED_CONFIG / "methods"],
         )
-        self.daemon.start_up()
-        if self.button is not None:
-            self.button.close()
-        self.button = GpioButton(BUTTON, self.daemon.post)
 
     def power_cut(self, off_for: float) -> None:
-        """The power goes and comes back ``off_for`` seconds later: a new process."""
-        assert self.button is not None
-        self.button.close()
-        self.button = None
-        self.mono.advance(off_for + 5.0)
-        self.wall.advance(off_for)
-        self._boot()
-
-    def close(self) -> None:
-        if self.button is not None:
-            self.button.close()
-
-    @property
-    def session(self) -> Any:
-        return self.daemon.session
-
-    def said(self) -> list[str]:
-        said, self.speaker.said[:] = list(self.speaker.said), []
-        return said
-
-    def _until(self, kind: type[Event]) -> None:
-        end = time.monotonic() + PATIENCE
-        while True:
-            try:
-                event = self.daemon._events.get(timeout=max(0.0, end - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {kind.__name__} from the button within {PATIENCE} s") from None
-            if event is not None:
-                self.daemon.step(event)
-                if isinstance(event, kind):
-                    return
-
-    def _tap(self) -> None:
-        self.pins.pin(17).drive_low()
-        self.pins.pin(17).drive_high()
-
-    def press(self, times: int = 1) -> None:
-        for _ in range(times):
-            self._tap()
-            self._until(Press)
-
-    def double(self) -> None:
-        self._tap()
-        self._tap()
-        self._until(DoublePress)
-
-    def hold(self) -> None:
-        self.pins.pin(17).drive_low()
-        self._until(LongPress)
-        self.pins.pin(17).drive_high()
-
-    def say(self, command: str) -> None:
-        self.daemon.step(VoiceCommand(command))
-
-    def wait(self, seconds: float) -> None:
-        """Session time passes; what is due is done, as the loop would."""
-        end = self.mono.t + seconds
-        while (due := self.session.next_deadline()) is not None and due - self.daemon.clock.now() <= end - self.mono.t:
-            step = max(0.0, due - self.daemon.clock.now())
-            self.mono.advance(step)
-            self.wall.advance(step)
-            self.daemon.step(Tick())
-        rest = end - self.mono.t
-        self.mono.advance(rest)
-        self.wall.advance(rest)
+        self.restart(off_for)
 
     def phase(self) -> int:
         run = self.session.current

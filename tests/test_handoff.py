@@ -33,11 +33,6 @@ IDEA = "een café-gesprek"
 F_SETPIPE_SZ = 1031
 
 
-@pytest.fixture
-def clocks() -> tuple[FakeClock, FakeClock]:
-    return FakeClock(1000.0), FakeClock(1_800_000_000.0)
-
-
 def device_with_printer(data: Path, clocks: tuple[FakeClock, FakeClock], printer: Path | str, when: str = "ask",
                         keep: bool = True, **kw: Any) -> Device:
     settings = Settings(

@@ -6,6 +6,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from gpiozero import Device
@@ -19,14 +20,9 @@ PATIENCE = 2.0
 
 
 @pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    """gpiozero's mock PWM pins as the pin factory, clean for every test."""
-    previous = Device.pin_factory
-    factory = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
+def pins(pwm_pins: Any) -> Any:
+    """Mock pins that take a PWM value (the LED's brightness)."""
+    return pwm_pins
 
 
 @pytest.fixture

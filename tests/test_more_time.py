@@ -7,11 +7,9 @@ Through the daemon with the real button code on mock pins, for every shipped met
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gpiozero import Device as GpioDevice
 from gpiozero.pins.mock import MockFactory
 from table import METHOD_FILES, MIN, Table, seconds, table_columns
 
@@ -26,21 +24,6 @@ from assistant.storage.report import build_report
 HINT = "Twee keer drukken geeft 5 minuten extra."
 MORE = "Goed, nog 5 minuten voor deze fase. De fasen hierna worden wat korter, zodat we op tijd klaar zijn."
 METHODS = [pytest.param(path, id=path.stem) for path in METHOD_FILES]
-
-
-@pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    previous = GpioDevice.pin_factory
-    factory = MockFactory()
-    GpioDevice.pin_factory = factory
-    yield factory
-    factory.reset()
-    GpioDevice.pin_factory = previous
-
-
-@pytest.fixture
-def clocks() -> tuple[FakeClock, FakeClock]:
-    return FakeClock(1000.0), FakeClock(1_800_000_000.0)
 
 
 def device(tmp_path: Path, path: Path, pins: MockFactory, clocks: tuple[FakeClock, FakeClock], **schedule: object) -> Table:

@@ -10,12 +10,10 @@ moves); the LED is the real ``StatusLed`` on gpiozero's mock PWM pins, read over
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero import Device as GpioDevice
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from assistant.config import SHIPPED_CONFIG, load_method, load_phrases
@@ -42,13 +40,9 @@ def method_file(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    previous = GpioDevice.pin_factory
-    factory = MockFactory(pin_class=MockPWMPin)
-    GpioDevice.pin_factory = factory
-    yield factory
-    factory.reset()
-    GpioDevice.pin_factory = previous
+def pins(pwm_pins: Any) -> Any:
+    """Mock pins that take a PWM value (the LED's brightness)."""
+    return pwm_pins
 
 
 class Room:

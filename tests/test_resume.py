@@ -20,11 +20,6 @@ from assistant.storage.records import record_paths
 MIN = 60.0
 
 
-@pytest.fixture
-def clocks() -> tuple[FakeClock, FakeClock]:
-    return FakeClock(1000.0), FakeClock(1_800_000_000.0)
-
-
 def restart(data: Path, clocks: tuple[FakeClock, FakeClock], off_for: float = 0.0, **kw: Any) -> Device:
     mono, wall = clocks
     wall.advance(off_for)

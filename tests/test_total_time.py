@@ -5,12 +5,10 @@ phases kept, none below half; at the start the device says the clock time it end
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from gpiozero import Device as GpioDevice
 from gpiozero.pins.mock import MockFactory
 from table import METHOD_FILES, MIN, Table, seconds, table_columns
 
@@ -23,21 +21,6 @@ from assistant.core.settings import ScheduleSettings
 from assistant.storage.report import build_report
 
 METHODS = [pytest.param(path, id=path.stem) for path in METHOD_FILES]
-
-
-@pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    previous = GpioDevice.pin_factory
-    factory = MockFactory()
-    GpioDevice.pin_factory = factory
-    yield factory
-    factory.reset()
-    GpioDevice.pin_factory = previous
-
-
-@pytest.fixture
-def clocks() -> tuple[FakeClock, FakeClock]:
-    return FakeClock(1000.0), FakeClock(1_800_000_000.0)
 
 
 def device(tmp_path: Path, path: Path, pins: MockFactory, clocks: tuple[FakeClock, FakeClock], **schedule: object) -> Table:

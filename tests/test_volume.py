@@ -10,14 +10,12 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from gpiozero import Button
-from gpiozero import Device as GpioDevice
 from gpiozero.pins.mock import MockFactory
 from support import AlsaFiles, Device, Recorder
 
@@ -39,17 +37,6 @@ TONE_PEAK = 0.4 * 32767
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    """gpiozero's mock pins as the pin factory, clean for every test."""
-    previous = GpioDevice.pin_factory
-    factory = MockFactory()
-    GpioDevice.pin_factory = factory
-    yield factory
-    factory.reset()
-    GpioDevice.pin_factory = previous
 
 
 def turn(pins: MockFactory, detents: int, a: int = 5, b: int = 6) -> None:
