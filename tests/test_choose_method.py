@@ -23,10 +23,11 @@ from table import Table as BaseTable
 from assistant.audio.recognition import Transcriber
 from assistant.config import SHIPPED_CONFIG, installed_methods, load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.core.events import DoublePress, Event, VoiceCommand
+from assistant.core.events import TOTAL_COMMAND, DoublePress, Event, VoiceCommand
+from assistant.core.fitting import fitted_method
 from assistant.core.method import Method
 from assistant.core.session import IDLE, RUNNING
-from assistant.core.settings import ListeningSettings, MethodsSettings, Settings
+from assistant.core.settings import ListeningSettings, MethodsSettings, ScheduleSettings, Settings
 from assistant.service.daemon import Daemon
 from tests.support import Recorder
 
@@ -68,8 +69,9 @@ class Table(BaseTable):
     method is ``configured`` in it."""
 
     def __init__(self, data: Path, folder: Path, pins: MockFactory, clocks: tuple[FakeClock, FakeClock],
-                 offer: tuple[str, ...] = (), configured: str = "intervisie") -> None:
-        settings = Settings(data_dir=str(data), methods=MethodsSettings(offer=offer))
+                 offer: tuple[str, ...] = (), configured: str = "intervisie",
+                 schedule: ScheduleSettings = ScheduleSettings()) -> None:
+        settings = Settings(data_dir=str(data), methods=MethodsSettings(offer=offer), schedule=schedule)
         super().__init__(data, folder / f"{configured}.toml", pins, clocks, settings=settings, method_folders=[folder])
 
 
@@ -123,6 +125,49 @@ def test_a_press_starts_the_method_last_said(table: Table) -> None:
     journal = table.daemon.journal.path
     header = json.loads(journal.read_text().splitlines()[0])
     assert header["method"] == "roddelmethode", "the journal names the method the group chose"
+
+
+def test_with_less_time_than_a_method_takes_it_is_announced_with_the_length_it_will_run(
+    tmp_path: Path, methods: Path, pins: MockFactory, clocks: tuple[FakeClock, FakeClock]
+) -> None:
+    # [schedule] total_minutes = 60: the 74-minute incidentmethode will run shorter, and the
+    # group hears that length when it chooses it (and the same at the start).
+    table = Table(tmp_path / "data", methods, pins, clocks, schedule=ScheduleSettings(total_minutes=60))
+    try:
+        incident = table.daemon.chooser.find("incidentmethode")
+        assert incident is not None
+        fitted = fitted_method(incident, 60 * MIN).seconds / MIN
+        assert fitted < 74
+        table.said()
+        table.double()
+        assert table.said() == [
+            f"Incidentmethode, {fitted:g} minuten in plaats van 74 minuten, in de tijd die we hebben. "
+            "Druk op de knop om te beginnen."
+        ]
+        table.double()
+        assert table.said() == [choice("Roddelmethode", 60)], "a method that fits is said as before"
+        table.double()
+        table.double()
+        table.said()
+        table.press()
+        assert f"duurt nu ongeveer {fitted:g} minuten in plaats van 74 minuten" in table.said()[0], \
+            "the start says the length the choice said"
+    finally:
+        table.close()
+
+
+def test_a_time_said_at_the_table_shortens_the_method_chosen_after_it(table: Table) -> None:
+    table.said()
+    table.say(f"{TOTAL_COMMAND}45")
+    table.said()
+    table.double()
+    said = table.said()
+    assert said[0].startswith("Incidentmethode, ") and "in plaats van 74 minuten" in said[0], said
+    table.double()
+    table.double()
+    said = table.said()
+    assert said[0].startswith("Roddelmethode, 45 minuten in plaats van 60 minuten"), said
+    assert said[1].startswith("Intervisie, 45 minuten in plaats van 50 minuten"), said
 
 
 def test_during_the_session_the_double_press_says_the_time_left_again(table: Table) -> None:

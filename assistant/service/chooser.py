@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from assistant.core.events import METHOD_COMMAND, DoublePress, Event, VoiceCommand
+from assistant.core.fitting import fitted_method
 from assistant.core.method import Method
 from assistant.core.phrases import Phrases
 from assistant.core.settings import MethodsSettings
@@ -73,9 +74,12 @@ class MethodChooser:
         speaker: SpeakerLike,
         say: Callable[[str, str], None],
         use: Callable[[Method], None],
+        available_seconds: Callable[[], float] = lambda: 0.0,
     ) -> None:
         """``installed``: every loaded method, the configured one first; ``use`` makes the
-        idle session lead a method (the daemon rebuilds it)."""
+        idle session lead a method (the daemon rebuilds it); ``available_seconds`` is the
+        time the group has for the next session (0: the method's own length), so a chosen
+        method is announced with the length it will run."""
         self.configured = installed[0]
         """The configured ``method``: where the choice starts, and where each new session starts again."""
         self.installed = {m.id: m for m in reversed(installed)}
@@ -86,6 +90,7 @@ class MethodChooser:
         self.speaker = speaker
         self._say = say
         self._use = use
+        self._available_seconds = available_seconds
         self.index = 0
         """The offered method last said (0: the configured one)."""
         if len(self.offered) > 1:
@@ -151,5 +156,10 @@ class MethodChooser:
             self._use(method)
         log.info("method chosen for the next session: %s (%s)", method.id, method.path)
         name = method.name[:1].upper() + method.name[1:]
-        text = self.phrases.say("method_choice", method=name, duration=self.phrases.minutes(method.seconds / 60))
+        fitted = fitted_method(method, self._available_seconds())
+        fields = {"method": name, "duration": self.phrases.minutes(fitted.seconds / 60)}
+        if fitted is method:
+            text = self.phrases.say("method_choice", **fields)
+        else:  # the time the group has shortens it: said as the start will say it
+            text = self.phrases.say("method_choice_fitted", planned=self.phrases.minutes(method.seconds / 60), **fields)
         self._say(text, "method_choice")

@@ -139,7 +139,9 @@ class Daemon:
         self.handoff = HandOff(settings, phrases, self.store, speaker, self._say, self.post, clock)
         """The slip for the case-giver at the end of a session (``[printer]``)."""
         installed = [method, *(m for m in methods if m.id != method.id)]
-        self.chooser = MethodChooser(installed, settings.methods, phrases, speaker, self._say, self.use_method)
+        self.chooser = MethodChooser(
+            installed, settings.methods, phrases, speaker, self._say, self.use_method, lambda: self.available.seconds
+        )
         """The method chosen at the table before a session starts."""
         self.available = AvailableTime(phrases, settings.schedule, speaker, self._say)
         """How long the group has ("we hebben een uur" at the table, or ``[schedule] total_minutes``)."""
