@@ -118,7 +118,7 @@ def test_two_hundred_sessions_in_one_process_keep_memory_files_and_threads_flat(
     # A process of its own: the tests' process holds Vosk models and whatever earlier tests
     # left, and its memory moves with them.
     done = subprocess.run(
-        [sys.executable, __file__, str(tmp_path / "data")],
+        [sys.executable, "-X", "faulthandler", __file__, str(tmp_path / "data")],
         capture_output=True,
         text=True,
         timeout=600,

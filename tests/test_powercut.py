@@ -617,3 +617,35 @@ def test_the_daemon_killed_at_random_moments_comes_back_in_the_same_phase_with_t
         assert len(f"Ik heb genoteerd: {kept[0]['text']}.") == cuts.heard_chars[kind], "the one the group kept"
     log = "".join(cuts.logs)
     assert not HANGUL.search(log), "what the group said never reaches the log"
+
+
+@pytest.mark.slow  # the daemon as a process, twice
+def test_a_crash_inside_a_c_library_leaves_every_threads_stack_in_the_log_and_the_next_start_resumes(
+    tmp_path: Path, alsa_files: Any
+) -> None:
+    """A segmentation fault (in espeak-ng, PortAudio or Vosk) ends the process at once. The
+    Pi owner finds in the journal where each thread was, and systemd's restart goes on with
+    the session."""
+    from tests.support import Daemon as Process
+
+    daemon = Process(tmp_path, "--speed", "60")
+    try:
+        daemon.expect("say [gestures]")
+        daemon.key("")
+        daemon.expect("say [phase]")
+        daemon.proc.send_signal(signal.SIGSEGV)
+        assert daemon.finish() == -signal.SIGSEGV
+        log = "".join(daemon.log)
+        assert "Fatal Python error: Segmentation fault" in log, log
+        assert "Current thread" in log and 'File "' in log, "the Python stack of each thread"
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+    again = Process(tmp_path, "--speed", "60")
+    try:
+        assert "inventarisatie" in again.expect("say [resumed]")
+        again.key("q")
+        assert again.finish() == 0
+    finally:
+        if again.proc.poll() is None:
+            again.proc.kill()

@@ -4,6 +4,7 @@ runs the daemon and closes everything again.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -32,6 +33,11 @@ ENGLISH_MODEL_EXAMPLE = "vosk-model-small-en-us-0.15"
 def run_daemon(settings: Settings, method: Method, phrases: Phrases, speed: float = 1.0) -> None:
     """Run the daemon until SIGTERM, SIGINT or the quit key, then close every part."""
     memory.fewer_malloc_arenas()
+    # A crash inside a C library (espeak-ng, PortAudio, Vosk) then leaves every thread's
+    # Python stack in the log (stderr: the journal under systemd), not just "signal 11";
+    # systemd starts the daemon again and the journal resumes the session.
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
     from assistant.audio.speaker import make_speaker
     from assistant.config import installed_methods
     from assistant.core.clock import SessionClock
