@@ -26,6 +26,7 @@ import shutil
 import socket
 import stat
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -86,9 +87,15 @@ def fifo(path: Path) -> None:
 
 
 def unix_socket(path: Path) -> None:
-    made = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    made.bind(str(path))
-    made.close()
+    """A socket file at ``path``: bound in a short folder and moved there, since a socket's
+    path may be at most 107 bytes and a test's folder (under pytest-xdist) can be longer."""
+    with tempfile.TemporaryDirectory() as short:
+        made = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            made.bind(os.path.join(short, "s"))
+            os.rename(os.path.join(short, "s"), path)
+        finally:
+            made.close()
 
 
 class Case:
