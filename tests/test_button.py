@@ -15,7 +15,7 @@ from gpiozero import Device
 from gpiozero.exc import BadPinFactory, PinFactoryFallback
 from gpiozero.pins.mock import MockFactory
 
-from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
+from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press, VolumeStep
 from assistant.core.settings import ButtonSettings
 from assistant.errors import ButtonError, DeviceError
 from assistant.hardware.button import GpioButton, KeyboardButton, make_button
@@ -314,6 +314,10 @@ def test_p_is_a_long_press() -> None:
 
 def test_q_calls_on_quit_and_stops_reading() -> None:
     assert run_keyboard("\nq\nd\n") == ([ButtonDown(), Press()], 1)
+
+
+def test_plus_and_minus_turn_the_volume_knob_one_step() -> None:
+    assert run_keyboard("+\n=\n-\n") == ([VolumeStep(1), VolumeStep(1), VolumeStep(-1)], 0)
 
 
 def test_unknown_keys_are_ignored() -> None:

@@ -381,3 +381,24 @@ def test_the_volume_never_changes_a_running_session_or_its_journal(tmp_path: Pat
     journal = device.journal.path.read_text()
     assert "volume" not in journal and "louder" not in journal and "softer" not in journal
     assert kept(tmp_path) == {"volume": 0.1}, "the steps were taken (down to the bottom)"
+
+
+@pytest.mark.slow  # the daemon as a process
+def test_on_a_laptop_plus_and_minus_are_the_knob_and_the_level_is_kept(tmp_path: Path, alsa_files: AlsaFiles) -> None:
+    from tests.support import Daemon as Process
+
+    daemon = Process(tmp_path, "--speed", "60")
+    try:
+        daemon.expect("say [gestures]")
+        daemon.key("-")
+        daemon.expect("volume 1 -> 0.9")
+        daemon.key("-")
+        daemon.expect("volume 0.9 -> 0.8")
+        daemon.key("+")
+        daemon.expect("volume 0.8 -> 0.9")
+        daemon.key("q")
+        assert daemon.finish() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+    assert json.loads((tmp_path / "data" / VOLUME_FILE).read_text())["volume"] == 0.9, "kept for the next start"

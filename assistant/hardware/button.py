@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press
+from assistant.core.events import ButtonDown, DoublePress, Event, LongPress, Press, VolumeStep
 from assistant.core.settings import ButtonSettings
 from assistant.errors import ButtonError
 from assistant.hardware.gpio import NO_GPIO, open_gpio
@@ -42,6 +42,8 @@ KEYS = (
     ("Enter or space", "short press: start, next person, next phase"),
     ("d", "double press: the phase and the time left"),
     ("p", "long press: pause or resume"),
+    ("+ or =", "volume knob one step clockwise: louder"),
+    ("-", "volume knob one step back: softer"),
     ("q", "quit"),
 )
 """The keys that stand in for the button, and what each does (as the README's table)."""
@@ -282,6 +284,10 @@ class KeyboardButton:
         elif key == "p":
             self._post(ButtonDown())
             self._post(LongPress())
+        elif key in ("+", "="):
+            self._post(VolumeStep(1))
+        elif key == "-":
+            self._post(VolumeStep(-1))
         elif key == "q":
             self._stop.set()
             if self._on_quit is not None:
