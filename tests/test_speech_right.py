@@ -339,3 +339,64 @@ def test_say_tells_by_its_exit_code_what_happened(alsa_files: AlsaFiles, tmp_pat
     help_text = say("--help").stdout
     for code in ("0", "2", "3", "4"):
         assert f"\n  {code}  " in help_text
+
+
+# ------------------------------------------- espeak-ng reads no further than the text
+
+_GUARD_PAGE = """
+import ctypes, mmap, sys
+import pyttsx3.drivers._espeak as espeak
+from assistant.audio.synthesis import espeak_text_size
+
+libc = ctypes.CDLL(None)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+page = mmap.PAGESIZE
+base = libc.mmap(None, 2 * page, 3, 0x22, -1, 0)  # read and write, private and anonymous
+assert libc.mprotect(base + page, page, 0) == 0  # the page after it: no access at all
+data = "Fase 2: de leervraag. Ideeën zijn welkom.".encode()
+text = base + page - len(data) - 1  # the text and its NUL end where the guard page begins
+ctypes.memmove(text, data + b"\\0", len(data) + 1)
+assert espeak.Initialize(espeak.AUDIO_OUTPUT_RETRIEVAL, 1000) > 0  # as pyttsx3 starts it
+espeak.SetSynthCallback(lambda wav, samples, events: 0)
+size = len(data) * 10 if sys.argv[1] == "pyttsx3" else espeak_text_size(data)
+synth = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+    ctypes.c_void_p, ctypes.c_void_p,
+)(("espeak_Synth", espeak.dll))
+print("queued" if synth(text, size, 0, espeak.POS_CHARACTER, 0, espeak.CHARS_UTF8, None, None) == 0 else "refused")
+"""
+
+
+def test_espeak_ng_reads_the_text_and_nothing_after_it() -> None:
+    """The text is put just before a page nothing may read. With the size pyttsx3 gives,
+    espeak-ng reads into that page and the process dies of SIGSEGV (as the long-life test's
+    process once did on CI); with the size the engine gives, the text is queued."""
+    def run(sizing: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", _GUARD_PAGE, sizing], capture_output=True, text=True,
+                              timeout=60, cwd=PROJECT)
+
+    theirs = run("pyttsx3")
+    assert theirs.returncode == -11, (theirs.returncode, theirs.stderr)
+    ours = run("engine")
+    assert ours.returncode == 0 and ours.stdout.strip() == "queued", ours.stderr
+
+
+def test_every_rendering_tells_espeak_ng_the_true_size_of_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyttsx3.drivers._espeak as espeak
+
+    renderer = Renderer("", 175, "nl")
+    sizes: list[tuple[int, int]] = []
+    real = espeak.cSynth
+
+    def watched(data: bytes, size: int, *rest: Any) -> int:
+        sizes.append((len(data), size))
+        return int(real(data, size, *rest))
+
+    monkeypatch.setattr(espeak, "cSynth", watched)
+    texts = ["Ideeën voor de inbrenger.", "Fase 7: het actieplan. Tien minuten.", "Eén"]
+    for text in texts:
+        samples = renderer.render(text)
+        assert right(len(samples), reference(text, renderer.voice, 175)), text
+    assert sizes == [(len(t.encode()), len(t.encode()) + 1) for t in texts]

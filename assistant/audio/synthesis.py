@@ -227,6 +227,8 @@ class Engine:
         import pyttsx3
         import pyttsx3.drivers._espeak as espeak
 
+        # Before the first rendering: pyttsx3's Synth tells espeak-ng a wrong size (see _exact_synth).
+        espeak.Synth = _exact_synth(espeak)
         engine = pyttsx3.init("espeak")
         # pyttsx3 prints "Audio saved to ..." from espeak-ng's own thread, so redirecting
         # stdout around our call would miss it (or, done globally, swallow other output).
@@ -401,6 +403,38 @@ class _Attempt:
         if self.error is None:
             self.error = error
         self.done.set()
+
+
+def espeak_text_size(data: bytes) -> int:
+    """The size to give espeak_Synth for ``data``: its bytes and the NUL that ends it."""
+    return len(data) + 1
+
+
+def _exact_synth(espeak: Any) -> Callable[..., int]:
+    """pyttsx3's ``Synth``, telling espeak-ng the text's true size.
+
+    pyttsx3 2.99 passes ``len(text) * 10`` as the size, and in its asynchronous mode
+    espeak-ng 1.51 copies that many bytes (``create_espeak_text`` does a ``memcpy`` of
+    ``size``): it reads nine times the text's length past the end of the Python bytes
+    object. Mostly that reads whatever lies behind it, but a text that happens to end near
+    the end of mapped memory ends the process with SIGSEGV (it ended the long-life test's
+    process once on CI; ``tests/test_speech_right.py`` shows it with a guard page).
+    """
+
+    def synth(
+        text: str | bytes,
+        position: int = 0,
+        position_type: int = espeak.POS_CHARACTER,
+        end_position: int = 0,
+        flags: int = 0,
+        user_data: Any = None,
+    ) -> int:
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        # espeak.cSynth looked up at each call (a test may watch it).
+        return int(espeak.cSynth(data, espeak_text_size(data), position, position_type, end_position, flags,
+                                 None, user_data))
+
+    return synth
 
 
 def _current_rate(espeak: Any) -> int:
