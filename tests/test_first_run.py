@@ -66,11 +66,13 @@ def test_on_a_laptop_the_keyboard_is_said_plainly_with_its_keys_and_the_import_e
     # No pin factory asked for: gpiozero tries the real pin libraries, none of which this machine has.
     plain = check(tmp_path, "--timeout", "5", "--config", str(cfg), env={"GPIOZERO_PIN_FACTORY": None})
     lines = [line.split(": ", 1)[-1] for line in plain.stderr.splitlines() if "assistant.hardware" in line]
-    assert lines[:5] == [
+    assert lines[:7] == [
         "no GPIO on this machine: the keyboard is the button",
         "  key Enter or space  short press: start, next person, next phase",
         "  key d               double press: the phase and the time left",
         "  key p               long press: pause or resume",
+        "  key + or =          volume knob one step clockwise: louder",
+        "  key -               volume knob one step back: softer",
         "  key q               quit",
     ], plain.stderr
     assert "No module named" not in plain.stderr and "tried" not in plain.stderr
