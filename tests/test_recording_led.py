@@ -18,7 +18,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from assistant.config import SHIPPED_CONFIG, load_method, load_phrases
 from assistant.core.clock import FakeClock, SessionClock
-from assistant.core.events import Event, Heard, ListenerState, LongPress, Press
+from assistant.core.events import DoublePress, Event, Heard, ListenerState, LongPress, Press, Tick
+from assistant.core.headcount import SETTLE_SECONDS, counts_heads
 from assistant.core.settings import Settings
 from assistant.hardware.led import StatusLed
 from assistant.service.daemon import Daemon
@@ -49,15 +50,15 @@ class Room:
     """The device with a recogniser that is ready and a status LED, on a data folder.
     ``participants`` is set: the count at the start is another test's subject."""
 
-    def __init__(self, data: Path, method_file: Path, led: StatusLed | None = None) -> None:
-        self.data, self.method_file, self.led = data, method_file, led
+    def __init__(self, data: Path, method_file: Path, led: StatusLed | None = None, participants: int = 4) -> None:
+        self.data, self.method_file, self.led, self.participants = data, method_file, led, participants
         self.mono, self.wall = FakeClock(1000.0), FakeClock(1_800_000_000.0)
         self._boot()
 
     def _boot(self) -> None:
         self.speaker = Recorder()
         self.daemon = Daemon(
-            Settings(data_dir=str(self.data), participants=4), load_method(str(self.method_file), "nl"), PHRASES,
+            Settings(data_dir=str(self.data), participants=self.participants), load_method(str(self.method_file), "nl"), PHRASES,
             self.speaker, Journal(self.data, wall=self.wall), SessionClock(1.0, monotonic=self.mono), wall=self.wall,
             led=self.led, listener=ScriptedListener("ready"),
         )
@@ -230,3 +231,35 @@ def test_not_again_after_a_power_cut_later_in_the_session(tmp_path: Path, method
     said = room.said()
     assert said[0].startswith("Ik was even uitgevallen.")
     assert PRIVACY not in said
+
+
+# --- the LED while the group is counted ---------------------------------------------------
+
+COUNTING_METHODS = [p for p in METHOD_FILES if counts_heads(load_method(str(p), "nl"), 0)]
+
+
+@pytest.mark.parametrize("counting_method", COUNTING_METHODS, ids=[p.stem for p in COUNTING_METHODS])
+def test_while_the_group_is_counted_the_led_is_on_and_winks_for_each_one_counted(
+    tmp_path: Path, pins: MockFactory, counting_method: Path
+) -> None:
+    led = StatusLed(PIN)
+    try:
+        room = Room(tmp_path / "data", counting_method, led, participants=0)
+        pin = pins.pin(PIN)
+        assert pin.state == 0, "off before the start"
+        room.do(LongPress())
+        assert room.session.count is not None, "the count begins"
+        assert {value for _, value in trace(pin, 0.3)} == {1.0}, "fully on while the device counts"
+        room.do(Press())
+        one = trace(pin, 1.0)
+        darks = runs_of(one, False)
+        assert len(darks) == 1 and 0.05 <= darks[0] <= 0.6, darks
+        assert one[-1][1] == 1.0, "on again after the wink"
+        room.do(DoublePress())
+        assert len(runs_of(trace(pin, 1.2), False)) == 2, "a double press counts two: two winks"
+        room.mono.advance(SETTLE_SECONDS + 0.5)
+        room.do(Tick())
+        assert room.session.count is None and room.session.current is not None, "counted: phase 1 begins"
+        assert {value for _, value in trace(pin, 0.3)} == {1.0}, "the whole phase is left: the time display's full level"
+    finally:
+        led.close()

@@ -8,6 +8,10 @@ second (:data:`HEARTBEAT`). No time display looks like that: the steady level is
 dark, the overtime blink is even and fast, the pause pulse fades. gpiozero animates
 blinking, pulsing and the heartbeat in its own threads, so :meth:`StatusLed.show` only
 touches the hardware when what the group sees changes.
+
+While the device counts the group before the start (a long press, then a press per
+person), the LED is fully on, and each person counted makes it wink: dark for
+:data:`WINK_SECONDS`, then on again. The press's own tick says the same by ear.
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ HEARTBEAT = (1.0,) * 3 + (0.0,) * 3 + (1.0,) * 3 + (0.0,) * 21
 """One beat while a note is written down, in steps of :data:`HEARTBEAT_STEP`: on 0.15 s,
 off 0.15 s, on 0.15 s, off 1.05 s (1.5 s in all)."""
 
+WINK_SECONDS = 0.15
+"""How long the LED goes dark for each person counted."""
+_WINK = (0.0,) * round(WINK_SECONDS / HEARTBEAT_STEP) + (1.0,) * round(WINK_SECONDS / HEARTBEAT_STEP)
+"""One wink, in steps of :data:`HEARTBEAT_STEP`: dark, then fully on (where it stays)."""
+
 _Look = tuple[str, float]
 
 
@@ -50,21 +59,37 @@ class StatusLed:
         self._look: _Look = ("off", 0.0)
         self._closed = False
 
-    def show(self, fraction_left: float | None, overtime: bool, paused: bool, recording: bool = False) -> None:
+    def show(
+        self, fraction_left: float | None, overtime: bool, paused: bool, recording: bool = False,
+        counted: int | None = None,
+    ) -> None:
         """Show the phase's state: ``fraction_left`` None means no phase runs (off);
-        ``recording``: a note is being written down (the heartbeat, whatever the time)."""
-        look = ("heartbeat", 0.0) if recording else _look(fraction_left, overtime, paused)
+        ``recording``: a note is being written down (the heartbeat, whatever the time);
+        ``counted``: the group is being counted, and this many were counted so far."""
+        if counted is not None:
+            look: _Look = ("count", float(counted))
+        elif recording:
+            look = ("heartbeat", 0.0)
+        else:
+            look = _look(fraction_left, overtime, paused)
         if self._closed or look == self._look:
             return
-        was = self._look[0]
+        was, previous = self._look
         self._look = look
         kind, level = look
         from gpiozero.exc import GPIOZeroError
 
         try:
-            if was == "heartbeat":
-                self.device.source = None  # stops the heartbeat's thread
-            if kind == "heartbeat":
+            if was in ("heartbeat", "count"):
+                self.device.source = None  # stops the heartbeat's (or a wink's) thread
+            if kind == "count" and was == "count":
+                # A wink for each one counted (a double press counts two); one when counting again.
+                winks = max(1, int(level - previous))
+                self.device.source_delay = HEARTBEAT_STEP
+                self.device.source = iter(_WINK * min(winks, 2))
+            elif kind == "count":
+                self.device.value = 1.0  # also stops a blink or pulse
+            elif kind == "heartbeat":
                 self.device.off()  # stops a blink or pulse before the heartbeat's first flash
                 self.device.source_delay = HEARTBEAT_STEP
                 self.device.source = cycle(HEARTBEAT)

@@ -106,7 +106,10 @@ class ListenerLike(Protocol):
 class LedLike(Protocol):
     """What the daemon needs of a status LED (see :mod:`assistant.led`)."""
 
-    def show(self, fraction_left: float | None, overtime: bool, paused: bool, recording: bool = False) -> None: ...
+    def show(
+        self, fraction_left: float | None, overtime: bool, paused: bool, recording: bool = False,
+        counted: int | None = None,
+    ) -> None: ...
 
 
 class Daemon:
@@ -396,7 +399,9 @@ class Daemon:
         now = self.clock.now()
         run = self.session.current
         overtime = run is not None and run.left(now) < 0
-        self.led.show(self.session.fraction_left(now), overtime, self.session.paused, self.session.recording())
+        count = self.session.count
+        self.led.show(self.session.fraction_left(now), overtime, self.session.paused, self.session.recording(),
+                      counted=count.counted if count is not None else None)
 
     # --- journal ------------------------------------------------------------------
 
