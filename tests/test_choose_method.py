@@ -170,6 +170,21 @@ def test_a_time_said_at_the_table_shortens_the_method_chosen_after_it(table: Tab
     assert said[1].startswith("Intervisie, 45 minuten in plaats van 50 minuten"), said
 
 
+def test_herhaal_after_a_choice_says_the_choice_again(table: Table) -> None:
+    table.said()
+    table.double()
+    assert table.said() == [choice("Incidentmethode", 74)]
+    table.say("repeat")
+    assert table.said() == [choice("Incidentmethode", 74)], "what was said last, not 'we have not begun'"
+    table.say(f"{TOTAL_COMMAND}60")
+    fitted = table.said()
+    assert fitted[-1].startswith("We hebben 60 minuten."), fitted
+    table.say("repeat")
+    assert table.said() == fitted[-1:], "the time said back, again"
+    table.press()
+    assert table.session.status == RUNNING and table.session.method.id == "incidentmethode"
+
+
 def test_during_the_session_the_double_press_says_the_time_left_again(table: Table) -> None:
     table.double()
     table.press()

@@ -143,10 +143,11 @@ class Daemon:
         """The slip for the case-giver at the end of a session (``[printer]``)."""
         installed = [method, *(m for m in methods if m.id != method.id)]
         self.chooser = MethodChooser(
-            installed, settings.methods, phrases, speaker, self._say, self.use_method, lambda: self.available.seconds
+            installed, settings.methods, phrases, speaker, self._say_at_table, self.use_method,
+            lambda: self.available.seconds,
         )
         """The method chosen at the table before a session starts."""
-        self.available = AvailableTime(phrases, settings.schedule, speaker, self._say)
+        self.available = AvailableTime(phrases, settings.schedule, speaker, self._say_at_table)
         """How long the group has ("we hebben een uur" at the table, or ``[schedule] total_minutes``)."""
         self.notifier = notifier
         self.led = led
@@ -378,6 +379,12 @@ class Daemon:
                 self.listener.stop(effect.finish)
         elif isinstance(effect, Finished):
             self._finish(effect.record)
+
+    def _say_at_table(self, text: str, key: str) -> None:
+        """Say what the group chose before the start (a method, the time it has); "herhaal"
+        then says it again, as it repeats what the session said last."""
+        self._say(text, key)
+        self.session.last_spoken = [Say(text, key)]
 
     def _say(self, text: str, key: str) -> None:
         if key in _PRIVATE_KEYS:
