@@ -690,8 +690,9 @@ def bench_renders(sentences: int) -> dict[str, Any]:
     import random
 
     from assistant.audio.clips import split_head
+    from assistant.audio.lengths import expected_seconds
     from assistant.audio.speaker import AudioSpeaker
-    from assistant.audio.synthesis import RENDER_RATE, Engine, expected_seconds
+    from assistant.audio.synthesis import RENDER_RATE, Engine
     from assistant.config import load_method, load_phrases, load_settings
     from assistant.core.session import Session
 

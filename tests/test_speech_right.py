@@ -346,7 +346,7 @@ def test_say_tells_by_its_exit_code_what_happened(alsa_files: AlsaFiles, tmp_pat
 _GUARD_PAGE = """
 import ctypes, mmap, sys
 import pyttsx3.drivers._espeak as espeak
-from assistant.audio.synthesis import espeak_text_size
+from assistant.audio.espeak import espeak_text_size
 
 libc = ctypes.CDLL(None)
 libc.mmap.restype = ctypes.c_void_p

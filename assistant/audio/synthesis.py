@@ -44,16 +44,13 @@ from __future__ import annotations
 
 import atexit
 import collections
-import ctypes
 import io
 import itertools
 import logging
 import os
 import queue
-import re
 import shutil
 import stat
-import subprocess
 import sys
 import threading
 import time
@@ -67,6 +64,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from assistant.audio.espeak import check_espeak, current_rate, exact_synth
+from assistant.audio.lengths import expected_seconds, length_problem, lengths_agree
 from assistant.errors import SpeechError
 
 log = logging.getLogger(__name__)
@@ -140,7 +139,7 @@ class Engine:
             if instance is not None and instance._ready.done() and instance._ready.exception() is not None:
                 instance = None  # it could not start: try a new one
             if instance is None:
-                _check_espeak()
+                check_espeak(RENDER_TIMEOUT)
                 instance = cls._instance = cls()
             return instance
 
@@ -227,8 +226,8 @@ class Engine:
         import pyttsx3
         import pyttsx3.drivers._espeak as espeak
 
-        # Before the first rendering: pyttsx3's Synth tells espeak-ng a wrong size (see _exact_synth).
-        espeak.Synth = _exact_synth(espeak)
+        # Before the first rendering: pyttsx3's Synth tells espeak-ng a wrong size (see exact_synth).
+        espeak.Synth = exact_synth(espeak)
         engine = pyttsx3.init("espeak")
         # pyttsx3 prints "Audio saved to ..." from espeak-ng's own thread, so redirecting
         # stdout around our call would miss it (or, done globally, swallow other output).
@@ -299,8 +298,10 @@ class Engine:
         for _attempt in range(RENDER_ATTEMPTS):
             try:
                 samples = self._render_once(text, voice, rate)
-                problem = length_problem(text, rate, len(samples))
-                unusual = problem is not None and any(lengths_agree(text, rate, n, len(samples)) for n in lengths)
+                problem = length_problem(text, rate, len(samples) / RENDER_RATE)
+                unusual = problem is not None and any(
+                    lengths_agree(text, rate, n / RENDER_RATE, len(samples) / RENDER_RATE) for n in lengths
+                )
                 if unusual:
                     problem = None  # twice the same length: this text is unusual, not the rendering
                     self.counts["unusual length, confirmed by a second rendering"] += 1
@@ -343,7 +344,7 @@ class Engine:
         # Every time, straight to the driver (not through pyttsx3's queue), and checked.
         driver.setProperty("rate", rate)
         self._wait_idle()
-        actual = _current_rate(self._espeak)
+        actual = current_rate(self._espeak)
         if actual != rate:
             raise RenderFailed(f"espeak-ng's rate is {actual}, not {rate}")
         timeout = attempt_timeout(text, rate)
@@ -403,69 +404,6 @@ class _Attempt:
         if self.error is None:
             self.error = error
         self.done.set()
-
-
-def espeak_text_size(data: bytes) -> int:
-    """The size to give espeak_Synth for ``data``: its bytes and the NUL that ends it."""
-    return len(data) + 1
-
-
-def _exact_synth(espeak: Any) -> Callable[..., int]:
-    """pyttsx3's ``Synth``, telling espeak-ng the text's true size.
-
-    pyttsx3 2.99 passes ``len(text) * 10`` as the size, and in its asynchronous mode
-    espeak-ng 1.51 copies that many bytes (``create_espeak_text`` does a ``memcpy`` of
-    ``size``): it reads nine times the text's length past the end of the Python bytes
-    object. Mostly that reads whatever lies behind it, but a text that happens to end near
-    the end of mapped memory ends the process with SIGSEGV (it ended the long-life test's
-    process once on CI; ``tests/test_speech_right.py`` shows it with a guard page).
-    """
-
-    def synth(
-        text: str | bytes,
-        position: int = 0,
-        position_type: int = espeak.POS_CHARACTER,
-        end_position: int = 0,
-        flags: int = 0,
-        user_data: Any = None,
-    ) -> int:
-        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-        # espeak.cSynth looked up at each call (a test may watch it).
-        return int(espeak.cSynth(data, espeak_text_size(data), position, position_type, end_position, flags,
-                                 None, user_data))
-
-    return synth
-
-
-def _current_rate(espeak: Any) -> int:
-    """espeak-ng's rate now (``espeak_GetParameter(espeakRATE, current=1)``).
-
-    pyttsx3's own ``GetParameter`` declares one argument of the two, so its answer
-    depends on whatever is in the second register.
-    """
-    get = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int)(("espeak_GetParameter", espeak.dll))
-    return int(get(espeak.RATE, 1))
-
-
-_ESPEAK_CHECK = """
-import sys
-import pyttsx3.drivers._espeak as espeak
-sys.exit(0 if espeak.Initialize(espeak.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) > 0 else 3)
-"""
-
-
-def _check_espeak() -> None:
-    """Start espeak-ng (as pyttsx3 does) in a child process; :class:`SpeechError` if it fails."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _ESPEAK_CHECK], capture_output=True, timeout=RENDER_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SpeechError(f"cannot start espeak-ng to check it ({exc})") from None
-    if done.returncode != 0:
-        said = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        why = said[-1] if said else f"exit code {done.returncode}"
-        raise SpeechError(f"espeak-ng cannot start ({why}); is the espeak-ng package with its data installed?")
 
 
 def _pyttsx3_print(*args: object, **_kwargs: object) -> None:
@@ -578,50 +516,6 @@ def _voice_for(voices: list[tuple[str, list[str]]], language: str) -> str:
     return _LANGUAGE_VOICES.get(language, language)
 
 
-
-LENGTH_BOUNDS = (0.7, 1.45)
-"""A rendering whose length is outside these times :func:`expected_seconds` is rendered
-again. Measured over every prepared phrase (Dutch and English, heads and rests: 97
-texts) at rates 120-220 in steps of 10: 0.83-1.15 (median 0.99); 600 on-demand
-sentences (status, overtime, notes read back, summaries) at 120-220: 0.72-1.15; the
-prepared phrases at 60-400: 0.63-1.20 (short texts at high rates are shorter). A
-sentence said at 200 words per minute instead of 150 (issue 10) is 0.74 (the engine
-also reads the rate back), an empty or cut-off rendering far less."""
-
-AGREEING_RENDERINGS = 0.035
-"""Two renderings of one text whose lengths differ by less than this fraction are the
-text's real length even outside :data:`LENGTH_BOUNDS`: a text of abbreviations or of
-many numbers is longer than its letters suggest, a very short one at a high rate
-shorter. espeak-ng renders a text alike each time (what it said just before changes
-the length by up to 2.7 %, seen here); a race does not."""
-
-LENGTH_LIMITS = (0.25, 4.0)
-"""...but never outside these."""
-
-
-def expected_seconds(text: str, rate: int) -> float:
-    """How long espeak-ng takes to say ``text`` at ``rate`` words per minute, roughly.
-
-    In word units: 5.75 letters make one; a number of n digits is n - 0.5 (numbers are
-    spoken out: "vijf", "eenentwintig"); each punctuation mark that ends a clause is a
-    pause of 1.25, and so is the end of a text without one; plus 0.45. espeak-ng speaks at least 80 and at most 450 words per
-    minute, and above 140 a little faster than the rate says (0.85 times at 400).
-    Fitted by least squares to the prepared phrases and 600 on-demand sentences; see
-    :data:`LENGTH_BOUNDS` for the spread.
-    """
-    letters = sum(1 for c in text if c.isalpha())
-    numbers = _NUMBER.findall(text)
-    # espeak-ng ends every text with a clause's pause, with or without a full stop.
-    pauses = len(_PAUSE.findall(text)) + (0 if _PAUSE.search(text.rstrip()[-1:] or ".") else 1)
-    units = letters / 5.75 + sum(len(n) - 0.5 for n in numbers) + 1.25 * pauses + 0.45
-    spoken = min(max(rate, 80), 450)
-    return units * 60 / spoken * (1.0 - 0.00062 * (spoken - 140))
-
-
-_NUMBER = re.compile(r"\d+")
-_PAUSE = re.compile(r"[.,:;!?](?=\s|$)")
-
-
 def attempt_timeout(text: str, rate: int) -> float:
     """How long one rendering of ``text`` may take before it counts as hung.
 
@@ -630,22 +524,3 @@ def attempt_timeout(text: str, rate: int) -> float:
     and a hung rendering is given up (a chime) in seconds, not after half a minute.
     """
     return min(RENDER_TIMEOUT, 3.0 + expected_seconds(text, rate))
-
-
-def length_problem(text: str, rate: int, samples: int) -> str | None:
-    """Why ``samples`` (at :data:`RENDER_RATE`) cannot be ``text`` spoken at ``rate``; None when it fits."""
-    if samples == 0:
-        return "empty"
-    ratio = samples / RENDER_RATE / expected_seconds(text, rate)
-    low, high = LENGTH_BOUNDS
-    if low <= ratio <= high:
-        return None
-    return f"{samples / RENDER_RATE:.2f} s of audio, {ratio:.2f} times what the text takes at {rate} words per minute"
-
-
-def lengths_agree(text: str, rate: int, first: int, second: int) -> bool:
-    """Whether two renderings of one text have the same, plausible length (see :data:`AGREEING_RENDERINGS`)."""
-    if min(first, second) == 0 or abs(first - second) > AGREEING_RENDERINGS * max(first, second):
-        return False
-    ratio = first / RENDER_RATE / expected_seconds(text, rate)
-    return LENGTH_LIMITS[0] <= ratio <= LENGTH_LIMITS[1]

@@ -180,8 +180,8 @@ def cmd_say(args: argparse.Namespace) -> int:
         print("intervisie: nothing to say: the text is empty", file=sys.stderr)
         return EXIT_CONFIG
     settings, _method, _phrases = load_all(args)
+    from assistant.audio.lengths import expected_seconds
     from assistant.audio.speaker import AudioSpeaker, make_speaker
-    from assistant.audio.synthesis import expected_seconds
     from assistant.errors import SpeechError
 
     speaker = make_speaker(settings.speech, settings.language)
