@@ -135,6 +135,15 @@ class Daemon:
             if self.proc.poll() is None:
                 self.proc.kill()
 
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Whatever the test found, the process does not outlive it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+
 
 class Recorder:
     """Stands in for the speaker: these tests are about the journal, not the sound."""

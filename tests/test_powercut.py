@@ -628,8 +628,7 @@ def test_a_crash_inside_a_c_library_leaves_every_threads_stack_in_the_log_and_th
     the session."""
     from tests.support import Daemon as Process
 
-    daemon = Process(tmp_path, "--speed", "60")
-    try:
+    with Process(tmp_path, "--speed", "60") as daemon:
         daemon.expect("say [gestures]")
         daemon.key("")
         daemon.expect("say [phase]")
@@ -638,14 +637,7 @@ def test_a_crash_inside_a_c_library_leaves_every_threads_stack_in_the_log_and_th
         log = "".join(daemon.log)
         assert "Fatal Python error: Segmentation fault" in log, log
         assert "Current thread" in log and 'File "' in log, "the Python stack of each thread"
-    finally:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-    again = Process(tmp_path, "--speed", "60")
-    try:
+    with Process(tmp_path, "--speed", "60") as again:
         assert "inventarisatie" in again.expect("say [resumed]")
         again.key("q")
         assert again.finish() == 0
-    finally:
-        if again.proc.poll() is None:
-            again.proc.kill()

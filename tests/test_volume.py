@@ -387,8 +387,7 @@ def test_the_volume_never_changes_a_running_session_or_its_journal(tmp_path: Pat
 def test_on_a_laptop_plus_and_minus_are_the_knob_and_the_level_is_kept(tmp_path: Path, alsa_files: AlsaFiles) -> None:
     from tests.support import Daemon as Process
 
-    daemon = Process(tmp_path, "--speed", "60")
-    try:
+    with Process(tmp_path, "--speed", "60") as daemon:
         daemon.expect("say [gestures]")
         daemon.key("-")
         daemon.expect("volume 1 -> 0.9")
@@ -398,7 +397,4 @@ def test_on_a_laptop_plus_and_minus_are_the_knob_and_the_level_is_kept(tmp_path:
         daemon.expect("volume 0.8 -> 0.9")
         daemon.key("q")
         assert daemon.finish() == 0
-    finally:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
     assert json.loads((tmp_path / "data" / VOLUME_FILE).read_text())["volume"] == 0.9, "kept for the next start"
